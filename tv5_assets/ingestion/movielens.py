@@ -1,0 +1,282 @@
+"""Parsing the four MovieLens tables into clean, typed polars frames (no Dagster here).
+
+Each parser reads every field as text, rejects rows that break a rule into a quarantine frame
+(file, line, rule, raw record), and returns typed rows. Rules are listed in the order they are
+tested; a row is quarantined under the first one it breaks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+
+from tv5_assets.ingestion.csv_reader import EXTRA, LINE, CsvFile, read_text_fields
+from tv5_assets.ingestion.parsing import (
+    QUARANTINE_SCHEMA,
+    Parsed,
+    as_float,
+    as_int,
+    duplicate_quarantine,
+    not_integer,
+    quarantine_records,
+    require_rows,
+    split_by_rules,
+    split_duplicates,
+    too_many_fields,
+)
+from tv5_assets.ingestion.titles import display_title, year_from_title
+
+MOVIES = CsvFile("movies.csv", ("movieId", "title", "genres"))
+LINKS = CsvFile("links.csv", ("movieId", "imdbId", "tmdbId"))
+RATINGS = CsvFile("ratings.csv", ("userId", "movieId", "rating", "timestamp"))
+TAGS = CsvFile("tags.csv", ("userId", "movieId", "tag", "timestamp"))
+GENOME_SCORES = CsvFile("genome-scores.csv", ("movieId", "tagId", "relevance"))
+GENOME_TAGS = CsvFile("genome-tags.csv", ("tagId", "tag"))
+
+NO_GENRES = "(no genres listed)"
+TIME_OF_DAY = pl.Enum(["night", "morning", "afternoon", "evening"])
+# MovieLens began collecting ratings in 1995; anything earlier is a corrupt timestamp.
+FIRST_TIMESTAMP = 788_918_400  # 1995-01-01T00:00:00Z
+
+
+def _latest_plausible_timestamp() -> int:
+    return int(time.time()) + 86_400
+
+
+def parse_movies(movies_path: Path, links_path: Path) -> Parsed:
+    """movies.csv joined with links.csv.
+
+    Output: movie_id, title (as given), display_title, year (null when absent or a range),
+    genres (list; empty for "(no genres listed)"), imdb_id ("tt" + 7 digits), tmdb_id (nullable).
+    """
+    raw = read_text_fields(movies_path, MOVIES)
+    require_rows(raw, movies_path)
+    cols = list(MOVIES.columns)
+    good, rejected = split_by_rules(raw, MOVIES.name, cols, [
+        too_many_fields(),
+        ("movieId_not_integer", not_integer("movieId") | (as_int("movieId") <= 0)),
+        ("title_missing", pl.col("title").str.strip_chars().fill_null("") == ""),
+        ("genres_missing", pl.col("genres").str.strip_chars().fill_null("") == ""),
+    ])
+    typed = good.select(
+        LINE,
+        as_int("movieId").cast(pl.Int32).alias("movie_id"),
+        pl.col("title").str.strip_chars_end("\r").alias("title"),
+        pl.col("genres").str.strip_chars().alias("__genres"),
+    )
+    kept, dupes = split_duplicates(typed, ["movie_id"], [LINE])
+    rejected = pl.concat([rejected, duplicate_quarantine(
+        dupes, kept, ["movie_id"], ["title", "__genres"], raw, MOVIES.name, cols)])
+
+    links, links_rejected, links_read = _parse_links(links_path, kept["movie_id"])
+    movies = (
+        kept.select(
+            "movie_id",
+            "title",
+            display_title(pl.col("title")).alias("display_title"),
+            year_from_title(pl.col("title")).alias("year"),
+            pl.when(pl.col("__genres") == NO_GENRES)
+            .then(pl.lit([], dtype=pl.List(pl.String)))
+            .otherwise(pl.col("__genres").str.split("|"))
+            .alias("genres"),
+        )
+        .join(links, on="movie_id", how="left")
+        .sort("movie_id")
+    )
+    return Parsed(
+        kept=movies,
+        rejected=pl.concat([rejected, links_rejected]),
+        rows_read={MOVIES.name: raw.height, LINKS.name: links_read},
+        rows_valid={MOVIES.name: kept.height, LINKS.name: links.height},
+    )
+
+
+def _parse_links(path: Path, movie_ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    raw = read_text_fields(path, LINKS)
+    cols = list(LINKS.columns)
+    tmdb = pl.col("tmdbId").str.strip_chars()
+    good, rejected = split_by_rules(raw, LINKS.name, cols, [
+        too_many_fields(),
+        ("movieId_not_integer", not_integer("movieId")),
+        ("imdbId_not_integer", not_integer("imdbId")),
+        ("tmdbId_not_integer", tmdb.is_not_null() & (tmdb != "") & not_integer("tmdbId")),
+        ("unknown_movie", ~as_int("movieId").is_in(movie_ids.cast(pl.Int64).implode())),
+    ])
+    typed = good.select(
+        LINE,
+        as_int("movieId").cast(pl.Int32).alias("movie_id"),
+        (pl.lit("tt") + pl.col("imdbId").str.strip_chars().str.zfill(7)).alias("imdb_id"),
+        as_int("tmdbId").cast(pl.Int32).alias("tmdb_id"),
+    )
+    kept, dupes = split_duplicates(typed, ["movie_id"], [LINE])
+    rejected = pl.concat([rejected, duplicate_quarantine(
+        dupes, kept, ["movie_id"], ["imdb_id", "tmdb_id"], raw, LINKS.name, cols)])
+    return kept.select("movie_id", "imdb_id", "tmdb_id"), rejected, raw.height
+
+
+def _timestamp_rules() -> list[tuple[str, pl.Expr]]:
+    ts = as_int("timestamp")
+    return [
+        ("timestamp_not_integer", ts.is_null()),
+        ("timestamp_range", (ts < FIRST_TIMESTAMP) | (ts > _latest_plausible_timestamp())),
+    ]
+
+
+def _utc(seconds: pl.Expr) -> pl.Expr:
+    return pl.from_epoch(seconds, time_unit="s").dt.replace_time_zone("UTC")
+
+
+def time_of_day(timestamp: pl.Expr) -> pl.Expr:
+    """UTC hour bands: night 0-5, morning 6-11, afternoon 12-17, evening 18-23."""
+    hour = timestamp.dt.hour()
+    return (
+        pl.when(hour < 6).then(pl.lit("night"))
+        .when(hour < 12).then(pl.lit("morning"))
+        .when(hour < 18).then(pl.lit("afternoon"))
+        .otherwise(pl.lit("evening"))
+        .cast(TIME_OF_DAY)
+    )
+
+
+def parse_ratings(path: Path, movie_ids: pl.Series) -> Parsed:
+    """ratings.csv -> user_id, movie_id, rating (0.5-5.0 in halves), timestamp (UTC), time_of_day.
+
+    A repeated (userId, movieId) keeps the latest rating (then the earlier line): it is the user's
+    current opinion; the others are quarantined as duplicate_key / duplicate_row.
+    """
+    raw = read_text_fields(path, RATINGS)
+    require_rows(raw, path)
+    cols = list(RATINGS.columns)
+    rating = as_float("rating")
+    good, rejected = split_by_rules(raw, RATINGS.name, cols, [
+        too_many_fields(),
+        ("userId_not_integer", not_integer("userId") | (as_int("userId") <= 0)),
+        ("movieId_not_integer", not_integer("movieId") | (as_int("movieId") <= 0)),
+        ("rating_not_numeric", rating.is_null() | rating.is_nan()),
+        ("rating_domain", (rating < 0.5) | (rating > 5.0) | ((rating * 2) != (rating * 2).round(0))),
+        *_timestamp_rules(),
+        ("unknown_movie", ~as_int("movieId").is_in(movie_ids.cast(pl.Int64).implode())),
+    ])
+    typed = good.select(
+        LINE,
+        as_int("userId").cast(pl.Int32).alias("user_id"),
+        as_int("movieId").cast(pl.Int32).alias("movie_id"),
+        as_float("rating").cast(pl.Float32).alias("rating"),
+        as_int("timestamp").alias("epoch"),
+    )
+    kept, dupes = split_duplicates(typed, ["user_id", "movie_id"], ["epoch", LINE], [True, False])
+    rejected = pl.concat([rejected, duplicate_quarantine(
+        dupes, kept, ["user_id", "movie_id"], ["rating", "epoch"], raw, RATINGS.name, cols)])
+    ratings = (
+        kept.select("user_id", "movie_id", "rating", _utc(pl.col("epoch")).alias("timestamp"))
+        .with_columns(time_of_day(pl.col("timestamp")).alias("time_of_day"))
+        .sort(["user_id", "timestamp", "movie_id"])
+    )
+    return Parsed(kept=ratings, rejected=rejected, rows_read={RATINGS.name: raw.height},
+                  rows_valid={RATINGS.name: ratings.height})
+
+
+def parse_tags(path: Path, movie_ids: pl.Series) -> Parsed:
+    """tags.csv -> user_id, movie_id, tag (trimmed), timestamp (UTC). Exact repeats are quarantined."""
+    raw = read_text_fields(path, TAGS)
+    cols = list(TAGS.columns)
+    good, rejected = split_by_rules(raw, TAGS.name, cols, [
+        too_many_fields(),
+        ("userId_not_integer", not_integer("userId") | (as_int("userId") <= 0)),
+        ("movieId_not_integer", not_integer("movieId") | (as_int("movieId") <= 0)),
+        ("tag_empty", pl.col("tag").str.strip_chars().fill_null("") == ""),
+        *_timestamp_rules(),
+        ("unknown_movie", ~as_int("movieId").is_in(movie_ids.cast(pl.Int64).implode())),
+    ])
+    typed = good.select(
+        LINE,
+        as_int("userId").cast(pl.Int32).alias("user_id"),
+        as_int("movieId").cast(pl.Int32).alias("movie_id"),
+        pl.col("tag").str.strip_chars().alias("tag"),
+        as_int("timestamp").alias("epoch"),
+    )
+    keys = ["user_id", "movie_id", "tag", "epoch"]
+    kept, dupes = split_duplicates(typed, keys, [LINE])
+    rejected = pl.concat([rejected, duplicate_quarantine(dupes, kept, keys, keys, raw, TAGS.name, cols)])
+    tags = kept.select(
+        "user_id", "movie_id", "tag", _utc(pl.col("epoch")).alias("timestamp")
+    ).sort(["user_id", "movie_id", "timestamp", "tag"])
+    return Parsed(kept=tags, rejected=rejected, rows_read={TAGS.name: raw.height},
+                  rows_valid={TAGS.name: tags.height})
+
+
+GENOME_SCHEMA = {
+    "movie_id": pl.Int32, "tag_id": pl.Int32, "tag": pl.String, "relevance": pl.Float32, "rank": pl.Int32,
+}
+
+
+def parse_genome(scores_path: Path, tags_path: Path, min_relevance: float, top_k: int) -> Parsed:
+    """Per movie, the Tag Genome tags with relevance > `min_relevance`, best first, at most `top_k`.
+
+    Empty (with the same columns) when the release has no genome files, as ml-latest-small.
+    """
+    if not scores_path.exists() and not tags_path.exists():
+        return Parsed(kept=pl.DataFrame(schema=GENOME_SCHEMA))
+    tag_raw = read_text_fields(tags_path, GENOME_TAGS)
+    tag_cols = list(GENOME_TAGS.columns)
+    tag_good, tag_rejected = split_by_rules(tag_raw, GENOME_TAGS.name, tag_cols, [
+        too_many_fields(),
+        ("tagId_not_integer", not_integer("tagId")),
+        ("tag_empty", pl.col("tag").str.strip_chars().fill_null("") == ""),
+    ])
+    tag_typed = tag_good.select(
+        LINE, as_int("tagId").cast(pl.Int32).alias("tag_id"), pl.col("tag").str.strip_chars()
+    )
+    tag_kept, tag_dupes = split_duplicates(tag_typed, ["tag_id"], [LINE])
+    tag_rejected = pl.concat([tag_rejected, duplicate_quarantine(
+        tag_dupes, tag_kept, ["tag_id"], ["tag"], tag_raw, GENOME_TAGS.name, tag_cols)])
+    tag_names = tag_kept.select("tag_id", "tag")
+
+    raw = read_text_fields(scores_path, GENOME_SCORES)
+    cols = list(GENOME_SCORES.columns)
+    relevance = as_float("relevance")
+    good, rejected = split_by_rules(raw, GENOME_SCORES.name, cols, [
+        too_many_fields(),
+        ("movieId_not_integer", not_integer("movieId")),
+        ("tagId_not_integer", not_integer("tagId")),
+        ("relevance_not_numeric", relevance.is_null() | relevance.is_nan()),
+        ("relevance_range", (relevance < 0) | (relevance > 1)),
+        ("unknown_tag", ~as_int("tagId").is_in(tag_names["tag_id"].cast(pl.Int64).implode())),
+    ])
+    typed = good.select(
+        LINE,
+        as_int("movieId").cast(pl.Int32).alias("movie_id"),
+        as_int("tagId").cast(pl.Int32).alias("tag_id"),
+        relevance.cast(pl.Float32).alias("relevance"),
+    )
+    kept, dupes = split_duplicates(typed, ["movie_id", "tag_id"], [LINE])
+    rejected = pl.concat([rejected, duplicate_quarantine(
+        dupes, kept, ["movie_id", "tag_id"], ["relevance"], raw, GENOME_SCORES.name, cols)])
+    top = (
+        kept.lazy()
+        .filter(pl.col("relevance") > min_relevance)
+        .sort(["movie_id", "relevance", "tag_id"], descending=[False, True, False])
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).over("movie_id").alias("rank"))
+        .filter(pl.col("rank") <= top_k)
+        .join(tag_names.lazy(), on="tag_id", how="left")
+        .select(list(GENOME_SCHEMA))
+        .collect()
+    )
+    return Parsed(
+        kept=top,
+        rejected=pl.concat([tag_rejected, rejected]),
+        rows_read={GENOME_TAGS.name: tag_raw.height, GENOME_SCORES.name: raw.height},
+        rows_valid={GENOME_TAGS.name: tag_names.height, GENOME_SCORES.name: kept.height},
+    )
+
+
+def empty_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+__all__ = [
+    "EXTRA", "GENOME_SCHEMA", "MOVIES", "LINKS", "RATINGS", "TAGS", "GENOME_SCORES", "GENOME_TAGS",
+    "parse_movies", "parse_ratings", "parse_tags", "parse_genome", "time_of_day", "quarantine_records",
+]

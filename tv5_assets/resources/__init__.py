@@ -1,0 +1,1 @@
+"""One Dagster resource per external system; each owns its connection life-cycle."""

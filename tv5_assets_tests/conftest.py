@@ -1,0 +1,26 @@
+"""Shared fixtures: where the real MovieLens data is, and a throw-away data lake per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TV5_SHARED_DATA", REPO.parent / "shared" / "data"))
+ML_LATEST_SMALL = SHARED_DATA / "ml-latest-small"
+
+
+@pytest.fixture(scope="session")
+def ml_latest_small() -> Path:
+    if not (ML_LATEST_SMALL / "ratings.csv").exists():
+        pytest.skip(f"real MovieLens ml-latest-small not found at {ML_LATEST_SMALL} (set TV5_SHARED_DATA)")
+    return ML_LATEST_SMALL
+
+
+@pytest.fixture
+def lake_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "lake"
+    path.mkdir()
+    return path

@@ -1,0 +1,56 @@
+"""Running slices of the real Definitions in-process, on an ephemeral or given DagsterInstance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from tv5_assets.definitions import defs
+from tv5_assets.io_manager import PolarsParquetIOManager
+from tv5_assets.resources.lake import DataLake
+
+# A small sample that keeps in-process runs to seconds.
+SMALL_SAMPLE = {
+    "source": "sample", "sample_seed": 7, "sample_movies": 300, "sample_users": 40,
+    "sample_ratings": 2_000, "sample_tags": 150, "sample_genome_movies": 60,
+}
+
+
+def lake_resources(base: Path, **extra: Any) -> dict[str, Any]:
+    return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)), **extra}
+
+
+def release_config(**release: Any) -> dict[str, Any]:
+    return {"ops": {"movielens_release": {"config": release}}}
+
+
+def materialize(
+    selection: str | dg.AssetSelection,
+    base: Path,
+    run_config: dict[str, Any] | None = None,
+    instance: dg.DagsterInstance | None = None,
+    raise_on_error: bool = True,
+    **resources: Any,
+) -> dg.ExecuteInProcessResult:
+    """Materialize `selection` (a Dagster selection string or object) with the project's own assets and checks."""
+    all_assets = list(defs.assets or [])
+    checks = list(defs.asset_checks or [])
+    if isinstance(selection, str):
+        selection = dg.AssetSelection.from_string(selection)
+    return dg.materialize(
+        [*all_assets, *checks],
+        selection=selection,
+        resources=lake_resources(base, **resources),
+        run_config=run_config or {},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=raise_on_error,
+    )
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[tuple[str, str], dg.AssetCheckEvaluation]:
+    return {
+        (e.asset_key.to_user_string(), e.check_name): e
+        for e in result.get_asset_check_evaluations()
+    }

@@ -1,0 +1,54 @@
+"""The whole Definitions loads, with every asset, check and job the project promises."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from tv5_assets.definitions import defs
+
+EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome"}
+EXPECTED_CHECKS = {
+    ("movies", "unique_key"), ("movies", "required_fields"), ("movies", "year_plausible"),
+    ("movies", "imdb_id_format"), ("movies", "kept_plus_rejected_equals_read"),
+    ("ratings", "unique_key"), ("ratings", "required_fields"), ("ratings", "movie_id_in_movies"),
+    ("ratings", "rating_domain"), ("ratings", "kept_plus_rejected_equals_read"),
+    ("tags", "required_fields"), ("tags", "movie_id_in_movies"), ("tags", "kept_plus_rejected_equals_read"),
+    ("genome", "unique_key"), ("genome", "relevance_in_0_1"), ("genome", "ranked_top_k"),
+    ("genome", "movie_id_in_movies"), ("genome", "kept_plus_rejected_equals_read"),
+}
+EXPECTED_JOBS = {"whole_graph", "movielens"}
+
+
+def test_definitions_hold_every_asset_check_and_job() -> None:
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == EXPECTED_ASSETS
+    checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
+    assert checks == EXPECTED_CHECKS
+    assert {job.name for job in defs.resolve_all_job_defs()} >= EXPECTED_JOBS
+
+
+def test_every_asset_is_documented_grouped_and_owned() -> None:
+    for node in defs.resolve_asset_graph().asset_nodes:
+        assert node.description and len(node.description) > 40, node.key
+        assert node.group_name, node.key
+        assert node.owners, node.key
+        assert node.kinds, node.key
+
+
+def test_blocking_checks_are_the_ones_guarding_downstream() -> None:
+    graph = defs.resolve_asset_graph()
+    warn_only = {("movies", "year_plausible"), ("movies", "imdb_id_format")}
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        pair = (key.asset_key.to_user_string(), key.name)
+        assert spec.blocking == (pair not in warn_only), pair
+
+
+def test_workspace_yaml_points_at_the_definitions_module() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    workspace = yaml.safe_load((Path(__file__).resolve().parents[1] / "workspace.yaml").read_text())
+    assert workspace["load_from"][0]["python_module"]["module_name"] == "tv5_assets.definitions"
+    assert isinstance(defs, dg.Definitions)
