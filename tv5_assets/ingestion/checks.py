@@ -9,6 +9,7 @@ are blocking; cosmetic ones (plausible years, id format) warn.
 import dagster as dg
 import polars as pl
 
+from tv5_assets.checking import RuleResult, check_result
 from tv5_assets.ingestion import rules
 from tv5_assets.ingestion.parsing import count_by
 from tv5_assets.resources.lake import DataLake
@@ -33,30 +34,22 @@ def _spec(asset: str, name: str, description: str, reads: tuple[str, ...] = ()) 
     )
 
 
-def to_check_result(asset: str, name: str, result: rules.RuleResult) -> dg.AssetCheckResult:
-    severity = dg.AssetCheckSeverity.WARN if name in _WARN_ONLY else dg.AssetCheckSeverity.ERROR
-    return dg.AssetCheckResult(
-        asset_key=dg.AssetKey(asset),
-        check_name=name,
-        passed=result.passed,
-        severity=severity,
-        description=result.description,
-        metadata={k: dg.MetadataValue.json(v) if isinstance(v, dict) else v for k, v in result.metadata.items()},
-    )
+def to_check_result(asset: str, name: str, result: RuleResult) -> dg.AssetCheckResult:
+    return check_result(asset, name, result, warn_only=name in _WARN_ONLY)
 
 
 def accounting_result(context: dg.AssetCheckExecutionContext, lake: DataLake, asset: str,
-                      stored: pl.DataFrame) -> rules.RuleResult:
+                      stored: pl.DataFrame) -> RuleResult:
     """Reconcile the last materialization's reported counts with the stored asset and its quarantine."""
     event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
     if event is None or event.asset_materialization is None:
-        return rules.RuleResult(False, f"{asset} has no materialization to reconcile against")
+        return RuleResult(False, f"{asset} has no materialization to reconcile against")
     meta = event.asset_materialization.metadata
     if "rows_read_by_file" not in meta:
-        return rules.RuleResult(False, f"the last materialization of {asset} did not report its row counts")
+        return RuleResult(False, f"the last materialization of {asset} did not report its row counts")
     quarantine_path = lake.quarantine_path(asset)
     if not quarantine_path.exists():
-        return rules.RuleResult(False, f"quarantine file {quarantine_path} is missing")
+        return RuleResult(False, f"quarantine file {quarantine_path} is missing")
     quarantined = count_by(pl.read_parquet(quarantine_path), "file")
     return rules.rows_accounted(
         meta["rows_read_by_file"].value, meta["rows_valid_by_file"].value, quarantined,

@@ -7,20 +7,13 @@ hand-made good frame and a hand-made bad one.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import polars as pl
 
+from tv5_assets.checking import RuleResult
 from tv5_assets.ingestion.parsing import unaccounted_rows
 
 FIRST_FILM_YEAR = 1874  # Janssen's "Passage de Vénus", the oldest surviving film sequence
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    passed: bool
-    description: str
-    metadata: dict[str, object] = field(default_factory=dict)
 
 
 def _examples(frame: pl.DataFrame, limit: int = 5) -> list[dict]:
