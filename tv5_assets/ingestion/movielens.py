@@ -12,15 +12,14 @@ from pathlib import Path
 
 import polars as pl
 
-from tv5_assets.ingestion.csv_reader import EXTRA, LINE, CsvFile, read_text_fields
+from tv5_assets.ingestion.csv_reader import LINE, CsvFile, read_fields
 from tv5_assets.ingestion.parsing import (
     QUARANTINE_SCHEMA,
     Parsed,
-    as_float,
-    as_int,
-    duplicate_quarantine,
-    not_integer,
-    quarantine_records,
+    is_blank,
+    label_duplicates,
+    not_digits,
+    quarantine,
     require_rows,
     split_by_rules,
     split_duplicates,
@@ -45,31 +44,38 @@ def _latest_plausible_timestamp() -> int:
     return int(time.time()) + 86_400
 
 
+def _positive_id(column: str) -> pl.Expr:
+    """A natively parsed id column: null means missing or not an integer."""
+    return pl.col(column).is_null() | (pl.col(column) <= 0)
+
+
+def _in(column: str, ids: pl.Series) -> pl.Expr:
+    return pl.col(column).is_in(ids.cast(pl.Int32).implode())
+
+
 def parse_movies(movies_path: Path, links_path: Path) -> Parsed:
     """movies.csv joined with links.csv.
 
     Output: movie_id, title (as given), display_title, year (null when absent or a range),
     genres (list; empty for "(no genres listed)"), imdb_id ("tt" + 7 digits), tmdb_id (nullable).
     """
-    raw = read_text_fields(movies_path, MOVIES)
+    raw = read_fields(movies_path, MOVIES, {"movieId": pl.Int32})
     require_rows(raw, movies_path)
-    cols = list(MOVIES.columns)
-    good, rejected = split_by_rules(raw, MOVIES.name, cols, [
+    good, flagged = split_by_rules(raw, [
         too_many_fields(),
-        ("movieId_not_integer", not_integer("movieId") | (as_int("movieId") <= 0)),
-        ("title_missing", pl.col("title").str.strip_chars().fill_null("") == ""),
-        ("genres_missing", pl.col("genres").str.strip_chars().fill_null("") == ""),
+        ("movieId_not_integer", _positive_id("movieId")),
+        ("title_missing", is_blank("title")),
+        ("genres_missing", is_blank("genres")),
     ])
     typed = good.select(
         LINE,
-        as_int("movieId").cast(pl.Int32).alias("movie_id"),
-        pl.col("title").str.strip_chars_end("\r").alias("title"),
-        pl.col("genres").str.strip_chars().alias("__genres"),
+        pl.col("movieId").alias("movie_id"),
+        pl.col("title").str.strip_chars_end("\r"),
+        pl.col("genres").str.strip_chars(),
     )
     kept, dupes = split_duplicates(typed, ["movie_id"], [LINE])
-    rejected = pl.concat([rejected, duplicate_quarantine(
-        dupes, kept, ["movie_id"], ["title", "__genres"], raw, MOVIES.name, cols)])
-
+    rejected = quarantine(movies_path, MOVIES.name, [flagged, label_duplicates(dupes, kept, ["movie_id"],
+                                                                               ["title", "genres"])])
     links, links_rejected, links_read = _parse_links(links_path, kept["movie_id"])
     movies = (
         kept.select(
@@ -77,9 +83,9 @@ def parse_movies(movies_path: Path, links_path: Path) -> Parsed:
             "title",
             display_title(pl.col("title")).alias("display_title"),
             year_from_title(pl.col("title")).alias("year"),
-            pl.when(pl.col("__genres") == NO_GENRES)
+            pl.when(pl.col("genres") == NO_GENRES)
             .then(pl.lit([], dtype=pl.List(pl.String)))
-            .otherwise(pl.col("__genres").str.split("|"))
+            .otherwise(pl.col("genres").str.split("|"))
             .alias("genres"),
         )
         .join(links, on="movie_id", how="left")
@@ -94,30 +100,30 @@ def parse_movies(movies_path: Path, links_path: Path) -> Parsed:
 
 
 def _parse_links(path: Path, movie_ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    raw = read_text_fields(path, LINKS)
-    cols = list(LINKS.columns)
-    tmdb = pl.col("tmdbId").str.strip_chars()
-    good, rejected = split_by_rules(raw, LINKS.name, cols, [
+    # imdbId stays text (its leading zeros matter); tmdbId too, since empty is allowed but junk is not.
+    raw = read_fields(path, LINKS, {"movieId": pl.Int32})
+    tmdb = pl.col("tmdbId").str.strip_chars().fill_null("")
+    good, flagged = split_by_rules(raw, [
         too_many_fields(),
-        ("movieId_not_integer", not_integer("movieId")),
-        ("imdbId_not_integer", not_integer("imdbId")),
-        ("tmdbId_not_integer", tmdb.is_not_null() & (tmdb != "") & not_integer("tmdbId")),
-        ("unknown_movie", ~as_int("movieId").is_in(movie_ids.cast(pl.Int64).implode())),
+        ("movieId_not_integer", _positive_id("movieId")),
+        ("imdbId_not_integer", not_digits("imdbId")),
+        ("tmdbId_not_integer", (tmdb != "") & not_digits("tmdbId")),
+        ("unknown_movie", ~_in("movieId", movie_ids)),
     ])
     typed = good.select(
         LINE,
-        as_int("movieId").cast(pl.Int32).alias("movie_id"),
+        pl.col("movieId").alias("movie_id"),
         (pl.lit("tt") + pl.col("imdbId").str.strip_chars().str.zfill(7)).alias("imdb_id"),
-        as_int("tmdbId").cast(pl.Int32).alias("tmdb_id"),
+        pl.col("tmdbId").str.strip_chars().cast(pl.Int32, strict=False).alias("tmdb_id"),
     )
     kept, dupes = split_duplicates(typed, ["movie_id"], [LINE])
-    rejected = pl.concat([rejected, duplicate_quarantine(
-        dupes, kept, ["movie_id"], ["imdb_id", "tmdb_id"], raw, LINKS.name, cols)])
+    rejected = quarantine(path, LINKS.name, [flagged, label_duplicates(dupes, kept, ["movie_id"],
+                                                                       ["imdb_id", "tmdb_id"])])
     return kept.select("movie_id", "imdb_id", "tmdb_id"), rejected, raw.height
 
 
 def _timestamp_rules() -> list[tuple[str, pl.Expr]]:
-    ts = as_int("timestamp")
+    ts = pl.col("timestamp")
     return [
         ("timestamp_not_integer", ts.is_null()),
         ("timestamp_range", (ts < FIRST_TIMESTAMP) | (ts > _latest_plausible_timestamp())),
@@ -128,9 +134,13 @@ def _utc(seconds: pl.Expr) -> pl.Expr:
     return pl.from_epoch(seconds, time_unit="s").dt.replace_time_zone("UTC")
 
 
-def time_of_day(timestamp: pl.Expr) -> pl.Expr:
-    """UTC hour bands: night 0-5, morning 6-11, afternoon 12-17, evening 18-23."""
-    hour = timestamp.dt.hour()
+def time_of_day(epoch_seconds: pl.Expr) -> pl.Expr:
+    """UTC hour bands: night 0-5, morning 6-11, afternoon 12-17, evening 18-23.
+
+    Computed from epoch seconds: UTC has no offsets, and integer arithmetic is far cheaper than
+    timezone-aware datetime fields on 25M rows.
+    """
+    hour = (epoch_seconds // 3600) % 24
     return (
         pl.when(hour < 6).then(pl.lit("night"))
         .when(hour < 12).then(pl.lit("morning"))
@@ -140,39 +150,49 @@ def time_of_day(timestamp: pl.Expr) -> pl.Expr:
     )
 
 
+RATINGS_DTYPES = {"userId": pl.Int32, "movieId": pl.Int32, "rating": pl.Float64, "timestamp": pl.Int64}
+
+
 def parse_ratings(path: Path, movie_ids: pl.Series) -> Parsed:
     """ratings.csv -> user_id, movie_id, rating (0.5-5.0 in halves), timestamp (UTC), time_of_day.
 
     A repeated (userId, movieId) keeps the latest rating (then the earlier line): it is the user's
     current opinion; the others are quarantined as duplicate_key / duplicate_row.
     """
-    raw = read_text_fields(path, RATINGS)
+    raw = read_fields(path, RATINGS, RATINGS_DTYPES)
     require_rows(raw, path)
-    cols = list(RATINGS.columns)
-    rating = as_float("rating")
-    good, rejected = split_by_rules(raw, RATINGS.name, cols, [
+    rating = pl.col("rating")
+    good, flagged = split_by_rules(raw, [
         too_many_fields(),
-        ("userId_not_integer", not_integer("userId") | (as_int("userId") <= 0)),
-        ("movieId_not_integer", not_integer("movieId") | (as_int("movieId") <= 0)),
+        ("userId_not_integer", _positive_id("userId")),
+        ("movieId_not_integer", _positive_id("movieId")),
         ("rating_not_numeric", rating.is_null() | rating.is_nan()),
         ("rating_domain", (rating < 0.5) | (rating > 5.0) | ((rating * 2) != (rating * 2).round(0))),
         *_timestamp_rules(),
-        ("unknown_movie", ~as_int("movieId").is_in(movie_ids.cast(pl.Int64).implode())),
+        ("unknown_movie", ~_in("movieId", movie_ids)),
     ])
     typed = good.select(
         LINE,
-        as_int("userId").cast(pl.Int32).alias("user_id"),
-        as_int("movieId").cast(pl.Int32).alias("movie_id"),
-        as_float("rating").cast(pl.Float32).alias("rating"),
-        as_int("timestamp").alias("epoch"),
+        pl.col("userId").alias("user_id"),
+        pl.col("movieId").alias("movie_id"),
+        pl.col("rating").cast(pl.Float32),
+        pl.col("timestamp").alias("epoch"),
     )
+    del good
     kept, dupes = split_duplicates(typed, ["user_id", "movie_id"], ["epoch", LINE], [True, False])
-    rejected = pl.concat([rejected, duplicate_quarantine(
-        dupes, kept, ["user_id", "movie_id"], ["rating", "epoch"], raw, RATINGS.name, cols)])
+    del typed
+    rejected = quarantine(path, RATINGS.name, [
+        flagged, label_duplicates(dupes, kept, ["user_id", "movie_id"], ["rating", "epoch"]),
+    ])
     ratings = (
-        kept.select("user_id", "movie_id", "rating", _utc(pl.col("epoch")).alias("timestamp"))
-        .with_columns(time_of_day(pl.col("timestamp")).alias("time_of_day"))
-        .sort(["user_id", "timestamp", "movie_id"])
+        kept.lazy()
+        .sort(["user_id", "epoch", "movie_id"])
+        .select(
+            "user_id", "movie_id", "rating",
+            _utc(pl.col("epoch")).alias("timestamp"),
+            time_of_day(pl.col("epoch")).alias("time_of_day"),
+        )
+        .collect()
     )
     return Parsed(kept=ratings, rejected=rejected, rows_read={RATINGS.name: raw.height},
                   rows_valid={RATINGS.name: ratings.height})
@@ -180,26 +200,25 @@ def parse_ratings(path: Path, movie_ids: pl.Series) -> Parsed:
 
 def parse_tags(path: Path, movie_ids: pl.Series) -> Parsed:
     """tags.csv -> user_id, movie_id, tag (trimmed), timestamp (UTC). Exact repeats are quarantined."""
-    raw = read_text_fields(path, TAGS)
-    cols = list(TAGS.columns)
-    good, rejected = split_by_rules(raw, TAGS.name, cols, [
+    raw = read_fields(path, TAGS, {"userId": pl.Int32, "movieId": pl.Int32, "timestamp": pl.Int64})
+    good, flagged = split_by_rules(raw, [
         too_many_fields(),
-        ("userId_not_integer", not_integer("userId") | (as_int("userId") <= 0)),
-        ("movieId_not_integer", not_integer("movieId") | (as_int("movieId") <= 0)),
-        ("tag_empty", pl.col("tag").str.strip_chars().fill_null("") == ""),
+        ("userId_not_integer", _positive_id("userId")),
+        ("movieId_not_integer", _positive_id("movieId")),
+        ("tag_empty", is_blank("tag")),
         *_timestamp_rules(),
-        ("unknown_movie", ~as_int("movieId").is_in(movie_ids.cast(pl.Int64).implode())),
+        ("unknown_movie", ~_in("movieId", movie_ids)),
     ])
     typed = good.select(
         LINE,
-        as_int("userId").cast(pl.Int32).alias("user_id"),
-        as_int("movieId").cast(pl.Int32).alias("movie_id"),
-        pl.col("tag").str.strip_chars().alias("tag"),
-        as_int("timestamp").alias("epoch"),
+        pl.col("userId").alias("user_id"),
+        pl.col("movieId").alias("movie_id"),
+        pl.col("tag").str.strip_chars(),
+        pl.col("timestamp").alias("epoch"),
     )
     keys = ["user_id", "movie_id", "tag", "epoch"]
     kept, dupes = split_duplicates(typed, keys, [LINE])
-    rejected = pl.concat([rejected, duplicate_quarantine(dupes, kept, keys, keys, raw, TAGS.name, cols)])
+    rejected = quarantine(path, TAGS.name, [flagged, label_duplicates(dupes, kept, keys, keys)])
     tags = kept.select(
         "user_id", "movie_id", "tag", _utc(pl.col("epoch")).alias("timestamp")
     ).sort(["user_id", "movie_id", "timestamp", "tag"])
@@ -219,41 +238,39 @@ def parse_genome(scores_path: Path, tags_path: Path, min_relevance: float, top_k
     """
     if not scores_path.exists() and not tags_path.exists():
         return Parsed(kept=pl.DataFrame(schema=GENOME_SCHEMA))
-    tag_raw = read_text_fields(tags_path, GENOME_TAGS)
-    tag_cols = list(GENOME_TAGS.columns)
-    tag_good, tag_rejected = split_by_rules(tag_raw, GENOME_TAGS.name, tag_cols, [
+    tag_raw = read_fields(tags_path, GENOME_TAGS, {"tagId": pl.Int32})
+    tag_good, tag_flagged = split_by_rules(tag_raw, [
         too_many_fields(),
-        ("tagId_not_integer", not_integer("tagId")),
-        ("tag_empty", pl.col("tag").str.strip_chars().fill_null("") == ""),
+        ("tagId_not_integer", pl.col("tagId").is_null()),
+        ("tag_empty", is_blank("tag")),
     ])
-    tag_typed = tag_good.select(
-        LINE, as_int("tagId").cast(pl.Int32).alias("tag_id"), pl.col("tag").str.strip_chars()
-    )
+    tag_typed = tag_good.select(LINE, pl.col("tagId").alias("tag_id"), pl.col("tag").str.strip_chars())
     tag_kept, tag_dupes = split_duplicates(tag_typed, ["tag_id"], [LINE])
-    tag_rejected = pl.concat([tag_rejected, duplicate_quarantine(
-        tag_dupes, tag_kept, ["tag_id"], ["tag"], tag_raw, GENOME_TAGS.name, tag_cols)])
+    tag_rejected = quarantine(tags_path, GENOME_TAGS.name, [
+        tag_flagged, label_duplicates(tag_dupes, tag_kept, ["tag_id"], ["tag"]),
+    ])
     tag_names = tag_kept.select("tag_id", "tag")
 
-    raw = read_text_fields(scores_path, GENOME_SCORES)
-    cols = list(GENOME_SCORES.columns)
-    relevance = as_float("relevance")
-    good, rejected = split_by_rules(raw, GENOME_SCORES.name, cols, [
+    raw = read_fields(scores_path, GENOME_SCORES, {"movieId": pl.Int32, "tagId": pl.Int32, "relevance": pl.Float64})
+    relevance = pl.col("relevance")
+    good, flagged = split_by_rules(raw, [
         too_many_fields(),
-        ("movieId_not_integer", not_integer("movieId")),
-        ("tagId_not_integer", not_integer("tagId")),
+        ("movieId_not_integer", _positive_id("movieId")),
+        ("tagId_not_integer", pl.col("tagId").is_null()),
         ("relevance_not_numeric", relevance.is_null() | relevance.is_nan()),
         ("relevance_range", (relevance < 0) | (relevance > 1)),
-        ("unknown_tag", ~as_int("tagId").is_in(tag_names["tag_id"].cast(pl.Int64).implode())),
+        ("unknown_tag", ~_in("tagId", tag_names["tag_id"])),
     ])
     typed = good.select(
         LINE,
-        as_int("movieId").cast(pl.Int32).alias("movie_id"),
-        as_int("tagId").cast(pl.Int32).alias("tag_id"),
-        relevance.cast(pl.Float32).alias("relevance"),
+        pl.col("movieId").alias("movie_id"),
+        pl.col("tagId").alias("tag_id"),
+        relevance.cast(pl.Float32),
     )
     kept, dupes = split_duplicates(typed, ["movie_id", "tag_id"], [LINE])
-    rejected = pl.concat([rejected, duplicate_quarantine(
-        dupes, kept, ["movie_id", "tag_id"], ["relevance"], raw, GENOME_SCORES.name, cols)])
+    rejected = quarantine(scores_path, GENOME_SCORES.name, [
+        flagged, label_duplicates(dupes, kept, ["movie_id", "tag_id"], ["relevance"]),
+    ])
     top = (
         kept.lazy()
         .filter(pl.col("relevance") > min_relevance)
@@ -277,6 +294,6 @@ def empty_quarantine() -> pl.DataFrame:
 
 
 __all__ = [
-    "EXTRA", "GENOME_SCHEMA", "MOVIES", "LINKS", "RATINGS", "TAGS", "GENOME_SCORES", "GENOME_TAGS",
-    "parse_movies", "parse_ratings", "parse_tags", "parse_genome", "time_of_day", "quarantine_records",
+    "GENOME_SCHEMA", "MOVIES", "LINKS", "RATINGS", "TAGS", "GENOME_SCORES", "GENOME_TAGS",
+    "parse_movies", "parse_ratings", "parse_tags", "parse_genome", "time_of_day",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tv5_assets.ingestion.csv_reader import EXTRA, LINE, first_failed_rule
+from tv5_assets.ingestion.csv_reader import EXTRA, LINE, first_failed_rule, raw_lines
 from tv5_assets.ingestion.errors import MovieLensInputError
 
 QUARANTINE_SCHEMA = {"file": pl.String, "line": pl.Int64, "rule": pl.String, "record": pl.String}
@@ -55,41 +55,53 @@ def unaccounted_rows(rows_read: dict[str, int], rows_valid: dict[str, int],
     return {name: gap for name, gap in gaps.items() if gap != 0}
 
 
-def as_int(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().cast(pl.Int64, strict=False)
+def is_blank(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().fill_null("") == ""
 
 
-def as_float(column: str) -> pl.Expr:
-    return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
-
-
-def not_integer(column: str) -> pl.Expr:
-    """True where a value is missing or not an integer (e.g. 'abc', '4.5', '')."""
-    return as_int(column).is_null()
+def not_digits(column: str) -> pl.Expr:
+    """True where a text field is not a plain non-negative integer (kept as text, e.g. imdbId's zeros)."""
+    return ~pl.col(column).str.contains(r"^\s*\d+\s*$").fill_null(False)
 
 
 def too_many_fields() -> tuple[str, pl.Expr]:
     return "field_count", pl.col(EXTRA).is_not_null()
 
 
-def quarantine_records(rows: pl.DataFrame, file: str, raw_columns: list[str]) -> pl.DataFrame:
-    """Rejected rows in the common quarantine layout: file, line, rule, the raw record."""
-    return rows.select(
-        pl.lit(file).alias("file"),
-        pl.col(LINE).alias("line"),
-        pl.col(RULE).alias("rule"),
-        pl.concat_str([pl.col(c).fill_null("") for c in raw_columns], separator=",").alias("record"),
+def split_by_rules(frame: pl.DataFrame, rules: list[tuple[str, pl.Expr]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Tag each row with its first broken rule; return (good rows, flagged lines with their rule)."""
+    tagged = frame.with_columns(first_failed_rule(rules).alias(RULE))
+    flagged = tagged.filter(pl.col(RULE).is_not_null()).select(LINE, RULE)
+    good = tagged.filter(pl.col(RULE).is_null()).drop(RULE, EXTRA, strict=False)
+    return good, flagged
+
+
+def quarantine(path: Path, file: str, flagged: list[pl.DataFrame]) -> pl.DataFrame:
+    """Quarantine rows for the flagged lines of one file: file, line, rule and the raw line as written."""
+    lines = pl.concat(flagged) if flagged else pl.DataFrame(schema={LINE: pl.Int64, RULE: pl.String})
+    if lines.is_empty():
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return (
+        lines.join(raw_lines(path, lines[LINE]), on=LINE, how="left")
+        .select(pl.lit(file).alias("file"), pl.col(LINE).alias("line"), pl.col(RULE).alias("rule"), "record")
+        .sort("line")
     )
 
 
-def split_by_rules(
-    raw: pl.DataFrame, file: str, raw_columns: list[str], rules: list[tuple[str, pl.Expr]]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Tag each row with its first broken rule; return (good raw rows, quarantine rows)."""
-    tagged = raw.with_columns(first_failed_rule(rules).alias(RULE))
-    bad = tagged.filter(pl.col(RULE).is_not_null())
-    good = tagged.filter(pl.col(RULE).is_null()).drop(RULE)
-    return good, quarantine_records(bad, file, raw_columns)
+def _integer_key(frame: pl.DataFrame, keys: list[str]) -> pl.Expr | None:
+    """Two integer key columns packed in one int64, so duplicate search is one sort, not a hash of structs."""
+    if len(keys) == 2 and all(frame.schema[k].is_integer() for k in keys):
+        return pl.col(keys[0]).cast(pl.Int64) * (1 << 32) + pl.col(keys[1]).cast(pl.Int64)
+    if len(keys) == 1 and frame.schema[keys[0]].is_integer():
+        return pl.col(keys[0]).cast(pl.Int64)
+    return None
+
+
+def has_duplicates(frame: pl.DataFrame, keys: list[str]) -> bool:
+    packed = _integer_key(frame, keys)
+    if packed is None:
+        return bool(frame.select(pl.struct(keys).is_duplicated().any()).item())
+    return bool(frame.select((packed.sort().diff() == 0).any()).item())
 
 
 def split_duplicates(
@@ -97,9 +109,10 @@ def split_duplicates(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keep one row per key (the first after sorting by `prefer`); return (kept, the other rows).
 
-    The duplicate search is skipped when no key repeats, the common case on 25M rows.
+    The duplicate search is one sort of a packed key, and the split is skipped when no key
+    repeats (the common case on 25M rows).
     """
-    if not frame.select(pl.struct(keys).is_duplicated().any()).item():
+    if frame.is_empty() or not has_duplicates(frame, keys):
         return frame, frame.clear()
     order = descending or [False] * len(prefer)
     ordered = frame.sort([*keys, *prefer], descending=[False] * len(keys) + order)
@@ -107,23 +120,16 @@ def split_duplicates(
     return ordered.filter(first), ordered.filter(~first)
 
 
-def duplicate_quarantine(dupes: pl.DataFrame, kept: pl.DataFrame, keys: list[str], value_columns: list[str],
-                         raw: pl.DataFrame, file: str, raw_columns: list[str]) -> pl.DataFrame:
-    """Label dropped duplicates: 'duplicate_row' when identical to the kept row, else 'duplicate_key'.
-
-    The quarantined record is the raw text of the dropped line, found again through its line number.
-    """
+def label_duplicates(dupes: pl.DataFrame, kept: pl.DataFrame, keys: list[str],
+                     value_columns: list[str]) -> pl.DataFrame:
+    """Flag dropped duplicates: 'duplicate_row' when identical to the kept row, else 'duplicate_key'."""
     if dupes.is_empty():
-        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        return pl.DataFrame(schema={LINE: pl.Int64, RULE: pl.String})
     kept_values = kept.select(*keys, *[pl.col(c).alias(f"__kept_{c}") for c in value_columns])
     same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"__kept_{c}")) for c in value_columns])
-    labelled = (
-        dupes.join(kept_values, on=keys, how="left")
-        .select(LINE, pl.when(same).then(pl.lit("duplicate_row")).otherwise(pl.lit("duplicate_key")).alias(RULE))
-        .join(raw, on=LINE, how="left")
-        .sort(LINE)
+    return dupes.join(kept_values, on=keys, how="left").select(
+        LINE, pl.when(same).then(pl.lit("duplicate_row")).otherwise(pl.lit("duplicate_key")).alias(RULE)
     )
-    return quarantine_records(labelled, file, raw_columns)
 
 
 def enforce_reject_budget(parsed: Parsed, path: Path, max_fraction: float) -> None:
