@@ -182,3 +182,9 @@ def test_tags_are_trimmed_and_quoted_commas_kept(tmp_path: Path) -> None:
     movies = movielens.parse_movies(release / "movies.csv", release / "links.csv").kept
     parsed = movielens.parse_tags(release / "tags.csv", movies["movie_id"])
     assert parsed.kept["tag"].to_list() == ["pixar", "dark, weird"]
+
+
+def test_a_blank_line_is_quarantined_under_its_own_rule(tmp_path: Path) -> None:
+    parsed = parse_ratings(write_release(tmp_path, ratings=RATINGS + "\n" + "3,1,4.0,964982703\n"))
+    assert parsed.kept.height == 4
+    assert parsed.rejected.select("line", "rule", "record").row(0) == (5, "blank_line", "")

@@ -23,7 +23,7 @@ from tv5_assets.ingestion.parsing import (
     require_rows,
     split_by_rules,
     split_duplicates,
-    too_many_fields,
+    structural_rules,
 )
 from tv5_assets.ingestion.titles import display_title, year_from_title
 
@@ -62,7 +62,7 @@ def parse_movies(movies_path: Path, links_path: Path) -> Parsed:
     raw = read_fields(movies_path, MOVIES, {"movieId": pl.Int32})
     require_rows(raw, movies_path)
     good, flagged = split_by_rules(raw, [
-        too_many_fields(),
+        *structural_rules(MOVIES),
         ("movieId_not_integer", _positive_id("movieId")),
         ("title_missing", is_blank("title")),
         ("genres_missing", is_blank("genres")),
@@ -104,7 +104,7 @@ def _parse_links(path: Path, movie_ids: pl.Series) -> tuple[pl.DataFrame, pl.Dat
     raw = read_fields(path, LINKS, {"movieId": pl.Int32})
     tmdb = pl.col("tmdbId").str.strip_chars().fill_null("")
     good, flagged = split_by_rules(raw, [
-        too_many_fields(),
+        *structural_rules(LINKS),
         ("movieId_not_integer", _positive_id("movieId")),
         ("imdbId_not_integer", not_digits("imdbId")),
         ("tmdbId_not_integer", (tmdb != "") & not_digits("tmdbId")),
@@ -163,7 +163,7 @@ def parse_ratings(path: Path, movie_ids: pl.Series) -> Parsed:
     require_rows(raw, path)
     rating = pl.col("rating")
     good, flagged = split_by_rules(raw, [
-        too_many_fields(),
+        *structural_rules(RATINGS),
         ("userId_not_integer", _positive_id("userId")),
         ("movieId_not_integer", _positive_id("movieId")),
         ("rating_not_numeric", rating.is_null() | rating.is_nan()),
@@ -202,7 +202,7 @@ def parse_tags(path: Path, movie_ids: pl.Series) -> Parsed:
     """tags.csv -> user_id, movie_id, tag (trimmed), timestamp (UTC). Exact repeats are quarantined."""
     raw = read_fields(path, TAGS, {"userId": pl.Int32, "movieId": pl.Int32, "timestamp": pl.Int64})
     good, flagged = split_by_rules(raw, [
-        too_many_fields(),
+        *structural_rules(TAGS),
         ("userId_not_integer", _positive_id("userId")),
         ("movieId_not_integer", _positive_id("movieId")),
         ("tag_empty", is_blank("tag")),
@@ -240,7 +240,7 @@ def parse_genome(scores_path: Path, tags_path: Path, min_relevance: float, top_k
         return Parsed(kept=pl.DataFrame(schema=GENOME_SCHEMA))
     tag_raw = read_fields(tags_path, GENOME_TAGS, {"tagId": pl.Int32})
     tag_good, tag_flagged = split_by_rules(tag_raw, [
-        too_many_fields(),
+        *structural_rules(GENOME_TAGS),
         ("tagId_not_integer", pl.col("tagId").is_null()),
         ("tag_empty", is_blank("tag")),
     ])
@@ -254,7 +254,7 @@ def parse_genome(scores_path: Path, tags_path: Path, min_relevance: float, top_k
     raw = read_fields(scores_path, GENOME_SCORES, {"movieId": pl.Int32, "tagId": pl.Int32, "relevance": pl.Float64})
     relevance = pl.col("relevance")
     good, flagged = split_by_rules(raw, [
-        too_many_fields(),
+        *structural_rules(GENOME_SCORES),
         ("movieId_not_integer", _positive_id("movieId")),
         ("tagId_not_integer", pl.col("tagId").is_null()),
         ("relevance_not_numeric", relevance.is_null() | relevance.is_nan()),

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tv5_assets.ingestion.csv_reader import EXTRA, LINE, first_failed_rule, raw_lines
+from tv5_assets.ingestion.csv_reader import EXTRA, LINE, CsvFile, first_failed_rule, raw_lines
 from tv5_assets.ingestion.errors import MovieLensInputError
 
 QUARANTINE_SCHEMA = {"file": pl.String, "line": pl.Int64, "rule": pl.String, "record": pl.String}
@@ -64,8 +64,12 @@ def not_digits(column: str) -> pl.Expr:
     return ~pl.col(column).str.contains(r"^\s*\d+\s*$").fill_null(False)
 
 
-def too_many_fields() -> tuple[str, pl.Expr]:
-    return "field_count", pl.col(EXTRA).is_not_null()
+def structural_rules(file: CsvFile) -> list[tuple[str, pl.Expr]]:
+    """Rules every file shares: a blank line, or a line with more fields than the header."""
+    return [
+        ("blank_line", pl.all_horizontal([pl.col(c).is_null() for c in file.columns]) & pl.col(EXTRA).is_null()),
+        ("field_count", pl.col(EXTRA).is_not_null()),
+    ]
 
 
 def split_by_rules(frame: pl.DataFrame, rules: list[tuple[str, pl.Expr]]) -> tuple[pl.DataFrame, pl.DataFrame]:
