@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.ingestion import movielens
+from tv5_assets.ingestion import csv_reader, movielens, parsing, release, sample, sample_vocab, titles
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
 from tv5_assets.ingestion.release import (
     GROUPLENS_URL,
@@ -24,6 +24,7 @@ from tv5_assets.ingestion.sample import SampleSpec
 from tv5_assets.metadata import markdown_table
 from tv5_assets.resources.lake import DataLake
 from tv5_assets.storage import frame_fingerprint, write_parquet_atomic
+from tv5_assets.versioning import versioned_asset
 
 GROUP = "movielens"
 OWNERS = ["team:data-platform"]
@@ -59,7 +60,8 @@ class GenomeConfig(ParseConfig):
     top_k: int = Field(default=10, description="keep at most this many tags per movie, best first")
 
 
-@dg.asset(
+@versioned_asset(
+    logic=(release, sample, sample_vocab),
     group_name=GROUP,
     kinds={"polars", "csv"},
     owners=OWNERS,
@@ -152,7 +154,12 @@ def publish(
     return dg.Output(kept, metadata=metadata, data_version=dg.DataVersion(frame_fingerprint(kept)))
 
 
-@dg.asset(
+# What the parsed tables' code versions are derived from (besides each asset's own function).
+PARSING_LOGIC = (movielens, csv_reader, parsing, publish)
+
+
+@versioned_asset(
+    logic=(*PARSING_LOGIC, titles),
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -179,7 +186,8 @@ def movies(
     })
 
 
-@dg.asset(
+@versioned_asset(
+    logic=PARSING_LOGIC,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -210,7 +218,8 @@ def ratings(
     })
 
 
-@dg.asset(
+@versioned_asset(
+    logic=PARSING_LOGIC,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -235,7 +244,8 @@ def tags(
     })
 
 
-@dg.asset(
+@versioned_asset(
+    logic=PARSING_LOGIC,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
