@@ -1,6 +1,6 @@
 """Benchmark: the `movies` and `ratings` assets on an ml-25m-shaped release, against chunked pandas.
 
-Run: `python -m benchmarks.ingestion [--skip-rowwise]`. Targets (2 cores / 24 GiB): `ratings` in at
+Run: `python -m benchmarks.ingestion [--rowwise-rows N]`. Targets (2 cores / 24 GiB): `ratings` in at
 most 60 s and 6 GiB peak RSS, at least 10x the chunked-pandas baseline.
 
 Baselines, measured in the same run on the same CSV, each in its own process:
