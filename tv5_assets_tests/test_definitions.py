@@ -6,7 +6,7 @@ import dagster as dg
 
 from tv5_assets.definitions import defs
 
-EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome"}
+EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "demographics", "availability"}
 EXPECTED_CHECKS = {
     ("movies", "unique_key"), ("movies", "required_fields"), ("movies", "year_plausible"),
     ("movies", "imdb_id_format"), ("movies", "kept_plus_rejected_equals_read"),
@@ -15,6 +15,14 @@ EXPECTED_CHECKS = {
     ("tags", "required_fields"), ("tags", "movie_id_in_movies"), ("tags", "kept_plus_rejected_equals_read"),
     ("genome", "unique_key"), ("genome", "relevance_in_0_1"), ("genome", "ranked_top_k"),
     ("genome", "movie_id_in_movies"), ("genome", "kept_plus_rejected_equals_read"),
+    ("demographics", "archetype_shares"), ("demographics", "one_row_per_rating_user"),
+    ("demographics", "required_fields"), ("demographics", "valid_country_and_language_codes"),
+    ("demographics", "signup_before_first_rating"), ("demographics", "platforms_offered_in_region"),
+    ("demographics", "age_in_band"), ("demographics", "same_config_same_hash"),
+    ("availability", "platform_shares"), ("availability", "coverage_at_least_85_pct"),
+    ("availability", "unique_key"), ("availability", "movie_id_in_movies"), ("availability", "required_fields"),
+    ("availability", "known_platform_and_model"), ("availability", "quality_and_languages_valid"),
+    ("availability", "available_from_before_until"), ("availability", "same_config_same_hash"),
 }
 EXPECTED_JOBS = {"whole_graph", "movielens"}
 

@@ -1,0 +1,1 @@
+"""Synthetic stage: users' demographics and platform availability, consistent with MovieLens behaviour."""
