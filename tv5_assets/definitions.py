@@ -10,13 +10,15 @@ from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
 from tv5_assets.io_manager import PolarsParquetIOManager
 from tv5_assets.resources.lake import DataLake
+from tv5_assets.rl import assets as rl_assets
+from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets
 from tv5_assets.synthetic import checks as synthetic_checks
 
 DATA_DIR = os.environ.get("TV5_DATA_DIR", "data")
 
-all_assets = [*ingestion_assets.assets, *synthetic_assets.assets]
-all_checks = [*ingestion_checks.asset_checks, *synthetic_checks.asset_checks]
+all_assets = [*ingestion_assets.assets, *synthetic_assets.assets, *rl_assets.assets]
+all_checks = [*ingestion_checks.asset_checks, *synthetic_checks.asset_checks, *rl_checks.asset_checks]
 
 whole_graph_job = dg.define_asset_job(
     "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."

@@ -6,8 +6,13 @@ import dagster as dg
 
 from tv5_assets.definitions import defs
 
-EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "demographics", "availability"}
+EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "demographics", "availability",
+                   "episodes", "policies"}
 EXPECTED_CHECKS = {
+    ("episodes", "one_step_per_rating"), ("episodes", "steps_in_time_order"),
+    ("episodes", "next_state_is_next_steps_state"), ("episodes", "rewards_in_0_1"),
+    ("episodes", "boundaries_honour_session_gap"),
+    ("policies", "one_policy_per_user"), ("policies", "algorithm_shares_match_archetype_shares"),
     ("movies", "unique_key"), ("movies", "required_fields"), ("movies", "year_plausible"),
     ("movies", "imdb_id_format"), ("movies", "kept_plus_rejected_equals_read"),
     ("ratings", "unique_key"), ("ratings", "required_fields"), ("ratings", "movie_id_in_movies"),
