@@ -9,6 +9,7 @@ import dagster as dg
 
 from tv5_assets.definitions import defs
 from tv5_assets.io_manager import PolarsParquetIOManager
+from tv5_assets.resources.encoder import EncoderResource
 from tv5_assets.resources.lake import DataLake
 
 # A small sample that keeps in-process runs to seconds.
@@ -19,7 +20,10 @@ SMALL_SAMPLE = {
 
 
 def lake_resources(base: Path, **extra: Any) -> dict[str, Any]:
-    return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)), **extra}
+    """Every resource key the graph requires (Dagster validates all assets, selected or not); the encoder
+    loads its model only in steps that use it."""
+    return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)),
+            "encoder": EncoderResource(), **extra}
 
 
 def release_config(**release: Any) -> dict[str, Any]:
