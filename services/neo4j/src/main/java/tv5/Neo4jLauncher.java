@@ -135,7 +135,7 @@ public final class Neo4jLauncher {
     private static void setInitialPassword(Path home, String password) throws IOException {
         ExecutionContext ctx = new ExecutionContext(home, home.resolve("conf"));
         CommandLine cmd = new CommandLine(new SetInitialPasswordCommand(ctx));
-        int rc = cmd.execute(password);
+        int rc = cmd.execute("--", password); // "--": a password may start with "-"
         if (rc != 0) {
             throw new IOException("set-initial-password failed with exit code " + rc);
         }
