@@ -9,6 +9,7 @@ A plain module, not a conftest: import the helpers you need.
   Neo4j launcher if needed and waits until the service answers) and return them.
 - ``kill_neo4j()`` (SIGKILL: a crash, no checkpoint) / ``restart_neo4j()`` for fault tests, plus
   ``stop_service()``.
+- ``PrivateNeo4j``: a separate instance (own port, home, memory) for crash tests and large loads.
 - ``listening_sockets()`` / ``is_loopback()``: parse ``ss -ltnp`` to check that nothing of ours
   listens beyond loopback.
 
@@ -283,3 +284,100 @@ def process_tree(pid: int) -> set[int]:
             tree.add(p)
             todo.extend(children.get(p, []))
     return tree
+
+
+# --------------------------------------------------------------------------- private Neo4j instances
+NEO4J_LAUNCHER_DIR = REPO / "services" / "neo4j"
+
+
+def neo4j_java_command(home: Path, heap: str = "512m", java_opts: tuple[str, ...] = ()) -> list[str]:
+    """The JVM command line of the project's launcher (the same flags as scripts/services uses)."""
+    classes = NEO4J_LAUNCHER_DIR / "target" / "classes"
+    if not (classes / "tv5" / "Neo4jLauncher.class").exists():
+        raise ServiceError(f"the Neo4j launcher is not built ({classes}): run `scripts/services start neo4j` once")
+    return [
+        "java", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+ExitOnOutOfMemoryError",
+        "-Djdk.nio.maxCachedBufferSize=1024", "-Dio.netty.tryReflectionSetAccessible=true",
+        "-Dlog4j2.disable.jmx=true", "--add-opens=java.base/java.nio=ALL-UNNAMED",
+        "--add-opens=java.base/java.io=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+        "--add-opens=java.base/java.lang=ALL-UNNAMED", *java_opts,
+        "-cp", f"{classes}:{NEO4J_LAUNCHER_DIR / 'target' / 'dependency'}/*", "tv5.Neo4jLauncher", str(home),
+    ]
+
+
+class PrivateNeo4j:
+    """A Neo4j of its own (port, home directory, memory) for tests and benchmarks that must not touch
+    the shared server on 7687: fault tests that SIGKILL it, or loads that need a larger page cache.
+
+    Same launcher and password as the shared one; a child of this process, so `kill()` is a real crash
+    (SIGKILL, no checkpoint) and `start()` again runs crash recovery on the same home.
+    """
+
+    def __init__(self, home: Path, port: int = 7688, heap: str = "512m", pagecache: str = "256m",
+                 tx_memory: str = "512m", password: str | None = None, java_opts: tuple[str, ...] = ()) -> None:
+        self.home, self.port, self.heap, self.pagecache, self.tx_memory = Path(home), port, heap, pagecache, tx_memory
+        self.java_opts = java_opts
+        self.password = password or neo4j_settings().password or "private-neo4j-password"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def settings(self) -> Neo4jSettings:
+        return Neo4jSettings(uri=f"bolt://127.0.0.1:{self.port}", user="neo4j", password=self.password)
+
+    @property
+    def log_path(self) -> Path:
+        return self.home / "launcher.log"
+
+    def start(self, timeout: float = 180) -> Neo4jSettings:
+        """Start the JVM and wait until Bolt answers with the password."""
+        if self.process is not None and self.process.poll() is None:
+            return self.settings
+        import socket
+
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise ServiceError(f"port 127.0.0.1:{self.port} is already in use: pick another for a private Neo4j")
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "NEO4J_PASSWORD": self.password, "NEO4J_BOLT_PORT": str(self.port),
+               "NEO4J_PAGECACHE": self.pagecache, "NEO4J_TX_MEMORY": self.tx_memory}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(neo4j_java_command(self.home, self.heap, self.java_opts),
+                                            cwd=NEO4J_LAUNCHER_DIR,
+                                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServiceError(f"private Neo4j exited with {self.process.returncode}; log {self.log_path}:\n"
+                                   + self.log_path.read_text(errors="replace")[-3000:])
+            if neo4j_answers(self.settings, timeout=2):
+                return self.settings
+            time.sleep(0.5)
+        self.kill()
+        raise ServiceError(f"private Neo4j on port {self.port} did not answer within {timeout:.0f} s "
+                           f"(log {self.log_path})")
+
+    def kill(self, sig: int = signal.SIGKILL, timeout: float = 60) -> None:
+        """Signal the JVM (SIGKILL: a crash) and reap it."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        self.process = None
+
+    def stop(self, timeout: float = 60) -> None:
+        """Clean shutdown (SIGTERM: the launcher's hook checkpoints and closes the DBMS)."""
+        self.kill(signal.SIGTERM, timeout)
+
+    def __enter__(self) -> PrivateNeo4j:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

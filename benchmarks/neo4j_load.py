@@ -1,0 +1,194 @@
+"""Benchmark: loading the `graph` into Neo4j on an ml-25m-shaped input, against the seed's row-wise MERGE.
+
+Run: `flock /tmp/tv5-bench.lock python -m benchmarks.neo4j_load [--slice 1000000] [--seed-rows 20000]`.
+Target (2 cores / 24 GiB): RATED created at >= 50,000 relationships/s (25M in under 9 minutes).
+
+Everything runs on a private Neo4j 5.26 (the project's launcher, its own port and data directory
+under data/bench/, memory from the flags), never on the shared server of `scripts/services`.
+
+Phases, in one run on the same server:
+1. `seed`: the seed's approach: one `MERGE (u) MERGE (m) MERGE (u)-[:RATED]->(m) SET ...` statement
+   per rating, 1,000 per transaction, on the first `--seed-rows` ratings of the slice (with the same
+   uniqueness constraints, so every MERGE is an index lookup); its time is extrapolated linearly to
+   the slice (optimistic for the seed: MERGE of a relationship gets slower as degrees grow);
+2. `graph` on the `--slice` first ratings (whole users), once untimed (JIT warm-up), then once per
+   writer count in `--concurrency` (default 1, 2 and 3 transactions in flight);
+3. `graph` on all 25M ratings with the writer count that was fastest on the slice, then the
+   explanation query.
+User and Platform attributes come from simple stand-ins for `demographics` and `availability`
+(the load does not depend on their values): every rater gets a profile; each film is on one to
+three of three platforms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import time
+
+import polars as pl
+
+from benchmarks.common import BENCH_DIR, ml25m_tables, report
+from tv5_assets.graph_store import cypher
+from tv5_assets.graph_store.loader import create_schema, live_counts, load_graph
+from tv5_assets.graph_store.rows import graph_rows
+from tv5_assets.resources.neo4j import Neo4jClient
+from tv5_assets_tests.services import PrivateNeo4j
+
+HOME = BENCH_DIR / "neo4j-home"
+SEED_MERGE = """
+MERGE (u:User {id: $user_id})
+MERGE (m:Media {id: $movie_id})
+MERGE (u)-[r:RATED]->(m)
+SET r.rating = $rating, r.timestamp = datetime({epochMillis: $timestamp}), r.time_of_day = $time_of_day
+"""
+
+
+def stand_ins(ratings: pl.DataFrame, movies: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    users = ratings.select(pl.col("user_id").unique().sort())
+    demographics = users.with_columns(
+        pl.lit("casual").alias("archetype"), pl.lit("25-34").alias("age_band"), pl.lit("FR").alias("country"))
+    platforms = pl.DataFrame({"platform": ["TV5MONDE", "Netflix", "MUBI"],
+                              "business_model": ["free", "subscription", "subscription"], "k": [0, 1, 2]})
+    availability = (movies.select("movie_id").join(platforms, how="cross")
+                    .filter((pl.col("movie_id") + pl.col("k")) % 3 != 0)
+                    .with_columns(pl.lit(["western_europe"]).alias("regions"), pl.lit(["HD"]).alias("quality"),
+                                  pl.lit(["fr", "en"]).alias("subtitle_languages")).drop("k"))
+    return demographics, availability
+
+
+def user_slice(ratings: pl.DataFrame, rows: int) -> pl.DataFrame:
+    """The first `rows` ratings, extended to the end of the last user (batches hold whole users)."""
+    last_user = ratings["user_id"][min(rows, ratings.height) - 1]
+    return ratings.filter(pl.col("user_id") <= last_user)
+
+
+def seed_load(client: Neo4jClient, ratings: pl.DataFrame, per_tx: int = 1_000) -> float:
+    """The seed's approach on `ratings`: row-wise MERGE, `per_tx` rows per transaction. Returns seconds."""
+    rows = ratings.select("user_id", "movie_id", "rating", pl.col("timestamp").dt.epoch("ms"),
+                          pl.col("time_of_day").cast(pl.String)).to_dicts()
+    started = time.perf_counter()
+    with client._driver.session(database=client.database) as session:
+        for offset in range(0, len(rows), per_tx):
+            with session.begin_transaction() as tx:
+                for row in rows[offset:offset + per_tx]:
+                    tx.run(SEED_MERGE, row).consume()
+                tx.commit()
+    return time.perf_counter() - started
+
+
+def load(client: Neo4jClient, tables: dict[str, pl.DataFrame], concurrency: int, batch_rows: int,
+         label: str) -> tuple[dict, dict[str, int]]:
+    rows = graph_rows(**tables)
+    report_ = load_graph(client, rows, f"bench-{label}", batch_rows=batch_rows, force=True, concurrency=concurrency)
+    return {"rated_per_s": report_.rows_per_s["RATED"], "rated_s": report_.seconds["RATED"],
+            "total_s": report_.seconds["total"], "clear_s": report_.seconds["clear"],
+            "retries": report_.retries}, report_.counts
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slice", type=int, default=1_000_000, help="ratings in the seed-vs-graph comparison")
+    parser.add_argument("--seed-rows", type=int, default=20_000, help="ratings timed with the seed's MERGE")
+    parser.add_argument("--concurrency", default="1,2,3", help="writer counts tried on the slice")
+    parser.add_argument("--batch-rows", type=int, default=50_000)
+    parser.add_argument("--heap", default="3g")
+    parser.add_argument("--pagecache", default="4g")
+    parser.add_argument("--tx-memory", default="2g")
+    parser.add_argument("--skip-full", action="store_true", help="only the slice comparison")
+    parser.add_argument("--keep", action="store_true", help=f"keep the server's data in {HOME}")
+    args = parser.parse_args()
+
+    tables = ml25m_tables()
+    movies, ratings, genome = tables["movies"], tables["ratings"], tables["genome"]
+    demographics, availability = stand_ins(ratings, movies)
+    sliced = user_slice(ratings, args.slice)
+    print(f"input: {ratings.height:,} ratings, {movies.height:,} movies, {genome.height:,} genome rows; "
+          f"slice {sliced.height:,} ratings of {sliced['user_id'].n_unique():,} users; load {os.getloadavg()}",
+          flush=True)
+
+    shutil.rmtree(HOME, ignore_errors=True)
+    server = PrivateNeo4j(HOME, port=_free_port(), heap=args.heap, pagecache=args.pagecache,
+                          tx_memory=args.tx_memory)
+    server.start()
+    figures: list[tuple[str, str]] = [
+        ("server", f"Neo4j 5.26 Community (private), heap {args.heap}, page cache {args.pagecache}, "
+                   f"tx memory {args.tx_memory}"),
+        ("batches", f"{args.batch_rows:,} rows per transaction"),
+    ]
+    try:
+        settings = server.settings
+        with Neo4jClient(settings.uri, settings.user, settings.password, log=lambda m: print(m, flush=True)) as client:
+            # 1. the seed's approach
+            create_schema(client)
+            seed_part = sliced.head(args.seed_rows)
+            seed_s = seed_load(client, seed_part)
+            seed_rate = seed_part.height / seed_s
+            seed_slice_s = seed_s * sliced.height / seed_part.height
+            print(f"seed: {seed_part.height:,} ratings in {seed_s:.1f} s ({seed_rate:,.0f}/s)", flush=True)
+
+            # 2. the graph asset's load on the slice, 1 and N writers
+            slice_tables = {"movies": movies, "ratings": sliced, "genome": genome,
+                            "demographics": demographics.join(sliced.select("user_id").unique(), on="user_id",
+                                                              how="semi"),
+                            "availability": availability}
+            writers = [int(n) for n in args.concurrency.split(",")]
+            load(client, slice_tables, max(writers), args.batch_rows, "warm-up")
+            figures += [
+                ("slice", f"{sliced.height:,} ratings"),
+                ("seed MERGE (row-wise, 1,000/tx)", f"{seed_rate:,.0f} RATED/s, measured on {seed_part.height:,} "
+                                                     f"rows, extrapolated {seed_slice_s / 60:,.1f} min for the slice"),
+            ]
+            rates = {}
+            for n in writers:
+                measured, counts = load(client, slice_tables, n, args.batch_rows, f"slice-{n}")
+                assert counts["RATED"] == sliced.height, counts
+                rates[n] = measured["rated_per_s"]
+                figures.append((f"graph on the slice, {n} writer(s)",
+                                f"{measured['rated_per_s']:,.0f} RATED/s ({measured['rated_s']:.1f} s, "
+                                f"{measured['retries']} retries); {measured['rated_per_s'] / seed_rate:,.0f}x the seed"))
+            concurrency = max(rates, key=rates.get)
+            figures.append(("ratio graph / seed (slice, best)", f"{rates[concurrency] / seed_rate:,.0f}x "
+                                                                 f"({concurrency} writers)"))
+            # 3. everything
+            if not args.skip_full:
+                full_tables = {"movies": movies, "ratings": ratings, "genome": genome,
+                               "demographics": demographics, "availability": availability}
+                full, counts = load(client, full_tables, concurrency, args.batch_rows, "full")
+                assert counts == live_counts(client) and counts["RATED"] == ratings.height, counts
+                seed = client.read(cypher.EXPLANATION_SEED)[0]
+                timings = []
+                for _ in range(3):
+                    started = time.perf_counter()
+                    found = client.read(cypher.EXPLANATION, {"media_id": seed["media_id"], "platform": "Netflix",
+                                                             "min_rating": 4.0, "max_users": 1000, "limit": 10})
+                    timings.append(1000 * (time.perf_counter() - started))
+                figures += [
+                    ("full graph", ", ".join(f"{k} {v:,}" for k, v in counts.items())),
+                    (f"full RATED, {concurrency} writers",
+                     f"{full['rated_per_s']:,.0f} RATED/s ({full['rated_s'] / 60:.1f} min); target >= 50,000/s: "
+                     f"{'met' if full['rated_per_s'] >= 50_000 else 'NOT met'}"),
+                    ("full load, all phases", f"{full['total_s'] / 60:.1f} min (clear of the slice graph "
+                                              f"{full['clear_s']:.0f} s)"),
+                    ("full vs seed (extrapolated)", f"{ratings.height / seed_rate / 3600:,.1f} h for the seed"),
+                    ("explanation query", f"{len(found)} titles; {', '.join(f'{t:.0f}' for t in timings)} ms "
+                                          f"(X = media {seed['media_id']} with {seed['ratings']:,} ratings)"),
+                ]
+            figures.append(("load average at the end", " ".join(f"{x:.1f}" for x in os.getloadavg())))
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(HOME, ignore_errors=True)
+    report(figures)
+
+
+if __name__ == "__main__":
+    main()

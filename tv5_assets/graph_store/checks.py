@@ -1,0 +1,130 @@
+"""Asset checks of the graph: they query Neo4j through the `neo4j` resource.
+
+Each check stands alone (`@asset_check(asset="graph")`) and takes the resource plus the *source*
+assets it compares against, never `graph` itself (the asset returns no value; a parameter named
+after it would make Dagster load it through the IO manager). Everything blocks except the
+explanation latency, which warns.
+"""
+
+
+import time
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tv5_assets.checking import RuleResult, check_result
+from tv5_assets.graph_store import cypher, model, rules
+from tv5_assets.graph_store.assets import VERSION
+from tv5_assets.graph_store.loader import live_counts
+from tv5_assets.resources.neo4j import Neo4jResource
+
+ASSET = "graph"
+LOAD_COMPLETE = "load_complete"
+NODE_COUNTS = "node_counts_match_sources"
+RELATIONSHIP_COUNTS = "relationship_counts_match_sources"
+SCHEMA = "constraints_and_indexes_online"
+ENDPOINTS = "no_relationship_with_missing_endpoint"
+EXPLANATION = "explanation_query_under_1s"
+
+_SOURCES = {name: dg.AssetIn(name) for name in ("movies", "ratings", "genome", "demographics", "availability")}
+
+
+class ExplanationConfig(dg.Config):
+    media_id: int = Field(default=0, description="title X to explain from; 0: the most-rated title")
+    platform: str = Field(default="", description="platform P; empty: the one with the most titles")
+    min_rating: float = Field(default=4.0, description="'liked' means rated at least this")
+    max_users: int = Field(default=1_000, description="fans of X followed (bounds the work of one query)")
+    limit: int = 10
+    runs: int = Field(default=3, description="timed runs; the median is compared with the budget")
+    budget_ms: float = Field(default=1_000.0, description="warn when the median latency exceeds this")
+
+
+def _result(name: str, rule: RuleResult, warn_only: bool = False) -> dg.AssetCheckResult:
+    return check_result(ASSET, name, rule, warn_only=warn_only)
+
+
+def _materialized_version(context: dg.AssetCheckExecutionContext) -> str | None:
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(ASSET))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(VERSION)
+    return None if value is None else value.value
+
+
+@dg.asset_check(asset=ASSET, name=LOAD_COMPLETE, blocking=True,
+                description="the (:LoadState {key: 'graph'}) marker says complete, for the data version the last "
+                            "materialization reported (a half-loaded or replaced graph fails)")
+def load_complete(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource) -> dg.AssetCheckResult:
+    records = neo4j.read(cypher.READ_LOAD_STATE, {"key": model.LOAD_STATE_KEY})
+    return _result(LOAD_COMPLETE, rules.load_complete(records[0] if records else None,
+                                                      _materialized_version(context)))
+
+
+@dg.asset_check(asset=ASSET, name=NODE_COUNTS, blocking=True, additional_ins=_SOURCES,
+                description="nodes per label equal their sources: Media = movies, User = distinct users of "
+                            "demographics and ratings, Genre = distinct genres, Tag = distinct genome tags, "
+                            "Platform = distinct availability platforms")
+def node_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
+                demographics: pl.LazyFrame, availability: pl.LazyFrame) -> dg.AssetCheckResult:
+    expected = rules.expected_counts(movies, ratings, genome, demographics, availability)
+    return _result(NODE_COUNTS, rules.counts_match("node", [s.label for s in model.NODES], expected,
+                                                   live_counts(neo4j.client)))
+
+
+@dg.asset_check(asset=ASSET, name=RELATIONSHIP_COUNTS, blocking=True, additional_ins=_SOURCES,
+                description="relationships per type equal their source rows: RATED = ratings rows, HAS_GENRE = "
+                            "distinct (movie, genre) pairs, HAS_TAG = genome rows, AVAILABLE_ON = availability rows")
+def relationship_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
+                        demographics: pl.LazyFrame, availability: pl.LazyFrame) -> dg.AssetCheckResult:
+    expected = rules.expected_counts(movies, ratings, genome, demographics, availability)
+    return _result(RELATIONSHIP_COUNTS, rules.counts_match("relationship", [s.type for s in model.RELATIONSHIPS],
+                                                           expected, live_counts(neo4j.client)))
+
+
+@dg.asset_check(asset=ASSET, name=SCHEMA, blocking=True,
+                description="a uniqueness constraint per node key (Media.id, User.id, Genre.name, Tag.id, "
+                            "Platform.name, LoadState.key) and the six lookup indexes exist, on the right "
+                            "label and property, and are ONLINE")
+def constraints_and_indexes(neo4j: Neo4jResource) -> dg.AssetCheckResult:
+    return _result(SCHEMA, rules.schema_online(neo4j.read(cypher.SHOW_SCHEMA)))
+
+
+@dg.asset_check(asset=ASSET, name=ENDPOINTS, blocking=True,
+                additional_ins={k: _SOURCES[k] for k in ("movies", "ratings", "genome", "availability")},
+                description="every relationship starts and ends at the labels of its type (count store), and "
+                            "every node key that a source row points at exists (a missing one means the "
+                            "load's MATCH dropped that row)")
+def endpoints(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
+              availability: pl.LazyFrame) -> dg.AssetCheckResult:
+    relationship_counts = {spec.type: neo4j.read(cypher.count_relationships(spec))[0] for spec in model.RELATIONSHIPS}
+    keys = rules.endpoint_keys(movies, ratings, genome, availability)
+    missing = {spec.label: neo4j.read(cypher.missing_nodes(spec), {"keys": keys[spec.label]})[0]
+               for spec in model.NODES}
+    return _result(ENDPOINTS, rules.endpoints_correct(relationship_counts, missing))
+
+
+@dg.asset_check(asset=ASSET, name=EXPLANATION, blocking=False,
+                description="'titles rated >= 4 by (up to 1,000) users who rated X >= 4, available on P' returns "
+                            "titles with a median latency under 1 s over 3 runs (X: the most-rated title, P: the "
+                            "platform with most titles, unless configured); latencies recorded; warns")
+def explanation_latency(neo4j: Neo4jResource, config: ExplanationConfig) -> dg.AssetCheckResult:
+    seed = neo4j.read(cypher.EXPLANATION_SEED)
+    platform = neo4j.read(cypher.BUSIEST_PLATFORM)
+    media_id = config.media_id or (seed[0]["media_id"] if seed else -1)
+    platform_name = config.platform or (platform[0]["platform"] if platform else "")
+    parameters = {"media_id": media_id, "platform": platform_name, "min_rating": config.min_rating,
+                  "max_users": config.max_users, "limit": config.limit}
+    latencies, found = [], []
+    for _ in range(max(config.runs, 1)):
+        started = time.perf_counter()
+        found = neo4j.read(cypher.EXPLANATION, parameters)
+        latencies.append(1000 * (time.perf_counter() - started))
+    rule = rules.explanation_fast(latencies, len(found), config.budget_ms)
+    rule.metadata.update({"media_id": media_id, "platform": platform_name,
+                          "top_titles": [r["title"] for r in found[:5]]})
+    return _result(EXPLANATION, rule, warn_only=True)
+
+
+asset_checks = [load_complete, node_counts, relationship_counts, constraints_and_indexes, endpoints,
+                explanation_latency]

@@ -1,0 +1,72 @@
+"""The knowledge graph's shape: node labels and keys, relationship types, constraints and indexes.
+
+Labels, types and property names come only from these constants (Cypher cannot take them as
+parameters); every value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    label: str
+    key: str  # unique: a uniqueness constraint, and the index relationships are matched through
+    properties: tuple[str, ...]  # key first; the row frame has exactly these columns
+
+    @property
+    def constraint(self) -> str:
+        return f"{self.label.lower()}_{self.key}_unique"
+
+
+@dataclass(frozen=True)
+class RelSpec:
+    type: str
+    start: NodeSpec
+    end: NodeSpec
+    start_column: str  # row-frame column holding the start node's key (rows are sorted by it)
+    end_column: str
+    properties: tuple[str, ...] = ()  # row-frame columns stored on the relationship
+    converted: tuple[tuple[str, str], ...] = ()  # property -> Cypher expression of `value` (e.g. a datetime)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    label: str
+    property: str
+
+
+MEDIA = NodeSpec("Media", "id", ("id", "title", "year", "imdb_id", "tmdb_id"))
+USER = NodeSpec("User", "id", ("id", "archetype", "age_band", "country"))
+GENRE = NodeSpec("Genre", "name", ("name",))
+TAG = NodeSpec("Tag", "id", ("id", "name"))
+PLATFORM = NodeSpec("Platform", "name", ("name", "business_model"))
+NODES: tuple[NodeSpec, ...] = (MEDIA, USER, GENRE, TAG, PLATFORM)
+
+HAS_GENRE = RelSpec("HAS_GENRE", MEDIA, GENRE, "movie_id", "genre")
+HAS_TAG = RelSpec("HAS_TAG", MEDIA, TAG, "movie_id", "tag_id", ("relevance", "rank"))
+AVAILABLE_ON = RelSpec("AVAILABLE_ON", MEDIA, PLATFORM, "movie_id", "platform",
+                       ("regions", "quality", "subtitle_languages"))
+# timestamps travel as epoch milliseconds (a packed integer) and are stored as DateTime (UTC)
+RATED = RelSpec("RATED", USER, MEDIA, "user_id", "movie_id", ("rating", "timestamp", "time_of_day"),
+                converted=(("timestamp", "datetime({epochMillis: value})"),))
+RELATIONSHIPS: tuple[RelSpec, ...] = (HAS_GENRE, HAS_TAG, AVAILABLE_ON, RATED)
+
+# lookups the recommender and the explanations make besides the node keys
+INDEXES: tuple[IndexSpec, ...] = (
+    IndexSpec("media_title", "Media", "title"),
+    IndexSpec("media_year", "Media", "year"),
+    IndexSpec("media_imdb_id", "Media", "imdb_id"),
+    IndexSpec("user_archetype", "User", "archetype"),
+    IndexSpec("user_country", "User", "country"),
+    IndexSpec("platform_business_model", "Platform", "business_model"),
+)
+
+# One node records the state of the last load, so readers and checks can tell a complete graph
+# from a half-loaded one: complete=false from the first write of a load until its last.
+LOAD_STATE = NodeSpec("LoadState", "key", ("key",))
+LOAD_STATE_KEY = "graph"
+
+ALL_CONSTRAINTS: tuple[str, ...] = tuple(spec.constraint for spec in (*NODES, LOAD_STATE))

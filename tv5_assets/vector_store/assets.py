@@ -1,0 +1,118 @@
+"""Vector store stage: the media and user collections in Milvus (thin Dagster wiring).
+
+Both assets write to Milvus only (they return `MaterializeResult`: nothing goes through the IO
+manager) and report a data version computed from their rows, schema and index, so an unchanged input
+gives an unchanged version.
+"""
+
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from tv5_assets.metadata import markdown_table
+from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.batching import byte_batches, row_bytes
+from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
+from tv5_assets.vector_store.schema import MEDIA, USERS, VECTOR_FIELD, CollectionSpec
+
+GROUP = "vector_store"
+OWNERS = ["team:data-platform"]
+KEY_PREFIX = "milvus"
+
+_REBUILD_RULES = (
+    "Rebuilt without downtime: the rows go into a new collection `<alias>__v<time>_<token>` in insert "
+    "requests of at most `batch_bytes` (default 16 MiB) each, then flush, an index (HNSW, M=16, "
+    "efConstruction=200, metric COSINE by default: all set on the `milvus` resource), load, and an exact "
+    "entity count; only then does the alias move to it and the previous version get dropped. A failure "
+    "leaves the alias on the previous complete collection; leftovers of interrupted builds are dropped "
+    "by the next one. Runs on Milvus Lite (default data/milvus.db) or a Milvus server (TV5_MILVUS_URI)."
+)
+
+
+def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: CollectionSpec,
+             rows: Rows, extra: dict[str, object]) -> dg.MaterializeResult:
+    started = time.perf_counter()
+    alias = milvus.alias_name(spec.alias)
+    batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
+    report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info)
+    if rows.truncated:
+        context.log.warning(f"{alias}: values cut to the field limits: {rows.truncated}")
+    version = content_version(rows, milvus.index, spec)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(version),
+        metadata={
+            "alias": alias,
+            "collection": report.collection,
+            "previous_collection": report.previous or "",
+            "previous_dropped": report.previous_dropped,
+            "stale_collections_dropped": dg.MetadataValue.json(report.dropped_stale),
+            "backend": milvus.describe(),
+            "entity_count": report.entities,
+            "dimension": rows.dimension,
+            "index": dg.MetadataValue.json(milvus.index.describe()),
+            "batches": report.batches,
+            "batch_bytes": milvus.batch_bytes,
+            "largest_batch_rows": report.largest_batch_rows,
+            "insert_s": report.seconds.get("insert", 0.0),
+            "flush_s": report.seconds.get("flush", 0.0),
+            "index_s": report.seconds.get("index", 0.0),
+            "load_time_s": report.seconds.get("load", 0.0),
+            "build_s": report.seconds.get("total", 0.0),
+            "vectors_per_s": round(report.vectors_per_s, 1),
+            "values_truncated": dg.MetadataValue.json(rows.truncated),
+            "preview": dg.MetadataValue.md(markdown_table(rows.frame.drop(VECTOR_FIELD))),
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            **extra,
+        },
+    )
+
+
+@dg.asset(
+    key=[KEY_PREFIX, MEDIA.alias],
+    ins={"content_vectors": dg.AssetIn("content_vectors"), "movies": dg.AssetIn("movies"),
+         "availability": dg.AssetIn("availability")},
+    group_name=GROUP,
+    kinds={"milvus"},
+    owners=OWNERS,
+    description=(
+        "The `media_vectors` collection, behind the alias of that name: one entity per content vector, "
+        "id = movie_id (INT64 primary key), vector FLOAT_VECTOR(384), title (display title, VARCHAR), year "
+        "(INT32, 0 when unknown), genres and platforms (ARRAY of VARCHAR; platforms are the distinct "
+        "platforms of `availability`, empty when none), for searches filtered by platform, year or genre. "
+        + _REBUILD_RULES
+    ),
+)
+def media_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, content_vectors: pl.DataFrame,
+                  movies: pl.DataFrame, availability: pl.DataFrame) -> dg.MaterializeResult:
+    rows = media_rows(content_vectors, movies, availability, MEDIA)
+    return _publish(context, milvus, MEDIA, rows, {
+        "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
+        "movies_without_year": int((rows.frame["year"] == 0).sum()),
+    })
+
+
+@dg.asset(
+    key=[KEY_PREFIX, USERS.alias],
+    ins={"source_vectors": dg.AssetIn("user_vectors"), "demographics": dg.AssetIn("demographics")},
+    group_name=GROUP,
+    kinds={"milvus"},
+    owners=OWNERS,
+    description=(
+        "The `user_vectors` collection, behind the alias of that name: one entity per user vector, id = "
+        "user_id (INT64 primary key), vector FLOAT_VECTOR(384), archetype and country (VARCHAR, from "
+        "`demographics`; empty for a user it lacks), for searches filtered by archetype or country. "
+        + _REBUILD_RULES
+    ),
+)
+def user_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
+                 demographics: pl.DataFrame) -> dg.MaterializeResult:
+    rows = user_rows(source_vectors, demographics, USERS)
+    return _publish(context, milvus, USERS, rows, {
+        "users_without_demographics": int((rows.frame["country"] == "").sum()),
+    })
+
+
+assets = [media_vectors, user_vectors]

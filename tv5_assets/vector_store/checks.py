@@ -1,0 +1,193 @@
+"""Asset checks of the vector collections: they query Milvus through the `milvus` resource.
+
+Each check stands alone (`@asset_check`) and takes the resource plus the *source* assets it compares
+against, never the collection asset itself (that would make Dagster load it through the IO manager).
+The checks look at whatever the alias points at now, against the configuration of the resource they
+are given. Everything blocks except the latency check, which warns.
+"""
+
+
+import time
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from tv5_assets.checking import RuleResult
+from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store import quality, rules
+from tv5_assets.vector_store.assets import media_vectors, user_vectors
+from tv5_assets.vector_store.rows import probe_truth
+from tv5_assets.vector_store.schema import ID_FIELD, MEDIA, USERS, VECTOR_FIELD, CollectionSpec, filter_expression
+
+ENTITY_COUNT = "entity_count_matches_source"
+INDEX_AS_CONFIGURED = "index_as_configured"
+LOADED = "collection_loaded"
+SELF_RETRIEVAL = "self_retrieval_at_rank_1"
+RECALL = "recall_at_10"
+LATENCY = "search_latency"
+FILTERED_SEARCH = "filtered_search_matches"
+
+FILTER_LIMIT = 100
+_QUERY_BATCH = 100
+
+
+class SelfRetrievalConfig(dg.Config):
+    sample: int = Field(default=1000, description="vectors searched for themselves")
+    minimum: float = Field(default=0.99, description="share that must come back at rank 1")
+    seed: int = 0
+
+
+class RecallConfig(dg.Config):
+    queries: int = Field(default=200, description="sampled query vectors, compared with exact numpy search")
+    k: int = 10
+    minimum: float = 0.95
+    seed: int = 1
+
+
+class LatencyConfig(dg.Config):
+    queries: int = Field(default=200, description="single-vector searches timed one after the other")
+    warmup: int = 5
+    p99_budget_ms: float = Field(default=100.0, description="warn when the p99 latency exceeds this")
+    seed: int = 2
+
+
+def _result(rule: RuleResult, warn_only: bool = False) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=rule.passed,
+        severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR,
+        description=rule.description,
+        metadata={k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in rule.metadata.items()},
+    )
+
+
+def _missing_alias(milvus: MilvusResource, alias: str) -> dg.AssetCheckResult:
+    return _result(RuleResult(False, f"alias {alias} does not exist on {milvus.describe()}: materialize the asset",
+                              {"alias": alias}))
+
+
+def _source(frame: pl.LazyFrame, spec: CollectionSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Ids (sorted) and vectors of the source asset."""
+    rows = (frame.select(pl.col(spec.id_column).cast(pl.Int64).alias(ID_FIELD), VECTOR_FIELD)
+            .sort(ID_FIELD).collect())
+    return rows[ID_FIELD].to_numpy(), np.asarray(rows[VECTOR_FIELD].to_numpy(), dtype=np.float32)
+
+
+def _search_ids(milvus: MilvusResource, alias: str, queries: np.ndarray, k: int) -> np.ndarray:
+    found: list[list[int]] = []
+    for start in range(0, len(queries), _QUERY_BATCH):
+        hits = milvus.search(alias, queries[start:start + _QUERY_BATCH], limit=k)
+        found.extend([int(h["id"]) for h in query] for query in hits)
+    return quality.pad_ids(found, k)
+
+
+def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.AssetChecksDefinition]:
+    """The seven checks of one collection."""
+    vectors_in = {"source_vectors": dg.AssetIn(spec.source)}
+    probe = spec.probe.value or "its most frequent value"
+
+    @dg.asset_check(asset=asset, name=ENTITY_COUNT, blocking=True, additional_ins=vectors_in,
+                    description=f"the collection holds exactly one entity per row of {spec.source}")
+    def entity_count(milvus: MilvusResource, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        source_rows = int(source_vectors.select(pl.len()).collect().item())
+        return _result(rules.entity_count(collection, milvus.count(alias), source_rows))
+
+    @dg.asset_check(asset=asset, name=INDEX_AS_CONFIGURED, blocking=True,
+                    description="index type, metric, M and efConstruction as the backend reports them equal the "
+                                "`milvus` resource's configuration (both Milvus Lite and the server report them)")
+    def index_as_configured(milvus: MilvusResource) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        return _result(rules.index_as_configured(collection, milvus.describe_index(collection), milvus.index))
+
+    @dg.asset_check(asset=asset, name=LOADED, blocking=True,
+                    description="the collection is loaded (searchable). On the server it must be loaded as found; "
+                                "Milvus Lite keeps load state per process, so there it must load (found state in "
+                                "metadata)")
+    def collection_loaded(milvus: MilvusResource) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        found = milvus.ensure_searchable(collection)
+        return _result(rules.collection_loaded(collection, milvus.load_state(collection), found, milvus.backend))
+
+    @dg.asset_check(asset=asset, name=SELF_RETRIEVAL, blocking=True, additional_ins=vectors_in,
+                    description="at least 99% of 1,000 sampled source vectors find themselves (or an identical "
+                                "vector) at rank 1")
+    def self_retrieval(milvus: MilvusResource, config: SelfRetrievalConfig,
+                       source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        milvus.ensure_searchable(collection)
+        ids, vectors = _source(source_vectors, spec)
+        sample = quality.sample_positions(len(ids), config.sample, config.seed)
+        top1 = _search_ids(milvus, alias, vectors[sample], 1)[:, 0]
+        measured = quality.self_retrieval(ids[sample], vectors[sample], top1, ids, vectors, milvus.metric_type)
+        return _result(rules.self_retrieval(collection, measured, config.minimum))
+
+    @dg.asset_check(asset=asset, name=RECALL, blocking=True, additional_ins=vectors_in,
+                    description="recall@10 at the configured ef (100) against exact numpy search, over 200 "
+                                "sampled queries, is at least 0.95 (ties at the 10th score count as found)")
+    def recall_at_10(milvus: MilvusResource, config: RecallConfig, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        milvus.ensure_searchable(collection)
+        ids, vectors = _source(source_vectors, spec)
+        queries = vectors[quality.sample_positions(len(ids), config.queries, config.seed)]
+        found = _search_ids(milvus, alias, queries, config.k)
+        value = quality.recall_at_k(found, queries, ids, vectors, config.k, milvus.metric_type)
+        return _result(rules.recall(collection, value, config.minimum, config.k, len(queries), milvus.search_ef))
+
+    @dg.asset_check(asset=asset, name=LATENCY, blocking=False, additional_ins=vectors_in,
+                    description="single-query search latency p50/p99 (top 10, configured ef); warns when p99 "
+                                "exceeds the budget (default 100 ms)")
+    def search_latency(milvus: MilvusResource, config: LatencyConfig,
+                       source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        milvus.ensure_searchable(collection)
+        _, vectors = _source(source_vectors, spec)
+        queries = vectors[quality.sample_positions(len(vectors), config.queries + config.warmup, config.seed)]
+        seconds = []
+        for position, query in enumerate(queries):
+            started = time.perf_counter()
+            milvus.search(alias, query[None, :], limit=10)
+            if position >= config.warmup:
+                seconds.append(time.perf_counter() - started)
+        summary = quality.latency_summary(seconds)
+        return _result(rules.latency(collection, summary, config.p99_budget_ms), warn_only=True)
+
+    @dg.asset_check(asset=asset, name=FILTERED_SEARCH, blocking=True,
+                    additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes)},
+                    description=f"a search filtered on {spec.probe.field} ({probe}) returns matching entities only "
+                                f"(at least one), and the filter counts exactly the source rows that match "
+                                f"({spec.attributes})")
+    def filtered_search(milvus: MilvusResource, source_vectors: pl.LazyFrame,
+                        attributes: pl.DataFrame) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        milvus.ensure_searchable(collection)
+        ids, vectors = _source(source_vectors, spec)
+        value, truth = probe_truth(pl.Series(ids), attributes, spec.id_column, spec.probe.column, spec.probe.value)
+        if value is None:
+            return _result(RuleResult(False, f"{spec.attributes} has no {spec.probe.column} value to filter on"))
+        expression = filter_expression(spec, spec.probe.field, value)
+        hits = milvus.search(alias, vectors[:1], limit=FILTER_LIMIT, expression=expression,
+                             output_fields=[spec.probe.field])[0]
+        return _result(rules.filtered_search(collection, expression, spec.probe.field, value, hits, FILTER_LIMIT,
+                                             milvus.count_where(alias, expression), truth.to_list()))
+
+    return [entity_count, index_as_configured, collection_loaded, self_retrieval, recall_at_10, search_latency,
+            filtered_search]
+
+
+asset_checks = [*checks_for(media_vectors, MEDIA), *checks_for(user_vectors, USERS)]

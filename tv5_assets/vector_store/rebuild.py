@@ -1,0 +1,152 @@
+"""Zero-downtime rebuild: load a new versioned collection, then move the alias onto it.
+
+Readers only ever search the alias (`media_vectors`, `user_vectors`). A rebuild creates
+`<alias>__v<UTC time>_<token>`, inserts, flushes, builds and loads the index, verifies the exact entity
+count, and only then points the alias at it (one atomic alias change) and drops the previous
+collection. Any failure before the swap drops the new collection and leaves the alias where it was;
+a process killed outright leaves its half-built collection behind, and the next rebuild drops every
+`<alias>__v*` collection that the alias does not point at before it starts. One writer per alias at
+a time (a Dagster asset is materialized by one run at a time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import polars as pl
+
+from tv5_assets.vector_store.rows import Rows
+from tv5_assets.vector_store.schema import CollectionSpec
+
+VERSION_MARK = "__v"
+
+
+class IncompleteLoadError(RuntimeError):
+    """The new collection does not hold exactly the source rows: the alias is not moved."""
+
+
+class VectorStore(Protocol):
+    """What a rebuild needs from Milvus (implemented by `MilvusResource`)."""
+
+    def list_collections(self) -> list[str]: ...
+    def alias_target(self, alias: str) -> str | None: ...
+    def create_collection(self, name: str, spec: CollectionSpec, dimension: int) -> None: ...
+    def insert(self, name: str, rows: pl.DataFrame, spec: CollectionSpec, batch_number: int) -> int: ...
+    def flush(self, name: str) -> None: ...
+    def build_index(self, name: str) -> None: ...
+    def load(self, name: str) -> None: ...
+    def count(self, name: str) -> int: ...
+    def point_alias(self, alias: str, name: str) -> None: ...
+    def drop_collection(self, name: str) -> None: ...
+
+
+def versioned_name(alias: str, when: dt.datetime | None = None, token: str | None = None) -> str:
+    """`<alias>__v<YYYYmmddHHMMSS>_<6 hex>`: sortable by build time, unique across concurrent builders."""
+    when = when or dt.datetime.now(dt.UTC)
+    return f"{alias}{VERSION_MARK}{when:%Y%m%d%H%M%S}_{token or uuid.uuid4().hex[:6]}"
+
+
+def is_version_of(name: str, alias: str) -> bool:
+    return name.startswith(alias + VERSION_MARK)
+
+
+def stale_versions(collections: Sequence[str], alias: str, current: str | None) -> list[str]:
+    """Versions of `alias` that it does not point at: leftovers of failed or killed builds."""
+    return sorted(c for c in collections if is_version_of(c, alias) and c != current)
+
+
+@dataclass
+class RebuildReport:
+    alias: str
+    collection: str
+    previous: str | None
+    entities: int
+    batches: int
+    largest_batch_rows: int
+    dropped_stale: list[str] = field(default_factory=list)
+    previous_dropped: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def vectors_per_s(self) -> float:
+        """Throughput of the whole build (insert + flush + index + load)."""
+        busy = sum(self.seconds.get(k, 0.0) for k in ("insert", "flush", "index", "load"))
+        return self.entities / busy if busy > 0 else 0.0
+
+
+def _discard(store: VectorStore, alias: str, name: str, previous: str | None, log: Callable[[str], None]) -> None:
+    """Drop a failed build, unless the alias already points at it (the swap went through, its reply did not)."""
+    try:
+        if store.alias_target(alias) == name:
+            log(f"{alias} already points at {name}: kept")
+            return
+        log(f"build of {name} failed: dropping it, {alias} stays on {previous}")
+        store.drop_collection(name)
+    except Exception as error:  # noqa: BLE001 - the next rebuild drops it as stale
+        log(f"could not drop {name} ({error}); the next rebuild will")
+
+
+def rebuild(
+    store: VectorStore,
+    spec: CollectionSpec,
+    alias: str,
+    rows: Rows,
+    batches: Sequence[tuple[int, int]],
+    log: Callable[[str], None] = lambda _: None,
+    name: str | None = None,
+) -> RebuildReport:
+    """Build a new version of `alias` from `rows` in `batches` ([start, stop) row slices), then swap."""
+    started = time.perf_counter()
+    previous = store.alias_target(alias)
+    stale = stale_versions(store.list_collections(), alias, previous)
+    for leftover in stale:
+        log(f"dropping {leftover}: an earlier build of {alias} that never went live")
+        store.drop_collection(leftover)
+    name = name or versioned_name(alias)
+    report = RebuildReport(alias, name, previous, rows.frame.height, len(batches),
+                           max((stop - start for start, stop in batches), default=0), dropped_stale=stale)
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        report.seconds[step] = round(now - clock, 3)
+        clock = now
+
+    try:
+        store.create_collection(name, spec, rows.dimension)
+        for number, (start, stop) in enumerate(batches, start=1):
+            store.insert(name, rows.frame.slice(start, stop - start), spec, number)
+            if number == 1 or number == len(batches) or number % 10 == 0:
+                log(f"{name}: batch {number}/{len(batches)} inserted ({stop} of {rows.frame.height} rows)")
+        lap("insert")
+        store.flush(name)
+        lap("flush")
+        store.build_index(name)
+        lap("index")
+        store.load(name)
+        lap("load")
+        stored = store.count(name)
+        if stored != rows.frame.height:
+            raise IncompleteLoadError(f"{name} holds {stored} entities, the source has {rows.frame.height}: "
+                                      f"{alias} stays on {previous}")
+        store.point_alias(alias, name)
+        lap("swap")
+    except BaseException:
+        _discard(store, alias, name, previous, log)
+        raise
+    if previous and previous != name and not is_version_of(previous, alias):
+        log(f"{alias} pointed at {previous}, which this stage did not build: left in place")
+    elif previous and previous != name:
+        try:
+            store.drop_collection(previous)
+            report.previous_dropped = True
+        except Exception as error:  # noqa: BLE001 - readers are already on the new version
+            log(f"could not drop the previous version {previous} ({error}); the next rebuild will")
+    report.seconds["total"] = round(time.perf_counter() - started, 3)
+    return report

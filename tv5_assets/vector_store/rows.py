@@ -1,0 +1,117 @@
+"""The rows a collection holds, built from the upstream frames (one row per source vector).
+
+Strings are cut to the field's byte budget (`ScalarField.max_chars` characters) and lists to its
+capacity, so an odd title never fails a load; the counts cut are reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import polars as pl
+
+from tv5_assets.storage import frame_fingerprint
+from tv5_assets.vector_store.schema import (
+    ID_FIELD,
+    UNKNOWN_YEAR,
+    VECTOR_FIELD,
+    CollectionSpec,
+    FieldKind,
+    VectorIndex,
+)
+
+
+@dataclass(frozen=True)
+class Rows:
+    frame: pl.DataFrame  # id i64, vector array[f32, dim], then the spec's scalar fields
+    truncated: dict[str, int]  # field -> rows whose value was cut to fit
+
+    @property
+    def dimension(self) -> int:
+        dtype = self.frame.schema[VECTOR_FIELD]
+        return dtype.size if isinstance(dtype, pl.Array) else 0
+
+
+def _vectors(source: pl.DataFrame, id_column: str) -> pl.DataFrame:
+    duplicated = source.filter(pl.col(id_column).is_duplicated())
+    if duplicated.height:
+        raise ValueError(f"{id_column} repeats in the source vectors ({duplicated[id_column].n_unique()} ids): "
+                         "Milvus does not enforce primary-key uniqueness, so a load would hold duplicates")
+    return source.select(pl.col(id_column).cast(pl.Int64).alias(ID_FIELD), pl.col(VECTOR_FIELD).cast(
+        pl.Array(pl.Float32, source.schema[VECTOR_FIELD].size)))
+
+
+def fit_to_spec(frame: pl.DataFrame, spec: CollectionSpec) -> Rows:
+    """Cut strings and lists to the spec's limits; fill nulls (Milvus 2.3 has no nullable fields)."""
+    truncated: dict[str, int] = {}
+    exprs = []
+    for field in spec.scalars:
+        col = pl.col(field.name)
+        if field.kind is FieldKind.INT32:
+            exprs.append(col.cast(pl.Int32).fill_null(UNKNOWN_YEAR))
+        elif field.kind is FieldKind.VARCHAR:
+            truncated[field.name] = int((frame[field.name].str.len_chars() > field.max_chars).sum())
+            exprs.append(col.fill_null("").str.slice(0, field.max_chars))
+        else:
+            too_long = (frame[field.name].list.len() > field.max_capacity) | frame[field.name].list.eval(
+                pl.element().str.len_chars() > field.max_chars).list.any()
+            truncated[field.name] = int(too_long.fill_null(False).sum())
+            exprs.append(col.fill_null([]).list.head(field.max_capacity)
+                         .list.eval(pl.element().fill_null("").str.slice(0, field.max_chars))
+                         .cast(pl.List(pl.String)))
+    fitted = frame.with_columns(exprs).select(spec.field_names)
+    return Rows(fitted, {k: v for k, v in truncated.items() if v})
+
+
+def media_rows(content_vectors: pl.DataFrame, movies: pl.DataFrame, availability: pl.DataFrame,
+               spec: CollectionSpec) -> Rows:
+    """One row per content vector: display title, year, genres, and the platforms offering the movie."""
+    platforms = (availability.group_by("movie_id")
+                 .agg(pl.col("platform").drop_nulls().unique().sort().alias("platforms")))
+    frame = (
+        _vectors(content_vectors, "movie_id")
+        .join(movies.select(pl.col("movie_id").cast(pl.Int64).alias(ID_FIELD),
+                            pl.coalesce("display_title", "title").alias("title"), "year", "genres"),
+              on=ID_FIELD, how="left")
+        .join(platforms.with_columns(pl.col("movie_id").cast(pl.Int64)).rename({"movie_id": ID_FIELD}),
+              on=ID_FIELD, how="left")
+        .sort(ID_FIELD)
+    )
+    return fit_to_spec(frame, spec)
+
+
+def user_rows(user_vectors: pl.DataFrame, demographics: pl.DataFrame, spec: CollectionSpec) -> Rows:
+    """One row per user vector, with the user's archetype and country ("" when demographics lack the user)."""
+    frame = (
+        _vectors(user_vectors, "user_id")
+        .join(demographics.select(pl.col("user_id").cast(pl.Int64).alias(ID_FIELD), "archetype", "country"),
+              on=ID_FIELD, how="left")
+        .sort(ID_FIELD)
+    )
+    return fit_to_spec(frame, spec)
+
+
+def probe_truth(ids: pl.Series, attributes: pl.DataFrame, id_column: str, column: str,
+                value: str | None) -> tuple[str | None, pl.Series]:
+    """The probe's value and the ids (among `ids`) whose attribute `column` has it: the filter's ground truth.
+
+    `value` is kept when some row has it, else the most frequent non-empty value is used (None: no values).
+    """
+    known = attributes.select(pl.col(id_column).cast(pl.Int64), column).join(
+        ids.cast(pl.Int64).rename(id_column).to_frame(), on=id_column, how="semi")
+    counts = known.filter(pl.col(column).is_not_null() & (pl.col(column) != ""))[column].value_counts(sort=True)
+    if value is None or value not in counts[column].to_list():
+        value = counts[column][0] if counts.height else None
+    if value is None:
+        return None, known[id_column].head(0)
+    matched = known.filter(pl.col(column) == value)[id_column].unique().sort()
+    return value, matched
+
+
+def content_version(rows: Rows, index: VectorIndex, spec: CollectionSpec) -> str:
+    """The collection's data version: its rows, its schema and its index; unchanged inputs give the same one."""
+    digest = hashlib.sha256()
+    for part in (frame_fingerprint(rows.frame), repr(spec), repr(index.describe())):
+        digest.update(part.encode())
+    return digest.hexdigest()[:24]

@@ -1,0 +1,135 @@
+"""What the two collections hold and how they are indexed, as plain values (no Milvus client here).
+
+Every collection has `id` (INT64 primary key, from movie_id / user_id) and `vector` (FLOAT_VECTOR of
+the source's dimension), then the scalar fields that filtered searches need. Milvus 2.3 has no
+nullable fields: an unknown year is stored as 0 and an unknown archetype or country as "".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+ID_FIELD = "id"
+VECTOR_FIELD = "vector"
+UNKNOWN_YEAR = 0
+METRICS = ("COSINE", "L2", "IP")
+
+
+class FieldKind(str, Enum):
+    INT32 = "int32"
+    VARCHAR = "varchar"
+    VARCHAR_ARRAY = "varchar_array"
+
+
+@dataclass(frozen=True)
+class ScalarField:
+    """A filterable scalar column. `max_length` is in bytes (strings and array elements)."""
+
+    name: str
+    kind: FieldKind
+    max_length: int = 0
+    max_capacity: int = 0  # elements, arrays only
+
+    @property
+    def max_chars(self) -> int:
+        """Characters kept per string: UTF-8 needs at most 4 bytes a character, so this always fits."""
+        return self.max_length // 4
+
+
+@dataclass(frozen=True)
+class FilterProbe:
+    """The filtered search a check runs: the collection's `field` holds (for arrays: contains) `value`.
+
+    The ground truth comes from the attribute asset's `column` (availability's `platform`,
+    demographics' `country`). `value=None`, or a value no source row has, means the most frequent value
+    there, so the probe always has something to find.
+    """
+
+    field: str
+    column: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class CollectionSpec:
+    """One vector collection: the alias readers use and the scalar fields stored beside the vector."""
+
+    alias: str
+    source: str  # the upstream vector asset
+    attributes: str  # the upstream asset of the filterable attributes
+    id_column: str  # the key column of both, stored as `id`
+    scalars: tuple[ScalarField, ...]
+    probe: FilterProbe
+    description: str = ""
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return (ID_FIELD, VECTOR_FIELD, *(f.name for f in self.scalars))
+
+
+MEDIA = CollectionSpec(
+    alias="media_vectors",
+    source="content_vectors",
+    attributes="availability",
+    id_column="movie_id",
+    scalars=(
+        ScalarField("title", FieldKind.VARCHAR, max_length=1024),
+        ScalarField("year", FieldKind.INT32),
+        ScalarField("genres", FieldKind.VARCHAR_ARRAY, max_length=64, max_capacity=32),
+        ScalarField("platforms", FieldKind.VARCHAR_ARRAY, max_length=64, max_capacity=32),
+    ),
+    probe=FilterProbe("platforms", "platform", "TV5MONDE"),
+    description="tv5 media vectors: one per movie, with title, year, genres and streaming platforms",
+)
+
+USERS = CollectionSpec(
+    alias="user_vectors",
+    source="user_vectors",
+    attributes="demographics",
+    id_column="user_id",
+    scalars=(
+        ScalarField("archetype", FieldKind.VARCHAR, max_length=128),
+        ScalarField("country", FieldKind.VARCHAR, max_length=16),
+    ),
+    probe=FilterProbe("country", "country"),
+    description="tv5 user taste vectors: one per user who rated, with archetype and country",
+)
+
+
+@dataclass(frozen=True)
+class VectorIndex:
+    """The ANN index of the vector field and the search-time breadth used against it."""
+
+    index_type: str = "HNSW"
+    metric_type: str = "COSINE"
+    m: int = 16
+    ef_construction: int = 200
+    search_ef: int = 100
+
+    def __post_init__(self) -> None:
+        if self.metric_type not in METRICS:
+            raise ValueError(f"metric_type {self.metric_type!r} is not one of {METRICS}")
+
+    @property
+    def build_params(self) -> dict[str, int]:
+        return {"M": self.m, "efConstruction": self.ef_construction}
+
+    @property
+    def search_params(self) -> dict[str, object]:
+        return {"metric_type": self.metric_type, "params": {"ef": self.search_ef}}
+
+    def describe(self) -> dict[str, object]:
+        return {"index_type": self.index_type, "metric_type": self.metric_type, **self.build_params,
+                "search_ef": self.search_ef}
+
+
+def filter_expression(spec: CollectionSpec, field: str, value: str) -> str:
+    """A Milvus boolean expression: `ARRAY_CONTAINS(f, "v")` for arrays, `f == "v"` for strings."""
+    kinds = {f.name: f.kind for f in spec.scalars}
+    if field not in kinds:
+        raise ValueError(f"{field!r} is not a scalar field of {spec.alias}")
+    literal = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if kinds[field] is FieldKind.VARCHAR_ARRAY:
+        return f"ARRAY_CONTAINS({field}, {literal})"
+    return f"{field} == {literal}"

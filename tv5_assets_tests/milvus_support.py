@@ -1,0 +1,101 @@
+"""Shared pieces of the Milvus tests: both backends, unique names, hand-made source lakes.
+
+Every test gets its own `collection_prefix` (a uuid), so concurrent test runs sharing the one local
+Milvus server never touch each other's aliases or collections, and drops what it created. The server
+itself is never stopped here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.schema import MEDIA, USERS
+from tv5_assets_tests.services import ensure_milvus_server
+
+BACKENDS = ("lite", "server")
+DIM = 384
+
+
+def make_resource(backend: str, lake: Path, **config: object) -> MilvusResource:
+    """A resource on Milvus Lite inside `lake`, or on the local server, with a fresh name prefix."""
+    uri = str(lake / "milvus.db") if backend == "lite" else ensure_milvus_server().uri
+    config = {"collection_prefix": f"t{uuid.uuid4().hex[:10]}_", "retry_attempts": 2, "retry_base_s": 0.1,
+              **config}
+    return MilvusResource(uri=uri, **config)
+
+
+def variant(resource: MilvusResource, **changes: object) -> MilvusResource:
+    """The same resource with some fields changed (Dagster rebuilds resources from their constructor
+    arguments, so `model_copy(update=...)` would not reach a run)."""
+    return MilvusResource(**{**resource.model_dump(), **changes})
+
+
+def drop_everything(resource: MilvusResource) -> list[str]:
+    """Drop the aliases and collections carrying the resource's prefix; returns what was left behind."""
+    with resource.connected() as milvus:
+        for alias in (milvus.alias_name(MEDIA.alias), milvus.alias_name(USERS.alias)):
+            milvus.drop_alias(alias)
+        ours = [name for name in milvus.list_collections() if name.startswith(resource.collection_prefix)]
+        for name in ours:
+            milvus.drop_collection(name)
+    return ours
+
+
+@contextlib.contextmanager
+def owned(resource: MilvusResource) -> Iterator[MilvusResource]:
+    """The resource, then drop whatever it created on the way out."""
+    try:
+        yield resource
+    finally:
+        drop_everything(resource)
+
+
+def unit_vectors(rng: np.random.Generator, n: int, centres: np.ndarray, noise: float = 0.5) -> np.ndarray:
+    """Normalised vectors around random centres: structured like real embeddings (pure noise is not)."""
+    vectors = centres[rng.integers(0, len(centres), n)] + noise * rng.normal(size=(n, centres.shape[1]))
+    vectors = vectors.astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def vector_frame(column: str, ids: np.ndarray, vectors: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame({column: ids.astype(np.int32), "vector": vectors}).with_columns(
+        pl.col("vector").cast(pl.Array(pl.Float32, vectors.shape[1])))
+
+
+def write_source_lake(lake: Path, movies: int = 600, users: int = 250, seed: int = 0) -> dict[str, pl.DataFrame]:
+    """The five upstream assets of the vector store, hand-made, as the IO manager stores them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(25, DIM))
+    movie_ids = np.arange(1, movies + 1) * 3  # sparse ids, like MovieLens
+    frames = {
+        "content_vectors": vector_frame("movie_id", movie_ids, unit_vectors(rng, movies, centres)).with_columns(
+            pl.lit("hash").alias("text_hash")),
+        "movies": pl.DataFrame({
+            "movie_id": movie_ids.astype(np.int32),
+            "title": [f"Film {i} ({1950 + i % 70})" for i in range(movies)],
+            "display_title": [f"Film {i}" if i % 11 else f"Le Film « {i} » éditée" for i in range(movies)],
+            "year": pl.Series([None if i % 13 == 0 else 1950 + i % 70 for i in range(movies)], dtype=pl.Int32),
+            "genres": [["Drama", "Comedy", "Children"][: i % 4] for i in range(movies)],
+        }),
+        "availability": pl.DataFrame({
+            "movie_id": np.repeat(movie_ids[::2], 2).astype(np.int32),
+            "platform": [p for i in range(0, movies, 2) for p in ("TV5MONDE" if i % 3 == 0 else "MUBI", "Netflix")],
+        }),
+        "user_vectors": vector_frame("user_id", np.arange(1, users + 1), unit_vectors(rng, users, centres)),
+        "demographics": pl.DataFrame({
+            "user_id": np.arange(1, users + 1, dtype=np.int32),
+            "archetype": [("Cinephile", "Casual", "Family")[i % 3] for i in range(users)],
+            "country": [("FR", "CA", "BE", "FR")[i % 4] for i in range(users)],
+        }),
+    }
+    lake.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.write_parquet(lake / f"{name}.parquet")
+    return frames

@@ -1,0 +1,135 @@
+"""A real browser on the real UI: start `dagster dev` on loopback, press "Materialize all" in
+headless Chromium, wait for the run, then read the asset catalog and a checks tab.
+
+Screenshots are kept in `artifacts/browser/` (override with TV5_ARTIFACTS_DIR) for people to look at.
+Debian's Chromium is driven by Playwright through an explicit executable path: no browser download.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tv5_assets.definitions import defs
+from tv5_assets_tests.conftest import REPO
+
+CHROMIUM = Path(os.environ.get("TV5_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("TV5_ARTIFACTS_DIR", REPO / "artifacts" / "browser"))
+# Chromium as this machine runs it: no sandbox as root, and no background calls to a network it cannot reach.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+LOCATION = "tv5_assets.definitions"
+
+pytestmark = [pytest.mark.browser, pytest.mark.neo4j]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium (scripts/test does)")
+    base = tmp_path_factory.mktemp("ui")
+    home = base / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(base / "data"), "HF_HUB_OFFLINE": "1"}
+    port = _free_port()
+    # `dagster dev`, as users run it: the webserver plus the daemon that launches queued runs.
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
+        cwd=REPO, env=env, stdout=open(base / "webserver.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/server_info", timeout=2).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"dagster-webserver did not start: {(base / 'webserver.log').read_text()[-3000:]}")
+                time.sleep(1)
+        yield url, home
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def _dismiss_welcome(page) -> None:
+    """The UI greets a new instance with a community dialog; skip it when it shows up."""
+    try:
+        page.get_by_role("button", name="Skip").click(timeout=8_000)
+    except Exception:  # noqa: BLE001 - no dialog this time
+        pass
+
+
+def _wait_for_runs(home: Path, timeout_s: float = 900) -> list[dg.DagsterRun]:
+    """Every run of the instance, once all have finished (the UI's run first)."""
+    instance = dg.DagsterInstance.from_config(str(home))
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = instance.get_runs()
+        if runs and all(run.is_finished for run in runs):
+            return list(reversed(runs))
+        time.sleep(3)
+    raise AssertionError(f"the run launched from the UI did not finish within {timeout_s} s")
+
+
+def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, home = dagster_ui
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    asset_names = sorted(key.to_user_string() for key in defs.resolve_asset_graph().materializable_asset_keys)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=30_000)
+
+        page.goto(f"{url}/asset-groups", wait_until="networkidle")
+        _dismiss_welcome(page)
+        page.get_by_role("button", name="Materialize all").first.click()
+        expect(page.get_by_text("Launched run")).to_be_visible(timeout=120_000)
+        runs = _wait_for_runs(home)
+        assert [run.status for run in runs][:1] == [dg.DagsterRunStatus.SUCCESS], runs
+
+        page.goto(f"{url}/locations/{LOCATION}/asset-groups/movielens", wait_until="networkidle")
+        expect(page.get_by_text("ratings", exact=True).first).to_be_visible()
+        expect(page.get_by_text("5 / 5 Passed").first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "movielens-lineage.png"))
+
+        page.goto(f"{url}/assets", wait_until="networkidle")
+        for name in asset_names:
+            expect(page.get_by_text(name.split("/")[-1], exact=True).first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "asset-catalog.png"), full_page=True)
+
+        page.goto(f"{url}/assets/ratings?view=checks", wait_until="networkidle")
+        for check in ("unique_key", "rating_domain", "movie_id_in_movies", "kept_plus_rejected_equals_read"):
+            expect(page.get_by_text(check, exact=True).first).to_be_visible()
+        expect(page.get_by_text("Succeeded").first).to_be_visible()
+        assert page.get_by_text("Failed", exact=True).count() == 0
+        page.screenshot(path=str(ARTIFACTS / "ratings-checks.png"))
+        browser.close()
+    assert all((ARTIFACTS / name).stat().st_size > 10_000
+               for name in ("movielens-lineage.png", "asset-catalog.png", "ratings-checks.png"))

@@ -1,0 +1,161 @@
+"""The collections' asset checks, both ways, through Dagster on Milvus Lite: green on a good build, failing
+with a useful message when the collection, its index, its load state, or the source drifts apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store import checks
+from tv5_assets.vector_store.assets import media_vectors, user_vectors
+from tv5_assets.vector_store.rows import user_rows
+from tv5_assets.vector_store.schema import USERS as USER_SPEC
+from tv5_assets_tests.harness import check_results, materialize
+from tv5_assets_tests.milvus_support import make_resource, owned, unit_vectors, variant, write_source_lake
+
+MEDIA = media_vectors.key.to_user_string()
+USERS = user_vectors.key.to_user_string()
+ALL_CHECKS = (checks.ENTITY_COUNT, checks.INDEX_AS_CONFIGURED, checks.LOADED, checks.SELF_RETRIEVAL, checks.RECALL,
+              checks.LATENCY, checks.FILTERED_SEARCH)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, MilvusResource, dg.ExecuteInProcessResult]]:
+    """Both collections built from a hand-made source lake, with all their checks."""
+    lake = tmp_path_factory.mktemp("checks")
+    write_source_lake(lake)
+    with owned(make_resource("lite", lake)) as milvus:
+        result = materialize(dg.AssetSelection.assets(media_vectors, user_vectors), lake, milvus=milvus)
+        yield lake, milvus, result
+
+
+def _run_check(lake: Path, milvus: MilvusResource, asset: dg.AssetsDefinition, name: str,
+               config: dict | None = None) -> dg.AssetCheckEvaluation:
+    key = dg.AssetCheckKey(asset.key, name)
+    run_config = {"ops": {f"{asset.key.to_python_identifier()}_{name}": {"config": config}}} if config else None
+    result = materialize(dg.AssetSelection.checks(key), lake, run_config=run_config, raise_on_error=False,
+                         milvus=milvus)
+    return check_results(result)[(asset.key.to_user_string(), name)]
+
+
+def test_every_check_passes_on_a_good_build(built) -> None:
+    _, milvus, result = built
+    evaluations = check_results(result)
+    assert set(evaluations) == {(asset, name) for asset in (MEDIA, USERS) for name in ALL_CHECKS}
+    failed = {key: e.description for key, e in evaluations.items() if not e.passed}
+    assert failed == {}
+    latency = evaluations[(MEDIA, checks.LATENCY)]
+    assert latency.severity == dg.AssetCheckSeverity.WARN
+    assert {"p50_ms", "p99_ms", "p99_budget_ms"} <= set(latency.metadata)
+    assert evaluations[(MEDIA, checks.RECALL)].metadata["recall_at_10"].value >= 0.95
+    assert evaluations[(MEDIA, checks.FILTERED_SEARCH)].metadata["expression"].value == \
+        'ARRAY_CONTAINS(platforms, "TV5MONDE")'
+    assert evaluations[(USERS, checks.FILTERED_SEARCH)].metadata["expression"].value == 'country == "FR"'
+
+
+def test_missing_alias_fails_every_check(tmp_path: Path) -> None:
+    write_source_lake(tmp_path)
+    with owned(make_resource("lite", tmp_path)) as milvus:
+        result = materialize(dg.AssetSelection.checks_for_assets(media_vectors), tmp_path, raise_on_error=False,
+                             milvus=milvus)
+    evaluations = check_results(result)
+    assert len(evaluations) == len(ALL_CHECKS) and not any(e.passed for e in evaluations.values())
+    assert "media_vectors does not exist on milvus-lite" in evaluations[(MEDIA, checks.ENTITY_COUNT)].description
+
+
+def test_entity_count_fails_when_entities_go_missing(built) -> None:
+    lake, milvus, _ = built
+    with milvus.connected():
+        alias = milvus.alias_name("user_vectors")
+        milvus.client.delete(alias, filter="id in [1, 2, 3]")
+    try:
+        evaluation = _run_check(lake, milvus, user_vectors, checks.ENTITY_COUNT)
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        assert "holds 247 entities, which differs from the 250 source rows" in evaluation.description
+    finally:  # put them back for the other tests of the module
+        rows = user_rows(pl.read_parquet(lake / "user_vectors.parquet"),
+                         pl.read_parquet(lake / "demographics.parquet"), USER_SPEC).frame
+        with milvus.connected():
+            milvus.insert(milvus.alias_target(alias), rows.filter(pl.col("id") <= 3), USER_SPEC)
+
+
+def test_index_check_fails_when_the_configuration_differs(built) -> None:
+    lake, milvus, _ = built
+    evaluation = _run_check(lake, variant(milvus, hnsw_m=32, metric_type="L2"), media_vectors,
+                            checks.INDEX_AS_CONFIGURED)
+    assert not evaluation.passed
+    assert "'M': {'expected': 32, 'reported': 16}" in evaluation.description
+    assert "'metric_type': {'expected': 'L2', 'reported': 'COSINE'}" in evaluation.description
+
+
+def test_load_check_on_lite_loads_what_a_new_process_finds_released(built) -> None:
+    """Milvus Lite keeps load state per process: the check loads the collection and says what it found.
+    (On the server a released collection fails the check: see test_milvus_assets.)"""
+    lake, milvus, _ = built
+    with milvus.connected():
+        collection = milvus.alias_target(milvus.alias_name("media_vectors"))
+        milvus.client.release_collection(collection)
+    evaluation = _run_check(lake, milvus, media_vectors, checks.LOADED)
+    assert evaluation.passed and evaluation.metadata["found_state"].value == "NotLoad"
+    assert evaluation.description == f"{collection} load state is Loaded (found NotLoad: Milvus Lite loads per process)"
+
+
+def test_quality_checks_fail_when_the_source_vectors_changed(built, tmp_path: Path) -> None:
+    """The collection no longer holds the source's vectors: nothing finds itself, recall collapses."""
+    lake, milvus, _ = built
+    stale = Path(tmp_path)
+    for name in ("movies", "availability", "user_vectors", "demographics"):
+        (stale / f"{name}.parquet").symlink_to(lake / f"{name}.parquet")
+    source = pl.read_parquet(lake / "content_vectors.parquet")
+    rng = np.random.default_rng(99)
+    fresh = unit_vectors(rng, source.height, rng.normal(size=(25, 384)))
+    source.with_columns(pl.Series("vector", fresh).cast(source.schema["vector"])).write_parquet(
+        stale / "content_vectors.parquet")
+    evaluation = _run_check(stale, milvus, media_vectors, checks.SELF_RETRIEVAL)
+    assert not evaluation.passed and "required 99%" in evaluation.description
+    assert evaluation.metadata["rate"].value < 0.5 and evaluation.metadata["missed_ids"].value
+    evaluation = _run_check(stale, milvus, media_vectors, checks.RECALL)
+    assert not evaluation.passed and evaluation.metadata["recall_at_10"].value < 0.5
+
+
+def test_recall_fails_for_an_index_too_coarse_for_the_data(tmp_path: Path) -> None:
+    """Pure-noise 384-d vectors defeat a tiny HNSW graph (M=4, efConstruction=8) searched at ef=10."""
+    frames = write_source_lake(tmp_path, movies=1500, users=10)
+    rng = np.random.default_rng(7)
+    noise = rng.normal(size=(1500, 384)).astype(np.float32)
+    frames["content_vectors"].with_columns(
+        pl.Series("vector", noise / np.linalg.norm(noise, axis=1, keepdims=True)).cast(pl.Array(pl.Float32, 384))
+    ).write_parquet(tmp_path / "content_vectors.parquet")
+    coarse = make_resource("lite", tmp_path, hnsw_m=4, hnsw_ef_construction=8, search_ef=10)
+    with owned(coarse):
+        assert materialize(dg.AssetSelection.assets(media_vectors).without_checks(), tmp_path, milvus=coarse).success
+        evaluation = _run_check(tmp_path, coarse, media_vectors, checks.RECALL, {"minimum": 0.95})
+    assert not evaluation.passed and evaluation.metadata["recall_at_10"].value < 0.95
+    assert "at ef=10 against exact numpy search; required 0.95" in evaluation.description
+
+
+def test_latency_check_warns_over_budget(built) -> None:
+    lake, milvus, _ = built
+    evaluation = _run_check(lake, milvus, media_vectors, checks.LATENCY, {"p99_budget_ms": 0.001, "queries": 20})
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "budget p99 0 ms" in evaluation.description and evaluation.metadata["queries"].value == 20
+
+
+def test_filtered_search_fails_when_attributes_drifted(built, tmp_path: Path) -> None:
+    """Availability now lists more TV5MONDE titles than the collection was built with."""
+    lake, milvus, _ = built
+    for name in ("content_vectors", "movies", "user_vectors", "demographics"):
+        (tmp_path / f"{name}.parquet").symlink_to(lake / f"{name}.parquet")
+    availability = pl.read_parquet(lake / "availability.parquet")
+    extra = pl.DataFrame({"movie_id": [6, 12], "platform": ["TV5MONDE", "TV5MONDE"]},
+                         schema=availability.schema)
+    pl.concat([availability, extra]).write_parquet(tmp_path / "availability.parquet")
+    evaluation = _run_check(tmp_path, milvus, media_vectors, checks.FILTERED_SEARCH)
+    assert not evaluation.passed
+    assert "the filter counts 100 entities, the source 102" in evaluation.description
