@@ -315,7 +315,8 @@ class PrivateNeo4j:
 
     def __init__(self, home: Path, port: int = 7688, heap: str = "512m", pagecache: str = "256m",
                  tx_memory: str = "512m", password: str | None = None, java_opts: tuple[str, ...] = ()) -> None:
-        self.home, self.port, self.heap, self.pagecache, self.tx_memory = Path(home), port, heap, pagecache, tx_memory
+        self.home = Path(home).resolve()  # the JVM runs in services/neo4j: a relative home would land there
+        self.port, self.heap, self.pagecache, self.tx_memory = port, heap, pagecache, tx_memory
         self.java_opts = java_opts
         self.password = password or neo4j_settings().password or "private-neo4j-password"
         self.process: subprocess.Popen | None = None

@@ -1,9 +1,9 @@
 """Batch planning: which rows go into which write transaction, and their columnar parameters.
 
 Relationship batches are cut only where the start key changes, so one start node (a user and
-all their ratings) is written by exactly one transaction: consecutive batches touch disjoint start
-nodes. End nodes (a popular film rated by 80,000 users) are shared by many batches; the batches
-run one at a time, so no transaction ever waits on another's lock (see the loader's notes).
+all their ratings) is written by exactly one transaction, and transactions in flight together
+never share a start node. Each batch also lists its distinct end keys once, so an end node (a
+popular film rated thousands of times in one batch) is looked up once per batch.
 """
 
 from __future__ import annotations

@@ -97,16 +97,22 @@ def count_relationships(spec: RelSpec) -> str:
             f"RETURN total, from_start, to_end")
 
 
+def missing_nodes(spec: NodeSpec) -> str:
+    """How many of `$keys` have no node of this label (and a few of them)."""
+    return (f"UNWIND $keys AS k OPTIONAL MATCH (n:{spec.label} {{{spec.key}: k}}) WITH k, n WHERE n IS NULL "
+            f"RETURN count(k) AS missing, collect(k)[..10] AS sample")
+
+
 # ---------------------------------------------------------------- the load marker
 START_LOAD = """
 MERGE (s:LoadState {key: $key})
 SET s.complete = false, s.version = $version, s.started_at = datetime(), s.finished_at = null,
-    s.phase = 'clearing', s.counts = null
+    s.phase = $phase, s.counts = null
 """
 SET_PHASE = "MATCH (s:LoadState {key: $key}) SET s.phase = $phase"
 FINISH_LOAD = """
 MATCH (s:LoadState {key: $key})
-SET s.complete = true, s.phase = 'complete', s.finished_at = datetime(), s.counts = $counts
+SET s.complete = true, s.phase = $phase, s.finished_at = datetime(), s.counts = $counts
 """
 READ_LOAD_STATE = """
 MATCH (s:LoadState {key: $key})
@@ -151,9 +157,3 @@ def statements_digest() -> str:
     texts = [*schema_statements(), CLEAR_RELATIONSHIPS, CLEAR_NODES, *(create_nodes(n) for n in NODES),
              *(create_relationships(r) for r in RELATIONSHIPS), *ALL_CONSTRAINTS]
     return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-
-
-def missing_nodes(spec: NodeSpec) -> str:
-    """How many of `$keys` have no node of this label (and a few of them)."""
-    return (f"UNWIND $keys AS k OPTIONAL MATCH (n:{spec.label} {{{spec.key}: k}}) WITH k, n WHERE n IS NULL "
-            f"RETURN count(k) AS missing, collect(k)[..10] AS sample")

@@ -74,8 +74,9 @@ class Neo4jClient:
         self._driver.close()
 
     # ------------------------------------------------------------------ retries
-    def _retrying(self, what: str, work: Callable[[], T]) -> tuple[T, int]:
+    def _retrying(self, what: str, work: Callable[[], T], max_retries: int | None = None) -> tuple[T, int]:
         """Run `work`, retrying transient failures with exponential back-off; (result, retries used)."""
+        max_retries = self.max_retries if max_retries is None else max_retries
         attempt = 0
         while True:
             try:
@@ -86,7 +87,7 @@ class Neo4jClient:
                 if _OUT_OF_TX_MEMORY in str(getattr(exc, "code", "")):
                     raise RuntimeError(f"{what}: the transaction exceeded the server's transaction memory "
                                        "(dbms.memory.transaction.total.max): use smaller batches") from exc
-                if attempt >= self.max_retries:
+                if attempt >= max_retries:
                     if isinstance(exc, (ServiceUnavailable, SessionExpired)):
                         raise Neo4jUnavailableError(
                             f"Neo4j at {self.uri} stopped answering during {what} "
@@ -94,7 +95,7 @@ class Neo4jClient:
                     raise
                 delay = self.retry_delay_s * (2 ** attempt) * (0.5 + random.random())
                 attempt += 1
-                self.log(f"{what}: {type(exc).__name__} ({exc}); retry {attempt}/{self.max_retries} "
+                self.log(f"{what}: {type(exc).__name__} ({exc}); retry {attempt}/{max_retries} "
                          f"in {delay:.2f} s")
                 time.sleep(delay)
 
@@ -106,10 +107,8 @@ class Neo4jClient:
                                      "RETURN versions[0] AS version, edition").single()
             return {"version": record["version"], "edition": record["edition"]}
 
-        saved = self.max_retries
-        self.max_retries = saved if retries is None else retries
         try:
-            return self._retrying(f"connecting to {self.uri}", probe)[0]
+            return self._retrying(f"connecting to {self.uri}", probe, retries)[0]
         except (Neo4jUnavailableError, ServiceUnavailable, SessionExpired, OSError) as exc:
             cause = exc.__cause__ if isinstance(exc, Neo4jUnavailableError) and exc.__cause__ else exc
             reason = " ".join(str(cause).split())
@@ -117,10 +116,8 @@ class Neo4jClient:
                                         f"{reason}. Start it with `scripts/services start neo4j`, or set NEO4J_URI."
                                         ) from exc
         except neo4j.exceptions.AuthError as exc:
-            raise Neo4jUnavailableError(f"Neo4j at {self.uri} refused the credentials of user "
+            raise Neo4jUnavailableError(f"Neo4j at {self.uri} refused the credentials "
                                         f"(check NEO4J_USER / NEO4J_PASSWORD): {exc}") from exc
-        finally:
-            self.max_retries = saved
 
     # ------------------------------------------------------------------ statements
     def run(self, query: str, parameters: Mapping[str, Any] | None = None) -> neo4j.ResultSummary:

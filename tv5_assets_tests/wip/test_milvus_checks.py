@@ -48,8 +48,8 @@ def test_every_check_passes_on_a_good_build(built) -> None:
     _, milvus, result = built
     evaluations = check_results(result)
     assert set(evaluations) == {(asset, name) for asset in (MEDIA, USERS) for name in ALL_CHECKS}
-    failed = {key: e.description for key, e in evaluations.items() if not e.passed}
-    assert failed == {}
+    failed = {key: e.description for key, e in evaluations.items() if not e.passed and key[1] != checks.LATENCY}
+    assert failed == {}  # latency warns on a loaded machine: not asserted (no timed tests)
     latency = evaluations[(MEDIA, checks.LATENCY)]
     assert latency.severity == dg.AssetCheckSeverity.WARN
     assert {"p50_ms", "p99_ms", "p99_budget_ms"} <= set(latency.metadata)
@@ -140,11 +140,13 @@ def test_recall_fails_for_an_index_too_coarse_for_the_data(tmp_path: Path) -> No
     assert "at ef=10 against exact numpy search; required 0.95" in evaluation.description
 
 
-def test_latency_check_warns_over_budget(built) -> None:
+def test_latency_check_warns_over_budget_and_passes_within(built) -> None:
     lake, milvus, _ = built
     evaluation = _run_check(lake, milvus, media_vectors, checks.LATENCY, {"p99_budget_ms": 0.001, "queries": 20})
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "budget p99 0 ms" in evaluation.description and evaluation.metadata["queries"].value == 20
+    evaluation = _run_check(lake, milvus, media_vectors, checks.LATENCY, {"p99_budget_ms": 60_000, "queries": 20})
+    assert evaluation.passed and 0 < evaluation.metadata["p50_ms"].value <= evaluation.metadata["p99_ms"].value
 
 
 def test_filtered_search_fails_when_attributes_drifted(built, tmp_path: Path) -> None:

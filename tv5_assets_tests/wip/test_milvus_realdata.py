@@ -46,7 +46,9 @@ def test_ml_latest_small_collections_pass_every_check(backend: str, upstream: Pa
         assert result.success
         evaluations = check_results(result)
         assert len(evaluations) == 14
-        assert {key: e.description for key, e in evaluations.items() if not e.passed} == {}
+        # every blocking check passes; latency only warns, and depends on the machine's load: not asserted
+        assert {key: e.description for key, e in evaluations.items() if not e.passed and key[1] != checks.LATENCY} == {}
+        assert evaluations[("milvus/media_vectors", checks.LATENCY)].metadata["p99_ms"].value > 0
         built = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
         movies = pl.read_parquet(lake / "content_vectors.parquet").height
         assert built["milvus/media_vectors"].metadata["entity_count"].value == movies == 9742
