@@ -6,23 +6,31 @@ import os
 
 import dagster as dg
 
+from tv5_assets.automation import SERVING_GROUPS, follow_inputs
 from tv5_assets.embeddings import assets as embeddings_assets
 from tv5_assets.embeddings import checks as embeddings_checks
+from tv5_assets.graph_store import assets as graph_store_assets
+from tv5_assets.graph_store import checks as graph_store_checks
 from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
 from tv5_assets.io_manager import PolarsParquetIOManager
 from tv5_assets.resources.encoder import EncoderResource
 from tv5_assets.resources.lake import DataLake
+from tv5_assets.resources.milvus import milvus_from_env
+from tv5_assets.resources.neo4j import neo4j_from_env
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets
 from tv5_assets.synthetic import checks as synthetic_checks
+from tv5_assets.vector_store import assets as vector_store_assets
+from tv5_assets.vector_store import checks as vector_store_checks
 
 DATA_DIR = os.environ.get("TV5_DATA_DIR", "data")
 
-all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets, *rl_assets.assets]
+all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets,
+              *follow_inputs([*vector_store_assets.assets, *graph_store_assets.assets]), *rl_assets.assets]
 all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *synthetic_checks.asset_checks,
-              *rl_checks.asset_checks]
+              *vector_store_checks.asset_checks, *rl_checks.asset_checks, *graph_store_checks.asset_checks]
 
 whole_graph_job = dg.define_asset_job(
     "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."
@@ -33,13 +41,22 @@ movielens_job = dg.define_asset_job(
     description="Ingest a MovieLens release: movielens_release, movies, ratings, tags, genome.",
 )
 
+serving_stores_job = dg.define_asset_job(
+    "serving_stores",
+    selection=dg.AssetSelection.groups(*SERVING_GROUPS),
+    description="Reload the serving stores only (Milvus collections and the Neo4j graph) from the stored "
+    "Parquet assets, e.g. after restoring a database or pointing the resources at a new server.",
+)
+
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
-    jobs=[whole_graph_job, movielens_job],
+    jobs=[whole_graph_job, movielens_job, serving_stores_job],
     resources={
         "io_manager": PolarsParquetIOManager(base_dir=DATA_DIR),
         "lake": DataLake(base_dir=DATA_DIR),
         "encoder": EncoderResource(),
+        "milvus": milvus_from_env(DATA_DIR),
+        "neo4j": neo4j_from_env(),
     },
 )

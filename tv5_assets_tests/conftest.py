@@ -24,3 +24,8 @@ def lake_dir(tmp_path: Path) -> Path:
     path = tmp_path / "lake"
     path.mkdir()
     return path
+
+
+# Defined once for the whole session (a fixture imported into two test modules would be two session
+# fixtures, and the second would wait forever on the exclusive Neo4j lock the first one holds).
+from tv5_assets_tests.graph_support import graph_client, neo4j_server  # noqa: E402,F401

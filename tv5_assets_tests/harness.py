@@ -11,6 +11,9 @@ from tv5_assets.definitions import defs
 from tv5_assets.io_manager import PolarsParquetIOManager
 from tv5_assets.resources.encoder import EncoderResource
 from tv5_assets.resources.lake import DataLake
+from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.resources.neo4j import Neo4jResource
+from tv5_assets_tests.services import neo4j_settings
 
 # A small sample that keeps in-process runs to seconds.
 SMALL_SAMPLE = {
@@ -23,7 +26,14 @@ def lake_resources(base: Path, **extra: Any) -> dict[str, Any]:
     """Every resource key the graph requires (Dagster validates all assets, selected or not); the encoder
     loads its model only in steps that use it."""
     return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)),
-            "encoder": EncoderResource(), **extra}
+            "encoder": EncoderResource(), "milvus": MilvusResource(uri=str(base / "milvus.db")),
+            "neo4j": local_neo4j(), **extra}
+
+
+def local_neo4j(**overrides: Any) -> Neo4jResource:
+    """The local Neo4j of scripts/services (connects only in steps that use it)."""
+    settings = neo4j_settings()
+    return Neo4jResource(**{"uri": settings.uri, "user": settings.user, "password": settings.password, **overrides})
 
 
 def release_config(**release: Any) -> dict[str, Any]:

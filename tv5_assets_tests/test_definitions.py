@@ -6,14 +6,13 @@ import dagster as dg
 
 from tv5_assets.definitions import defs
 
-EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "demographics", "availability",
-                   "episodes", "policies", "content_vectors", "user_vectors"}
+EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "content_vectors", "user_vectors",
+                   "demographics", "availability", "milvus/media_vectors", "milvus/user_vectors",
+                   "episodes", "policies", "graph"}
 EXPECTED_CHECKS = {
-    ("content_vectors", "dimension_is_models"), ("content_vectors", "no_nan_or_inf"),
-    ("content_vectors", "unit_norm"), ("content_vectors", "one_vector_per_movie"),
-    ("content_vectors", "model_recorded"), ("content_vectors", "toy_story_2_near_toy_story"),
-    ("content_vectors", "genre_coherence"), ("user_vectors", "dimension_is_models"),
-    ("user_vectors", "no_nan_or_inf"), ("user_vectors", "unit_norm"), ("user_vectors", "one_vector_per_rating_user"),
+    *(("graph", check) for check in (
+        "load_complete", "node_counts_match_sources", "relationship_counts_match_sources",
+        "constraints_and_indexes_online", "no_relationship_with_missing_endpoint", "explanation_query_under_1s")),
     ("episodes", "one_step_per_rating"), ("episodes", "steps_in_time_order"),
     ("episodes", "next_state_is_next_steps_state"), ("episodes", "rewards_in_0_1"),
     ("episodes", "boundaries_honour_session_gap"),
@@ -25,6 +24,11 @@ EXPECTED_CHECKS = {
     ("tags", "required_fields"), ("tags", "movie_id_in_movies"), ("tags", "kept_plus_rejected_equals_read"),
     ("genome", "unique_key"), ("genome", "relevance_in_0_1"), ("genome", "ranked_top_k"),
     ("genome", "movie_id_in_movies"), ("genome", "kept_plus_rejected_equals_read"),
+    ("content_vectors", "dimension_is_models"), ("content_vectors", "no_nan_or_inf"),
+    ("content_vectors", "unit_norm"), ("content_vectors", "one_vector_per_movie"),
+    ("content_vectors", "model_recorded"), ("content_vectors", "toy_story_2_near_toy_story"),
+    ("content_vectors", "genre_coherence"), ("user_vectors", "dimension_is_models"),
+    ("user_vectors", "no_nan_or_inf"), ("user_vectors", "unit_norm"), ("user_vectors", "one_vector_per_rating_user"),
     ("demographics", "archetype_shares"), ("demographics", "one_row_per_rating_user"),
     ("demographics", "required_fields"), ("demographics", "valid_country_and_language_codes"),
     ("demographics", "signup_before_first_rating"), ("demographics", "platforms_offered_in_region"),
@@ -33,8 +37,11 @@ EXPECTED_CHECKS = {
     ("availability", "unique_key"), ("availability", "movie_id_in_movies"), ("availability", "required_fields"),
     ("availability", "known_platform_and_model"), ("availability", "quality_and_languages_valid"),
     ("availability", "available_from_before_until"), ("availability", "same_config_same_hash"),
+    *((f"milvus/{collection}", check) for collection in ("media_vectors", "user_vectors") for check in (
+        "entity_count_matches_source", "index_as_configured", "collection_loaded", "self_retrieval_at_rank_1",
+        "recall_at_10", "search_latency", "filtered_search_matches")),
 }
-EXPECTED_JOBS = {"whole_graph", "movielens"}
+EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores"}
 
 
 def test_definitions_hold_every_asset_check_and_job() -> None:
@@ -55,8 +62,9 @@ def test_every_asset_is_documented_grouped_and_owned() -> None:
 
 def test_blocking_checks_are_the_ones_guarding_downstream() -> None:
     graph = defs.resolve_asset_graph()
-    warn_only = {("movies", "year_plausible"), ("movies", "imdb_id_format"),
-                 ("content_vectors", "toy_story_2_near_toy_story")}
+    warn_only = {("movies", "year_plausible"), ("movies", "imdb_id_format"), ("graph", "explanation_query_under_1s"),
+                 ("content_vectors", "toy_story_2_near_toy_story"),
+                 ("milvus/media_vectors", "search_latency"), ("milvus/user_vectors", "search_latency")}
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
         pair = (key.asset_key.to_user_string(), key.name)

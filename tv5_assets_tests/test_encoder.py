@@ -10,7 +10,6 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from tv5_assets.embeddings import model_source
 from tv5_assets.embeddings.devices import (
     Accelerators,
     DeviceUnavailableError,

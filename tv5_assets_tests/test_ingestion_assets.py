@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, materialize, release_config
 from tv5_assets_tests.test_bad_input import RATINGS, write_release

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from tv5_assets.versioning import code_version
+from tv5_assets.versioning import code_version, logic_of
 
 
 def _module(tmp_path: Path, name: str, source: str, module_name: str = "logic"):
@@ -45,10 +45,50 @@ def test_layout_comments_and_docstrings_do_not(tmp_path: Path) -> None:
     assert code_version(before) == code_version(after)
 
 
-def test_ingestion_assets_carry_derived_versions() -> None:
+def _package(tmp_path: Path, name: str, files: dict[str, str]) -> None:
+    """Write a throw-away package `name` and import all its modules fresh."""
+    root = tmp_path / name
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    for module, source in files.items():
+        (root / f"{module}.py").write_text(source)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        for module in files:
+            importlib.import_module(f"{name}.{module}")
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+DEEP = "def scale(x):\n    return x / 4.5\n"
+MIDDLE = "from {pkg} import deep\n\ndef reward(x):\n    return deep.scale(x - 0.5)\n"
+WIRING = ("from {pkg} import middle\n\ndef _publish(frame):\n    return frame\n\n"
+          "def my_asset(frame):\n    return _publish(middle.reward(frame))\n")
+
+
+def test_a_change_two_imports_deep_changes_the_version(tmp_path: Path) -> None:
+    versions = []
+    for pkg, deep in (("pkg_a", DEEP), ("pkg_b", DEEP.replace("4.5", "5.0"))):
+        _package(tmp_path, pkg, {"deep": deep, "middle": MIDDLE.format(pkg=pkg), "assets": WIRING.format(pkg=pkg)})
+        fn = sys.modules[f"{pkg}.assets"].my_asset
+        parts = logic_of(fn, package=pkg)
+        # the asset, the helper it calls in its own module, and both modules its logic reaches
+        assert [getattr(p, "__name__", "") for p in parts] == ["my_asset", "_publish", f"{pkg}.deep", f"{pkg}.middle"]
+        versions.append(code_version(*parts))
+    assert versions[0] != versions[1]
+
+
+def test_every_asset_carries_a_derived_version() -> None:
+    from tv5_assets.definitions import defs
+    from tv5_assets.graph_store import assets as graph_assets
+    from tv5_assets.graph_store import cypher, loader
     from tv5_assets.ingestion import assets, csv_reader, movielens, parsing, titles
 
-    node = assets.movies
-    expected = code_version(assets.movies.op.compute_fn.decorated_fn, movielens, csv_reader, parsing,
-                            assets.publish, titles)
-    assert node.code_versions_by_key[node.key] == expected
+    graph = defs.resolve_asset_graph()
+    for key in graph.materializable_asset_keys:
+        node = graph.get(key)
+        fn = node.assets_def.op.compute_fn.decorated_fn
+        assert node.code_version == code_version(*logic_of(fn)), key
+    movies_logic = logic_of(assets.movies.op.compute_fn.decorated_fn)
+    assert {movielens, csv_reader, parsing, titles, assets.publish} <= set(movies_logic)
+    assert {cypher, loader} <= set(logic_of(graph_assets.graph.op.compute_fn.decorated_fn))

@@ -13,12 +13,13 @@ from tv5_assets.metadata import markdown_table
 from tv5_assets.resources.encoder import EncoderResource
 from tv5_assets.resources.lake import DataLake
 from tv5_assets.storage import frame_fingerprint
+from tv5_assets.versioning import versioned_asset
 
 GROUP = "embeddings"
 OWNERS = ["team:data-platform"]
 
 
-@dg.asset(
+@versioned_asset(
     group_name=GROUP,
     kinds={"pytorch", "polars"},
     owners=OWNERS,
@@ -65,7 +66,7 @@ def content_vectors(
     )
 
 
-@dg.asset(
+@versioned_asset(
     group_name=GROUP,
     kinds={"scipy", "polars"},
     owners=OWNERS,

@@ -11,6 +11,7 @@ from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import load_graph
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.resources.neo4j import Neo4jResource
+from tv5_assets.versioning import versioned_asset
 
 GROUP = "graph_store"
 OWNERS = ["team:data-platform"]
@@ -25,7 +26,7 @@ class GraphLoadConfig(dg.Config):
     clear_batch_rows: int = Field(default=100_000, description="rows per inner transaction when clearing")
 
 
-@dg.asset(
+@versioned_asset(
     group_name=GROUP,
     kinds={"neo4j"},
     owners=OWNERS,

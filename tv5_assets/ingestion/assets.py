@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.ingestion import csv_reader, movielens, parsing, release, sample, sample_vocab, titles
+from tv5_assets.ingestion import movielens
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
 from tv5_assets.ingestion.release import (
     GROUPLENS_URL,
@@ -61,7 +61,6 @@ class GenomeConfig(ParseConfig):
 
 
 @versioned_asset(
-    logic=(release, sample, sample_vocab),
     group_name=GROUP,
     kinds={"polars", "csv"},
     owners=OWNERS,
@@ -154,12 +153,7 @@ def publish(
     return dg.Output(kept, metadata=metadata, data_version=dg.DataVersion(frame_fingerprint(kept)))
 
 
-# What the parsed tables' code versions are derived from (besides each asset's own function).
-PARSING_LOGIC = (movielens, csv_reader, parsing, publish)
-
-
 @versioned_asset(
-    logic=(*PARSING_LOGIC, titles),
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -187,7 +181,6 @@ def movies(
 
 
 @versioned_asset(
-    logic=PARSING_LOGIC,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -219,7 +212,6 @@ def ratings(
 
 
 @versioned_asset(
-    logic=PARSING_LOGIC,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -245,7 +237,6 @@ def tags(
 
 
 @versioned_asset(
-    logic=PARSING_LOGIC,
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,

@@ -28,7 +28,6 @@ class EpisodesConfig(dg.Config):
 
 
 @versioned_asset(
-    logic=(transitions,),
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
@@ -76,7 +75,6 @@ def episodes(context: dg.AssetExecutionContext, config: EpisodesConfig, ratings:
 
 
 @versioned_asset(
-    logic=(policy_logic,),
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,

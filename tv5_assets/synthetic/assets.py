@@ -14,6 +14,7 @@ from tv5_assets.synthetic import archetypes, report
 from tv5_assets.synthetic import platforms as pf
 from tv5_assets.synthetic.availability import AvailabilityRules, build_availability, rating_counts
 from tv5_assets.synthetic.demographics import build_demographics
+from tv5_assets.versioning import versioned_asset
 
 GROUP = "synthetic"
 OWNERS = ["team:data-platform"]
@@ -67,7 +68,7 @@ def _output(frame: pl.DataFrame, metadata: dict[str, object], config: dg.Config,
     return dg.Output(frame, metadata=metadata, data_version=dg.DataVersion(fingerprint))
 
 
-@dg.asset(
+@versioned_asset(
     group_name=GROUP,
     kinds={"polars", "parquet", "faker"},
     owners=OWNERS,
@@ -112,7 +113,7 @@ def demographics(
     }, config, started)
 
 
-@dg.asset(
+@versioned_asset(
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,

@@ -17,6 +17,7 @@ from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA, USERS, VECTOR_FIELD, CollectionSpec
+from tv5_assets.versioning import versioned_asset
 
 GROUP = "vector_store"
 OWNERS = ["team:data-platform"]
@@ -70,7 +71,7 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
     )
 
 
-@dg.asset(
+@versioned_asset(
     key=[KEY_PREFIX, MEDIA.alias],
     ins={"content_vectors": dg.AssetIn("content_vectors"), "movies": dg.AssetIn("movies"),
          "availability": dg.AssetIn("availability")},
@@ -94,7 +95,7 @@ def media_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, con
     })
 
 
-@dg.asset(
+@versioned_asset(
     key=[KEY_PREFIX, USERS.alias],
     ins={"source_vectors": dg.AssetIn("user_vectors"), "demographics": dg.AssetIn("demographics")},
     group_name=GROUP,

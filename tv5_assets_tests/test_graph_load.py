@@ -11,7 +11,7 @@ from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import GraphLoadError, live_counts, load_graph, read_load_state
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.resources.neo4j import Neo4jClient, Neo4jUnavailableError
-from tv5_assets_tests.graph_support import graph_client, neo4j_server, sources  # noqa: F401 (fixtures)
+from tv5_assets_tests.graph_support import sources
 
 pytestmark = pytest.mark.neo4j
 

@@ -1,7 +1,8 @@
 """The users' daily loop: change something, see exactly which assets are unsynced, rebuild only those.
 
 Runs the whole graph on the small sample against the real engines (packaged encoder, Milvus Lite,
-the local Neo4j), then asserts Dagster's own stale statuses, as the UI shows them.
+the local Neo4j), then asserts Dagster's own stale statuses, as the UI shows them, and what the
+serving stores' automation conditions request at each step (as the automation sensor would).
 """
 
 from __future__ import annotations
@@ -30,16 +31,33 @@ def children_of(asset: str) -> set[str]:
     return {key.to_user_string() for key in graph.get(dg.AssetKey.from_user_string(asset)).child_keys}
 
 
-def test_only_the_readers_of_a_changed_asset_become_unsynced(lake_dir: Path) -> None:
+class Automation:
+    """Ticks of the serving stores' automation conditions, as `default_automation_condition_sensor` runs them."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance, self.cursor = instance, None
+
+    def tick(self) -> set[str]:
+        result = dg.evaluate_automation_conditions(defs=defs, instance=self.instance, cursor=self.cursor)
+        self.cursor = result.cursor
+        graph = defs.resolve_asset_graph()
+        return {key.to_user_string() for key in graph.materializable_asset_keys if result.get_num_requested(key)}
+
+
+def test_only_the_readers_of_a_changed_asset_become_unsynced(neo4j_server, lake_dir: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
+    automation = Automation(instance)
     config = release_config(**SMALL_SAMPLE)
     assert materialize("*", lake_dir, config, instance=instance).success
     after_full_run = statuses(instance)
     assert set(after_full_run.values()) == {StaleStatus.FRESH}, after_full_run
+    assert automation.tick() == set()  # everything is there and up to date
 
-    # Rebuilding `movies` from an unchanged release yields the same data version: nothing goes stale.
-    assert materialize("movies", lake_dir, config, instance=instance).success
+    # Rebuilding `movies` from an unchanged release yields the same data version: nothing goes stale,
+    # and the serving stores (which read movies) are not reloaded.
+    assert materialize("movies", lake_dir, instance=instance).success
     assert set(statuses(instance).values()) == {StaleStatus.FRESH}
+    assert automation.tick() == set()
 
     # A new availability rule (a different seed) changes availability's data: its readers are unsynced.
     changed = {"ops": {"availability": {"config": {"seed": 4242}}}}
@@ -52,8 +70,11 @@ def test_only_the_readers_of_a_changed_asset_become_unsynced(lake_dir: Path) -> 
     for untouched in ("movies", "ratings", "content_vectors", "user_vectors", "episodes", "policies",
                       "demographics", "milvus/user_vectors", "availability"):
         assert after_change[untouched] == StaleStatus.FRESH, untouched
+    # The automation asks for exactly the serving stores that read availability, once.
+    assert automation.tick() == {"milvus/media_vectors", "graph"}
+    assert automation.tick() == set()
 
     # "Materialize unsynced": rebuilding just those brings everything back to fresh.
-    selection = dg.AssetSelection.keys(*[dg.AssetKey.from_user_string(k) for k in sorted(unsynced)])
+    selection = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in sorted(unsynced)])
     assert materialize(selection, lake_dir, instance=instance).success
     assert set(statuses(instance).values()) == {StaleStatus.FRESH}

@@ -12,7 +12,6 @@ import pytest
 from tv5_assets.graph_store import checks as graph_checks
 from tv5_assets.graph_store import rules
 from tv5_assets.resources.neo4j import Neo4jClient
-from tv5_assets_tests.graph_support import graph_client, neo4j_server  # noqa: F401 (fixtures)
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, local_neo4j, materialize, release_config
 
 pytestmark = pytest.mark.neo4j
