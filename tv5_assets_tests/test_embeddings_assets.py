@@ -52,6 +52,10 @@ def test_sample_materializes_with_green_checks_then_reuses_every_vector(sample_l
     assert (meta["texts"], meta["texts_encoded"], meta["texts_reused"]) == (movies.height, movies.height, 0)
     assert meta["model"] == "sentence-transformers/all-MiniLM-L6-v2" and meta["dimension"] == 384
     assert meta["device"] in {"cpu", "cuda", "mps"} and meta["texts_per_s"] > 0
+    # the asset page's pictures: norm histogram and the 2-D projection by genre, as inline PNGs
+    for picture in ("norm_histogram", "projection_by_genre"):
+        assert meta[picture].startswith("![") and "data:image/png;base64," in meta[picture]
+    assert metadata(first, "user_vectors")["norm_histogram"].startswith("![User vector L2 norms]")
     content = pl.read_parquet(sample_lake / "content_vectors.parquet")
     assert content.schema == pl.Schema({"movie_id": pl.Int32, "vector": pl.Array(pl.Float32, 384),
                                         "text_hash": pl.String, "text": pl.String})

@@ -4,8 +4,10 @@
 import time
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
+from tv5_assets import charts
 from tv5_assets.embeddings.cache import cache_path, encode_with_cache, read_cache, write_cache
 from tv5_assets.embeddings.texts import TEMPLATE, TOP_TAGS, movie_texts
 from tv5_assets.embeddings.user_vectors import user_vectors as compute_user_vectors
@@ -17,6 +19,22 @@ from tv5_assets.versioning import versioned_asset
 
 GROUP = "embeddings"
 OWNERS = ["team:data-platform"]
+
+
+PICTURE_SAMPLE = 2_000  # vectors drawn in the asset page's charts (evenly spaced, deterministic)
+
+
+def vector_pictures(frame: pl.DataFrame, movies: pl.DataFrame) -> dict[str, dg.MetadataValue]:
+    """Norm histogram and a 2-D PCA projection coloured by first genre, on a sample of the vectors."""
+    sample = frame.select("movie_id", "vector")[charts.sample_positions(frame.height, PICTURE_SAMPLE)]
+    genres = sample.join(movies.select("movie_id", "genres"), on="movie_id", how="left", maintain_order="left")[
+        "genres"].list.first().fill_null("(none)").to_list()
+    vectors = sample["vector"].to_numpy() if sample.height else np.zeros((0, 0), np.float32)
+    pictures = {"norm_histogram": dg.MetadataValue.md(charts.norm_histogram(vectors, "Content vector L2 norms"))}
+    if sample.height >= 3:
+        pictures["projection_by_genre"] = dg.MetadataValue.md(charts.projection_chart(
+            vectors, genres, f"Content vectors, 2-D PCA of {sample.height:,} movies, by first genre"))
+    return pictures
 
 
 @versioned_asset(
@@ -61,6 +79,7 @@ def content_vectors(
             "cache_entries": result.cache.height,
             "text_template": TEMPLATE,
             "preview": dg.MetadataValue.md(markdown_table(frame.select("movie_id", "text_hash", "text"))),
+            **vector_pictures(frame, movies),
             "wall_time_s": round(time.perf_counter() - started, 3),
         },
     )
@@ -98,6 +117,9 @@ def user_vectors(
             "ratings_without_vector": result.ratings_without_vector,
             "zero_weight_users": result.zero_weight_users,
             "weight_rule": "clip((rating - 1) / 4, 0, 1); all-zero users: unweighted mean",
+            "norm_histogram": dg.MetadataValue.md(charts.norm_histogram(
+                frame["vector"].to_numpy()[charts.sample_positions(frame.height, PICTURE_SAMPLE)],
+                "User vector L2 norms")),
             "wall_time_s": round(time.perf_counter() - started, 3),
         },
     )

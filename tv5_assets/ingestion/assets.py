@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from tv5_assets import charts
 from tv5_assets.ingestion import movielens
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
 from tv5_assets.ingestion.release import (
@@ -208,6 +209,7 @@ def ratings(
             {str(k): v for k, v in zip(dist["rating"].to_list(), dist["count"].to_list())}
         ),
         "mean_rating": round(float(parsed.kept["rating"].mean() or 0.0), 4),
+        "rating_chart": dg.MetadataValue.md(charts.rating_distribution_chart(dist)),
     })
 
 
