@@ -5,8 +5,8 @@ own module that it calls, and of every project module its logic reaches through 
 walking the function's global names and each module's namespace, so a new import is picked up
 without anyone listing it). Editing that logic changes the version (Dagster then marks the asset
 unsynced); reformatting, comments, docstrings and the asset's decorator arguments (description,
-owners) do not. Dagster wiring (other `assets`/`checks` modules, metadata rendering, definitions)
-is not logic and is left out.
+owners) do not. Dagster wiring (other `assets`/`checks` modules, definitions) and presentation
+(metadata, charts, reports) are not logic and are left out.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
-import textwrap
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from functools import cache
 from types import CodeType, FunctionType, ModuleType
@@ -25,7 +25,8 @@ import dagster as dg
 
 Logic = ModuleType | Callable[..., Any] | type
 PACKAGE = "tv5_assets"
-NOT_LOGIC = frozenset({"versioning", "metadata", "definitions", "automation", "io_manager"})
+# presentation and wiring: metadata rendering, charts and reports change how a page looks, not the data
+NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager"})
 
 
 def _syntax_tree(obj: Logic) -> str:
