@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import live_counts
 from tv5_assets.graph_store.rows import GraphRows, graph_rows
 from tv5_assets.resources.neo4j import Neo4jClient
-from tv5_assets_tests.services import NEO4J_LAUNCHER_DIR, PrivateNeo4j
+from tv5_assets_tests.services import NEO4J_LAUNCHER_DIR, PrivateNeo4j, free_port
 
 HOME = BENCH_DIR / "neo4j-import-home"
 CSV_DIR = BENCH_DIR / "neo4j-import-csv"
@@ -83,12 +82,6 @@ def run_import(home: Path, arguments: list[str], schema: Path, max_off_heap: str
     return time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-off-heap", default="4g")
@@ -111,7 +104,7 @@ def main() -> None:
     schema.write_text(";\n".join(s for s in cypher.schema_statements() if "LoadState" not in s) + ";\n")
     import_s = run_import(HOME, arguments, schema, args.max_off_heap)
 
-    server = PrivateNeo4j(HOME, port=_free_port(), heap="2g", pagecache="3g")
+    server = PrivateNeo4j(HOME, port=free_port(), heap="2g", pagecache="3g")
     try:
         settings = server.start()
         with Neo4jClient(settings.uri, settings.user, settings.password) as client:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import time
 
 import polars as pl
@@ -35,7 +34,7 @@ from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import create_schema, live_counts, load_graph
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.resources.neo4j import Neo4jClient
-from tv5_assets_tests.services import PrivateNeo4j
+from tv5_assets_tests.services import PrivateNeo4j, free_port
 
 HOME = BENCH_DIR / "neo4j-home"
 SEED_MERGE = """
@@ -88,12 +87,6 @@ def load(client: Neo4jClient, tables: dict[str, pl.DataFrame], concurrency: int,
             "retries": report_.retries}, report_.counts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slice", type=int, default=1_000_000, help="ratings in the seed-vs-graph comparison")
@@ -116,7 +109,7 @@ def main() -> None:
           flush=True)
 
     shutil.rmtree(HOME, ignore_errors=True)
-    server = PrivateNeo4j(HOME, port=_free_port(), heap=args.heap, pagecache=args.pagecache,
+    server = PrivateNeo4j(HOME, port=free_port(), heap=args.heap, pagecache=args.pagecache,
                           tx_memory=args.tx_memory)
     server.start()
     figures: list[tuple[str, str]] = [

@@ -305,6 +305,16 @@ def neo4j_java_command(home: Path, heap: str = "512m", java_opts: tuple[str, ...
     ]
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on right now (the OS picks it): for a private server, or for a
+    URI that must find nobody answering."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class PrivateNeo4j:
     """A Neo4j of its own (port, home directory, memory) for tests and benchmarks that must not touch
     the shared server on 7687: fault tests that SIGKILL it, or loads that need a larger page cache.

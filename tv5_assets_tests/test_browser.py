@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from dagster._core.loader import LoadingContextForTest
 
 from tv5_assets.definitions import defs
 from tv5_assets_tests.conftest import REPO
+from tv5_assets_tests.services import free_port
 
 CHROMIUM = Path(os.environ.get("TV5_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("TV5_ARTIFACTS_DIR", REPO / "artifacts" / "browser"))
@@ -35,12 +35,6 @@ CHROMIUM_ARGS = [
 LOCATION = "tv5_assets.definitions"
 
 pytestmark = [pytest.mark.browser, pytest.mark.neo4j]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +54,7 @@ def dagster_ui(neo4j_server, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     # the ~90 step processes of a whole-graph run would cost minutes of imports)
     env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(base / "data"), "HF_HUB_OFFLINE": "1",
            "TV5_EXECUTOR": "in_process"}
-    port = _free_port()
+    port = free_port()
     # `dagster dev`, as users run it: the webserver plus the daemon that launches queued runs.
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],

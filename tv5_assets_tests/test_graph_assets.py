@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +12,7 @@ from tv5_assets.graph_store import checks as graph_checks
 from tv5_assets.graph_store import rules
 from tv5_assets.resources.neo4j import Neo4jClient
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, local_neo4j, materialize, release_config
+from tv5_assets_tests.services import free_port
 
 pytestmark = pytest.mark.neo4j
 
@@ -109,15 +109,9 @@ def test_every_check_fails_with_a_useful_message_on_a_damaged_graph(sample_graph
         assert materialize("graph", lake, instance=instance).success
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_down_neo4j_fails_the_asset_with_the_uri_named(sample_graph) -> None:
     lake, instance, _ = sample_graph
-    uri = f"bolt://127.0.0.1:{_closed_port()}"
+    uri = f"bolt://127.0.0.1:{free_port()}"
     result = materialize("graph", lake, instance=instance, raise_on_error=False,
                          neo4j=local_neo4j(uri=uri, max_retries=1, retry_delay_s=0.05, connection_timeout_s=2))
     assert not result.success

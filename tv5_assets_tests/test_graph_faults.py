@@ -6,7 +6,6 @@ shared server on 7687 that other tests use.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -25,16 +24,10 @@ from tv5_assets_tests.harness import check_results, local_neo4j, materialize
 pytestmark = pytest.mark.neo4j
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def private_neo4j(tmp_path_factory) -> Iterator[svc.PrivateNeo4j]:
     # C1-only JIT: this short-lived JVM starts in about half the time on a busy 2-core machine
-    instance = svc.PrivateNeo4j(tmp_path_factory.mktemp("neo4j-private"), port=_free_port(), heap="512m",
+    instance = svc.PrivateNeo4j(tmp_path_factory.mktemp("neo4j-private"), port=svc.free_port(), heap="512m",
                                 pagecache="128m", tx_memory="256m", java_opts=("-XX:TieredStopAtLevel=1",))
     instance.start()
     try:

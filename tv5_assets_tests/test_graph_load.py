@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
 
 import pytest
 
@@ -12,6 +11,7 @@ from tv5_assets.graph_store.loader import GraphLoadError, live_counts, load_grap
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.resources.neo4j import Neo4jClient, Neo4jUnavailableError
 from tv5_assets_tests.graph_support import sources
+from tv5_assets_tests.services import free_port
 
 pytestmark = pytest.mark.neo4j
 
@@ -118,14 +118,8 @@ def test_schema_is_created_and_used_for_endpoint_lookups(graph_client: Neo4jClie
     assert str(summary.plan).count("NodeUniqueIndexSeek") == 2  # both endpoints through the uniqueness indexes
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_a_down_server_gives_a_clear_error_naming_the_uri() -> None:
-    uri = f"bolt://127.0.0.1:{_closed_port()}"
+    uri = f"bolt://127.0.0.1:{free_port()}"
     started = dt.datetime.now()
     with Neo4jClient(uri, "neo4j", "whatever", max_retries=1, retry_delay_s=0.05, connection_timeout_s=2) as client:
         with pytest.raises(Neo4jUnavailableError, match=f"Neo4j is not reachable at {uri}.*scripts/services start neo4j"):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA, USERS
 from tv5_assets_tests.harness import materialize
 from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned, variant, write_source_lake
+from tv5_assets_tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA_KEY = media_vectors.key
@@ -109,12 +109,6 @@ def test_wrong_uris_fail_with_what_is_expected(tmp_path: Path) -> None:
             pass
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_unreachable_server_is_a_clear_error_and_leaves_the_alias(tmp_path: Path) -> None:
     """Fault 1: the server does not answer. The run fails naming the URI; the live alias is untouched."""
     lake = tmp_path / "lake"
@@ -124,7 +118,7 @@ def test_unreachable_server_is_a_clear_error_and_leaves_the_alias(tmp_path: Path
         assert materialize(LOAD_ONLY, lake, milvus=good).success
         with good.connected():
             before = good.alias_target(good.alias_name("media_vectors"))
-        uri = f"http://127.0.0.1:{_closed_port()}"
+        uri = f"http://127.0.0.1:{free_port()}"
         down = variant(good, uri=uri, connect_timeout_s=2.0)
         started = time.monotonic()
         with pytest.raises(MilvusUnavailableError, match=f"Milvus milvus-server at {uri} is unreachable"):
