@@ -290,13 +290,19 @@ def process_tree(pid: int) -> set[int]:
 NEO4J_LAUNCHER_DIR = REPO / "services" / "neo4j"
 
 
-def neo4j_java_command(home: Path, heap: str = "512m", java_opts: tuple[str, ...] = ()) -> list[str]:
-    """The JVM command line of the project's launcher (the same flags as scripts/services uses)."""
+def neo4j_java_command(home: Path, heap: str = "512m", java_opts: tuple[str, ...] = (), gc: str = "G1") -> list[str]:
+    """The JVM command line of the project's launcher (the same flags as scripts/services uses).
+
+    `gc`: "G1" (the default, as in scripts/services: short pauses for queries) or "Parallel" (the
+    bulk-load profile of the benchmarks: more throughput, with the heap committed up front)."""
+    if gc not in ("G1", "Parallel"):
+        raise ValueError(f"gc must be 'G1' or 'Parallel', got {gc!r}")
+    heap_flags = [f"-Xmx{heap}"] + ([f"-Xms{heap}"] if gc == "Parallel" else [])
     classes = NEO4J_LAUNCHER_DIR / "target" / "classes"
     if not (classes / "tv5" / "Neo4jLauncher.class").exists():
         raise ServiceError(f"the Neo4j launcher is not built ({classes}): run `scripts/services start neo4j` once")
     return [
-        "java", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+ExitOnOutOfMemoryError",
+        "java", *heap_flags, f"-XX:+Use{gc}GC", "-XX:-OmitStackTraceInFastThrow", "-XX:+ExitOnOutOfMemoryError",
         "-Djdk.nio.maxCachedBufferSize=1024", "-Dio.netty.tryReflectionSetAccessible=true",
         "-Dlog4j2.disable.jmx=true", "--add-opens=java.base/java.nio=ALL-UNNAMED",
         "--add-opens=java.base/java.io=ALL-UNNAMED", "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
@@ -324,10 +330,11 @@ class PrivateNeo4j:
     """
 
     def __init__(self, home: Path, port: int = 7688, heap: str = "512m", pagecache: str = "256m",
-                 tx_memory: str = "512m", password: str | None = None, java_opts: tuple[str, ...] = ()) -> None:
+                 tx_memory: str = "512m", password: str | None = None, java_opts: tuple[str, ...] = (),
+                 gc: str = "G1") -> None:
         self.home = Path(home).resolve()  # the JVM runs in services/neo4j: a relative home would land there
         self.port, self.heap, self.pagecache, self.tx_memory = port, heap, pagecache, tx_memory
-        self.java_opts = java_opts
+        self.java_opts, self.gc = java_opts, gc
         self.password = password or neo4j_settings().password or "private-neo4j-password"
         self.process: subprocess.Popen | None = None
 
@@ -353,7 +360,7 @@ class PrivateNeo4j:
         env = {**os.environ, "NEO4J_PASSWORD": self.password, "NEO4J_BOLT_PORT": str(self.port),
                "NEO4J_PAGECACHE": self.pagecache, "NEO4J_TX_MEMORY": self.tx_memory}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(neo4j_java_command(self.home, self.heap, self.java_opts),
+            self.process = subprocess.Popen(neo4j_java_command(self.home, self.heap, self.java_opts, self.gc),
                                             cwd=NEO4J_LAUNCHER_DIR,
                                             env=env, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL)

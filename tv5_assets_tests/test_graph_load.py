@@ -29,9 +29,10 @@ def test_load_is_exact_and_typed(graph_client: Neo4jClient) -> None:
     [rated] = graph_client.read(
         "MATCH (:User {id: $u})-[r:RATED]->(:Media {id: $m}) RETURN r.rating AS rating, r.timestamp AS ts, "
         "r.time_of_day AS tod", {"u": first["user_id"], "m": first["movie_id"]})
-    assert rated["rating"] == first["rating"] and rated["tod"] == first["time_of_day"]
-    assert rated["ts"].to_native() == first["timestamp"].replace(microsecond=0)
-    assert rated["ts"].to_native().tzinfo is not None  # a zoned DateTime (UTC), not a number
+    assert rated["rating"] == first["rating"] and rated["tod"] == model.TIME_OF_DAY_HOURS[first["time_of_day"]]
+    assert rated["ts"] == int(first["timestamp"].timestamp())  # epoch seconds, as in ratings.csv
+    [when] = graph_client.read("RETURN datetime({epochSeconds: $ts}) AS t", {"ts": rated["ts"]})
+    assert when["t"].to_native() == first["timestamp"].replace(microsecond=0)
     [media] = graph_client.read("MATCH (m:Media {id: 13}) RETURN properties(m) AS p")
     assert media["p"] == {"id": 13, "title": "Film 13", "imdb_id": "tt0000013", "tmdb_id": 130}  # null year: absent
     [available] = graph_client.read(

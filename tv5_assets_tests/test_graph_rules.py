@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -10,7 +11,8 @@ import pytest
 from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, TransientError
 
 from tv5_assets.graph_store import batches, cypher, model, rules
-from tv5_assets.graph_store.rows import graph_rows
+from tv5_assets.graph_store.rows import graph_rows, rated_rows
+from tv5_assets.ingestion import movielens
 from tv5_assets.resources.neo4j import Neo4jClient, Neo4jUnavailableError
 from tv5_assets_tests.graph_support import sources
 
@@ -28,6 +30,20 @@ def test_rows_have_the_model_columns_and_unique_keys() -> None:
         assert frame[spec.start_column].is_sorted(), spec.type  # batches are cut on start-node boundaries
 
 
+def test_time_of_day_hours_name_the_hours_of_each_band() -> None:
+    """RATED stores the ratings' band as its UTC hours: every hour of the day maps into its own range."""
+    hours = pl.DataFrame({"hour": range(24)}).with_columns((pl.col("hour") * 3600 + 59).alias("epoch"))
+    bands = hours.select("hour", movielens.time_of_day(pl.col("epoch")).cast(pl.String).alias("band"))
+    assert set(bands["band"]) == set(model.TIME_OF_DAY_HOURS)
+    for hour, band in bands.iter_rows():
+        first, last = (int(h) for h in model.TIME_OF_DAY_HOURS[band].split("-"))
+        assert first <= hour <= last, (hour, band)
+    with pytest.raises(pl.exceptions.InvalidOperationError):  # an unknown band is an error, not a null
+        rated_rows(pl.DataFrame({"user_id": [1], "movie_id": [1], "rating": [4.0],
+                                 "timestamp": [dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)],
+                                 "time_of_day": ["teatime"]}))
+
+
 def test_rows_follow_the_sources() -> None:
     tables = sources()
     rows = graph_rows(**tables)
@@ -38,7 +54,7 @@ def test_rows_follow_the_sources() -> None:
     first = tables["ratings"].row(0, named=True)
     assert rated.row(0, named=True) == {
         "user_id": first["user_id"], "movie_id": first["movie_id"], "rating": first["rating"],
-        "timestamp": int(first["timestamp"].timestamp() * 1000), "time_of_day": first["time_of_day"]}
+        "timestamp": int(first["timestamp"].timestamp()), "time_of_day": model.TIME_OF_DAY_HOURS[first["time_of_day"]]}
     assert rows.nodes["Platform"].to_dicts() == [
         {"name": "MUBI", "business_model": "subscription"}, {"name": "Netflix", "business_model": "subscription"},
         {"name": "TV5MONDE", "business_model": "free"}]
@@ -107,7 +123,7 @@ def test_statements_take_every_value_as_a_parameter() -> None:
         assert not re.search(r"[:=]\s*\d", statement), statement  # no literal numbers as values
     rated = cypher.create_relationships(model.RATED)
     assert "MATCH (a:User {id: $group_keys[g]})" in rated and "MATCH (b:Media {id: $end_keys[j]})" in rated
-    assert "timestamp: datetime({epochMillis: $timestamp[i]})" in rated
+    assert "{rating: $rating[i], timestamp: $timestamp[i], time_of_day: $time_of_day[i]}" in rated
     assert len([s for s in cypher.schema_statements() if "IS UNIQUE" in s]) == 6
     assert len([s for s in cypher.schema_statements() if "CREATE INDEX" in s]) >= 3
 

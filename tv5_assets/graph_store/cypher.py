@@ -67,9 +67,7 @@ def create_relationships(spec: RelSpec) -> str:
     there under the right key, so a missing endpoint drops its row (the count checks catch that)
     and never links a wrong node.
     """
-    converted = dict(spec.converted)
-    props = ", ".join(f"{p}: {converted[p].replace('value', f'${p}[i]')}" if p in converted else f"{p}: ${p}[i]"
-                      for p in spec.properties)
+    props = ", ".join(f"{p}: ${p}[i]" for p in spec.properties)
     body = f" {{{props}}}" if props else ""
     return (
         f"UNWIND range(0, size($end_keys) - 1) AS j "

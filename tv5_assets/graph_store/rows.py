@@ -72,13 +72,13 @@ def platform_nodes(availability: pl.DataFrame) -> pl.DataFrame:
 
 
 def rated_rows(ratings: pl.DataFrame) -> pl.DataFrame:
-    """RATED: one per rating; the timestamp as epoch milliseconds (stored as a UTC DateTime)."""
+    """RATED: one per rating; timestamp in epoch seconds, time_of_day as UTC hours (see model.RATED)."""
     return ratings.select(
         pl.col("user_id").cast(pl.Int64),
         pl.col("movie_id").cast(pl.Int64),
         pl.col("rating").cast(pl.Float64),
-        pl.col("timestamp").dt.epoch("ms").alias("timestamp"),
-        pl.col("time_of_day").cast(pl.String),
+        pl.col("timestamp").dt.epoch("s").alias("timestamp"),
+        pl.col("time_of_day").cast(pl.String).replace_strict(model.TIME_OF_DAY_HOURS, return_dtype=pl.String),
     ).sort("user_id", maintain_order=True)
 
 
