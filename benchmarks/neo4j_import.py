@@ -54,13 +54,7 @@ def write_csvs(rows: GraphRows, directory: Path) -> list[str]:
         arguments.append(f"--nodes={spec.label}={path}")
     for spec in model.RELATIONSHIPS:
         frame = rows.relationships[spec.type]
-        columns = []
-        for c in spec.properties:
-            if c == "timestamp":  # epoch ms -> ISO-8601 UTC, stored as DateTime like the online load
-                columns.append((pl.from_epoch(pl.col(c), "ms").dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                                f"{c}:datetime"))
-            else:
-                columns.append(_column(c, frame.schema[c]))
+        columns = [_column(c, frame.schema[c]) for c in spec.properties]  # the online load's types
         out = frame.select(pl.col(spec.start_column).cast(pl.String).alias(f":START_ID({spec.start.label})"),
                            pl.col(spec.end_column).cast(pl.String).alias(f":END_ID({spec.end.label})"),
                            *[expr.alias(header) for expr, header in columns])

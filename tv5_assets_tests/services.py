@@ -331,10 +331,11 @@ class PrivateNeo4j:
 
     def __init__(self, home: Path, port: int = 7688, heap: str = "512m", pagecache: str = "256m",
                  tx_memory: str = "512m", password: str | None = None, java_opts: tuple[str, ...] = (),
-                 gc: str = "G1") -> None:
+                 gc: str = "G1", settings: dict[str, str] | None = None) -> None:
         self.home = Path(home).resolve()  # the JVM runs in services/neo4j: a relative home would land there
         self.port, self.heap, self.pagecache, self.tx_memory = port, heap, pagecache, tx_memory
         self.java_opts, self.gc = java_opts, gc
+        self.extra_settings = dict(settings or {})  # Neo4j settings (a conf file the launcher loads)
         self.password = password or neo4j_settings().password or "private-neo4j-password"
         self.process: subprocess.Popen | None = None
 
@@ -359,6 +360,10 @@ class PrivateNeo4j:
         self.home.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "NEO4J_PASSWORD": self.password, "NEO4J_BOLT_PORT": str(self.port),
                "NEO4J_PAGECACHE": self.pagecache, "NEO4J_TX_MEMORY": self.tx_memory}
+        if self.extra_settings:
+            conf = self.home / "tv5-settings.conf"
+            conf.write_text("".join(f"{k}={v}\n" for k, v in self.extra_settings.items()))
+            env["NEO4J_CONF_FILE"] = str(conf)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(neo4j_java_command(self.home, self.heap, self.java_opts, self.gc),
                                             cwd=NEO4J_LAUNCHER_DIR,

@@ -36,6 +36,8 @@ import picocli.CommandLine;
  *   <li>{@code NEO4J_BOLT_HOST} (default 127.0.0.1), {@code NEO4J_BOLT_PORT} (default 7687).</li>
  *   <li>{@code NEO4J_PAGECACHE} (default 512m), {@code NEO4J_TX_MEMORY} (default 1g, total for
  *       all running transactions).</li>
+ *   <li>{@code NEO4J_CONF_FILE}: optional neo4j.conf-style settings file (e.g. the bulk-load profile
+ *       of the benchmarks: fewer checkpoints); the settings above always win over it.</li>
  * </ul>
  *
  * <p>The password is never taken from the command line or a file: on the very first start (no
@@ -91,7 +93,18 @@ public final class Neo4jLauncher {
 
         log("starting Neo4j (home " + home + ", bolt " + host + ":" + port + ", pagecache "
                 + pageCache + " B, tx memory " + txMemory + " B, first start: " + firstStart + ")");
-        DatabaseManagementService dbms = new DatabaseManagementServiceBuilder(home)
+        DatabaseManagementServiceBuilder builder = new DatabaseManagementServiceBuilder(home);
+        String confFile = env("NEO4J_CONF_FILE", "");
+        if (!confFile.isEmpty()) {
+            Path conf = Path.of(confFile).toAbsolutePath().normalize();
+            if (!Files.isRegularFile(conf)) {
+                System.err.println("NEO4J_CONF_FILE " + conf + " is not a file");
+                System.exit(2);
+            }
+            builder.loadPropertiesFromFile(conf);
+            log("settings loaded from " + conf);
+        }
+        DatabaseManagementService dbms = builder
                 .setConfig(GraphDatabaseSettings.auth_enabled, true)
                 .setConfig(BoltConnector.enabled, true)
                 .setConfig(BoltConnector.listen_address, new SocketAddress(host, port))
