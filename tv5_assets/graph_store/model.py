@@ -52,7 +52,8 @@ AVAILABLE_ON = RelSpec("AVAILABLE_ON", MEDIA, PLATFORM, "movie_id", "platform",
 # load fast: rating (a float: 2 blocks), timestamp as epoch seconds like ratings.csv (an integer below
 # 2^35: 1 block; `datetime({epochSeconds: r.timestamp})` in Cypher), and time_of_day as the band's
 # UTC hours, '18-23' (a short numeric string: 1 block). A zoned DateTime (3 blocks) or 'afternoon'
-# (2 blocks) spill into a second record per relationship: -20 % RATED/s on the ml-25m benchmark.
+# (2 blocks) spill into a second record per relationship: ~20 % fewer RATED/s, measured on a
+# 1M-rating slice of the ml-25m-shaped benchmark input.
 RATED = RelSpec("RATED", USER, MEDIA, "user_id", "movie_id", ("rating", "timestamp", "time_of_day"))
 # the `ratings` bands (see ingestion.movielens.time_of_day) as stored on RATED: inclusive UTC hours
 TIME_OF_DAY_HOURS: dict[str, str] = {"night": "00-05", "morning": "06-11", "afternoon": "12-17", "evening": "18-23"}
