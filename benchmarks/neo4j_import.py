@@ -70,7 +70,7 @@ def run_import(home: Path, arguments: list[str], max_off_heap: str) -> float:
     (home / "conf").mkdir(parents=True, exist_ok=True)
     command = ["java", "-Xmx2g", "-cp", f"{NEO4J_LAUNCHER_DIR / 'target' / 'dependency'}/*",
                "org.neo4j.cli.AdminTool", "database", "import", "full", "neo4j", "--overwrite-destination",
-               f"--max-off-heap-memory={max_off_heap}", "--array-delimiter=;",
+               f"--max-off-heap-memory={max_off_heap}", "--array-delimiter=;", f"--report-file={home / 'import.report'}",
                *arguments]  # the database name comes first: --nodes/--relationships take 1..n files
     started = time.perf_counter()
     subprocess.run(command, env=env, check=True)
