@@ -123,7 +123,7 @@ def main() -> None:
     parser.add_argument("--seed-rows", type=int, default=20_000, help="ratings timed with the seed's MERGE")
     parser.add_argument("--concurrency", default="1,2,3", help="writer counts tried on the slice")
     parser.add_argument("--batch-rows", type=int, default=50_000)
-    parser.add_argument("--heap", default="8g", help="server heap; full-load RATED/s measured with 3g / 6g / 8g: 46,779 / 49,223 / 55,736")
+    parser.add_argument("--heap", default="8g", help="server heap; full-load RATED/s in three runs: 3g (default checkpoints) 46,779, 6g 49,223, 8g 55,736")
     parser.add_argument("--pagecache", default="4g")
     parser.add_argument("--tx-memory", default="2g")
     parser.add_argument("--gc", default="Parallel", choices=("G1", "Parallel"),
