@@ -35,7 +35,7 @@ import polars as pl
 
 from benchmarks.common import BENCH_DIR, ml25m_tables, report
 from tv5_assets.graph_store import cypher
-from tv5_assets.graph_store.loader import create_schema, live_counts, load_graph
+from tv5_assets.graph_store.loader import create_schema, live_counts, load_graph, time_explanation
 from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.resources.neo4j import Neo4jClient
 from tv5_assets_tests.services import PrivateNeo4j, free_port
@@ -108,12 +108,8 @@ def client_of(server: PrivateNeo4j) -> Neo4jClient:
 def explain(client: Neo4jClient) -> tuple[dict, list[dict], list[float]]:
     """The explanation query from the most-rated title, three times: (seed title, result, milliseconds)."""
     seed = client.read(cypher.EXPLANATION_SEED)[0]
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        found = client.read(cypher.EXPLANATION, {"media_id": seed["media_id"], "platform": "Netflix",
-                                                 "min_rating": 4.0, "max_users": 1000, "limit": 10})
-        timings.append(1000 * (time.perf_counter() - started))
+    found, timings = time_explanation(client, {"media_id": seed["media_id"], "platform": "Netflix",
+                                               "min_rating": 4.0, "max_users": 1000, "limit": 10})
     return seed, found, timings
 
 

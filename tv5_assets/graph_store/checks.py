@@ -6,9 +6,6 @@ after it would make Dagster load it through the IO manager). Everything blocks e
 explanation latency, which warns.
 """
 
-
-import time
-
 import dagster as dg
 import polars as pl
 from pydantic import Field
@@ -16,7 +13,7 @@ from pydantic import Field
 from tv5_assets.checking import RuleResult, check_result
 from tv5_assets.graph_store import cypher, model, rules
 from tv5_assets.graph_store.assets import VERSION
-from tv5_assets.graph_store.loader import live_counts
+from tv5_assets.graph_store.loader import live_counts, time_explanation
 from tv5_assets.resources.neo4j import Neo4jResource
 
 ASSET = "graph"
@@ -115,11 +112,7 @@ def explanation_latency(neo4j: Neo4jResource, config: ExplanationConfig) -> dg.A
     platform_name = config.platform or (platform[0]["platform"] if platform else "")
     parameters = {"media_id": media_id, "platform": platform_name, "min_rating": config.min_rating,
                   "max_users": config.max_users, "limit": config.limit}
-    latencies, found = [], []
-    for _ in range(max(config.runs, 1)):
-        started = time.perf_counter()
-        found = neo4j.read(cypher.EXPLANATION, parameters)
-        latencies.append(1000 * (time.perf_counter() - started))
+    found, latencies = time_explanation(neo4j.client, parameters, config.runs)
     rule = rules.explanation_fast(latencies, len(found), config.budget_ms)
     rule.metadata.update({"media_id": media_id, "platform": platform_name,
                           "top_titles": [r["title"] for r in found[:5]]})

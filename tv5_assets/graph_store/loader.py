@@ -80,6 +80,19 @@ def live_counts(client: GraphClient) -> dict[str, int]:
     return counts
 
 
+def time_explanation(client: GraphClient, parameters: dict[str, Any], runs: int = 3) -> tuple[list[dict], list[float]]:
+    """Run the explanation query `runs` times (at least once): (its records, each run's milliseconds).
+
+    The check and the benchmark time it the same way; the first run may be cold, hence several."""
+    found: list[dict] = []
+    latencies: list[float] = []
+    for _ in range(max(runs, 1)):
+        started = time.perf_counter()
+        found = client.read(cypher.EXPLANATION, parameters)
+        latencies.append(1000 * (time.perf_counter() - started))
+    return found, latencies
+
+
 def clear_graph(client: GraphClient, batch_rows: int) -> None:
     """Delete every relationship, then every node but the load marker, in inner transactions."""
     client.run(cypher.CLEAR_RELATIONSHIPS, {"batch_rows": batch_rows})
