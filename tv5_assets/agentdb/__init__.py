@@ -1,0 +1,1 @@
+"""AgentDB stage: the RL policies, user vectors and recent steps in an AgentDB database file."""

@@ -1,0 +1,91 @@
+"""AgentDB stage: `agentdb`, the RL policies, user vectors and recent steps in one AgentDB file (thin Dagster wiring)."""
+
+
+import time
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tv5_assets.agentdb import content, writer
+from tv5_assets.agentdb.node import NodeRuntime
+from tv5_assets.metadata import markdown_table
+from tv5_assets.resources.lake import DataLake
+from tv5_assets.versioning import versioned_asset
+
+GROUP = "rl"
+OWNERS = ["team:data-platform"]
+FILE_NAME = "agentdb.db"
+# metadata keys the checks read back from the latest materialization
+RECENT_STEPS = "recent_steps_per_user"
+MAX_FILE_MIB = "max_file_mib"
+DEFAULT_RECENT_STEPS = 10
+DEFAULT_MAX_FILE_MIB = 1024
+
+
+class AgentDBConfig(dg.Config):
+    recent_steps_per_user: int = Field(
+        default=DEFAULT_RECENT_STEPS, gt=0,
+        description="the last N steps of each user go into AgentDB (the full history stays in episodes.parquet); "
+                    "10 keeps an ml-25m-sized file near 1 GiB's half",
+    )
+    max_file_mib: int = Field(
+        default=DEFAULT_MAX_FILE_MIB, gt=0, lt=2048,
+        description="size bound the file_under_size_bound check holds the file to (AgentDB refuses 2 GiB)",
+    )
+
+
+@versioned_asset(
+    group_name=GROUP,
+    kinds={"agentdb", "sqlite"},
+    owners=OWNERS,
+    description=(
+        "One AgentDB 1.6.1 database file, data/agentdb.db, that AgentDB reads: a learning session per user of "
+        "`policies` (learning_sessions: id `user-<user_id>`, session_type = the algorithm, config = the "
+        "hyperparameters, metadata = archetype, last items, counts, mean reward), each user's vector of "
+        "`user_vectors` as an AgentDB episode (task `user_vector`, id = user_id) with its float32 embedding "
+        "(episode_embeddings, searchable with ReflexionMemory.retrieveRelevant), and the last "
+        "`recent_steps_per_user` steps of each user from `episodes` (learning_experiences; episode, step, "
+        "terminal and timeout in metadata). AgentDB writes the schema (the project's Node script), Python's "
+        "sqlite3 bulk-loads the rows into a temporary file, which is renamed over the previous one only when "
+        "complete (a failed run leaves the old file; readers keep the inode they opened); a file of 2 GiB or "
+        "more is never published. The data version is a hash of the rows loaded. Needs Node and "
+        "`npm ci --ignore-scripts --prefix services/agentdb` (scripts/setup)."
+    ),
+)
+def agentdb(
+    context: dg.AssetExecutionContext,
+    config: AgentDBConfig,
+    lake: DataLake,
+    policies: pl.DataFrame,
+    episodes: pl.LazyFrame,
+    user_vectors: pl.DataFrame,
+) -> dg.MaterializeResult:
+    started = time.perf_counter()
+    node = NodeRuntime.locate()  # fails first, naming node or the npm package, before any work
+    built = content.build(policies, episodes, user_vectors, config.recent_steps_per_user)
+    prepared = time.perf_counter()
+    written = writer.write_database(lake.path(FILE_NAME), built.contents, node)
+    context.log.info(f"agentdb: {built.contents.sessions.height} sessions, {built.contents.experiences.height} "
+                     f"steps, {built.contents.episodes.height} vectors -> {written.path} ({written.bytes:,} bytes)")
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(built.fingerprint),
+        metadata={
+            "path": dg.MetadataValue.path(str(written.path)),
+            "file_bytes": written.bytes,
+            "file_mib": round(written.bytes / 2**20, 1),
+            "sessions": built.contents.sessions.height,
+            "experiences": built.contents.experiences.height,
+            "vectors": built.contents.episodes.height,
+            "vector_dim": int(built.contents.vectors.shape[1]),
+            RECENT_STEPS: config.recent_steps_per_user,
+            MAX_FILE_MIB: config.max_file_mib,
+            "content_hash": built.fingerprint,
+            "sessions_preview": dg.MetadataValue.md(markdown_table(built.contents.sessions.head(5))),
+            "prepare_s": round(prepared - started, 2),
+            "write_s": round(time.perf_counter() - prepared, 2),
+        },
+    )
+
+
+assets = [agentdb]
