@@ -29,7 +29,7 @@ class AgentDBConfig(dg.Config):
         description="the last N steps of each user go into AgentDB (the full history stays in episodes.parquet); "
                     "10 keeps an ml-25m-sized file near 1 GiB's half",
     )
-    max_file_mib: int = Field(
+    max_file_mib: float = Field(
         default=DEFAULT_MAX_FILE_MIB, gt=0, lt=2048,
         description="size bound the file_under_size_bound check holds the file to (AgentDB refuses 2 GiB)",
     )

@@ -41,13 +41,13 @@ def _spec(name: str, description: str) -> dg.AssetCheckSpec:
                              additional_deps=("policies", "episodes", "user_vectors"))
 
 
-def recorded(context: dg.AssetCheckExecutionContext) -> tuple[int, int]:
+def recorded(context: dg.AssetCheckExecutionContext) -> tuple[int, float]:
     """(recent_steps_per_user, max_file_mib) of the last materialization (the defaults when none recorded them)."""
     event = context.instance.get_latest_materialization_event(dg.AssetKey(ASSET))
     metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
     steps = metadata[RECENT_STEPS].value if RECENT_STEPS in metadata else DEFAULT_RECENT_STEPS
     bound = metadata[MAX_FILE_MIB].value if MAX_FILE_MIB in metadata else DEFAULT_MAX_FILE_MIB
-    return int(steps), int(bound)
+    return int(steps), float(bound)
 
 
 @dg.multi_asset_check(
@@ -86,7 +86,7 @@ def agentdb_checks(context: dg.AssetCheckExecutionContext, config: AgentDBCheckC
     yield check_result(ASSET, STEPS, rules.recent_steps_count(stats, want, per_user))
     yield check_result(ASSET, VECTORS, rules.vector_count(stats, cli, want))
     yield check_result(ASSET, SEARCH, _search(node, path, user_vectors, config))
-    yield check_result(ASSET, SIZE, rules.file_under_bound(size, bound_mib * 2**20, AGENTDB_MAX_BYTES, stats))
+    yield check_result(ASSET, SIZE, rules.file_under_bound(size, int(bound_mib * 2**20), AGENTDB_MAX_BYTES, stats))
 
 
 def _search(node: NodeRuntime, path: Path, user_vectors: pl.LazyFrame, config: AgentDBCheckConfig) -> RuleResult:

@@ -118,6 +118,6 @@ def file_under_bound(size: int | None, bound_bytes: int, hard_limit: int, stats:
         return RuleResult(False, "no AgentDB file", {"bound_bytes": bound_bytes})
     read_size = stats.get("file_bytes")
     passed = size <= bound_bytes and size < hard_limit and read_size == size
-    description = (f"{size:,} bytes ({size / 2**20:.1f} MiB) against a bound of {bound_bytes / 2**20:.0f} MiB "
+    description = (f"{size:,} bytes ({size / 2**20:.1f} MiB) against a bound of {bound_bytes / 2**20:g} MiB "
                    f"(AgentDB refuses {hard_limit / 2**30:.0f} GiB); AgentDB read {read_size} bytes")
     return RuleResult(passed, description, {"bytes": size, "bound_bytes": bound_bytes, "agentdb_read_bytes": read_size})
