@@ -121,6 +121,15 @@ def test_row_bytes_count_vectors_strings_and_list_elements(sources: dict[str, pl
     assert all(sizes[a:b].sum() <= 20_000 < sizes[a:b + 1].sum() for a, b in batches[:-1])  # each as full as fits
 
 
+def test_row_bytes_has_one_size_per_row_when_every_column_is_fixed_width() -> None:
+    # id + vector only: the sizes are literals, which once summed to a single row (a 1-row batch plan,
+    # so a 9,742-row load inserted 1 entity; the rebuild's count check caught it)
+    rows = pl.DataFrame({"id": pl.Series([1, 2, 3], dtype=pl.Int64),
+                         "vector": pl.Series(np.zeros((3, 4), np.float32), dtype=pl.Array(pl.Float32, 4))})
+    assert row_bytes(rows).tolist() == [8 + 16] * 3
+    assert byte_batches(row_bytes(rows), 10_000) == [(0, 3)]
+
+
 def test_insert_request_carries_every_column_exactly(sources: dict[str, pl.DataFrame]) -> None:
     rows = media_rows(sources["content_vectors"], sources["movies"], sources["availability"], MEDIA).frame.head(7)
     request = insert_request("c", rows, MEDIA)

@@ -29,7 +29,8 @@ def row_bytes(frame: pl.DataFrame) -> np.ndarray:
             sizes.append(pl.lit(8, dtype=pl.Int64))
     if not sizes or frame.is_empty():
         return np.zeros(frame.height, dtype=np.int64)
-    return frame.select(pl.sum_horizontal(sizes).alias("bytes"))["bytes"].to_numpy().astype(np.int64)
+    # with_columns, not select: a frame of fixed-width columns only would sum to one broadcast literal row
+    return frame.with_columns(pl.sum_horizontal(sizes).alias("__bytes"))["__bytes"].to_numpy().astype(np.int64)
 
 
 def byte_batches(sizes: np.ndarray, max_bytes: int, max_rows: int = 0) -> list[tuple[int, int]]:
