@@ -79,3 +79,17 @@ def projection_chart(vectors: np.ndarray, labels: list[str], title: str, top: in
     axes.set_title(title)
     axes.legend(fontsize=7, markerscale=2, loc="best")
     return _render(figure, title)
+
+
+def bar_chart(labels: list[str], values: list[float], title: str, ylabel: str) -> str:
+    """Horizontal bars, one per label, value printed at the end of each bar."""
+    figure, axes = plt.subplots(figsize=(7.0, 0.45 * max(len(labels), 1) + 1.0))
+    positions = np.arange(len(labels))
+    axes.barh(positions, values, color=[PALETTE[i % (len(PALETTE) - 1)] for i in positions])
+    axes.set_yticks(positions, labels)
+    axes.invert_yaxis()
+    for position, value in zip(positions, values):
+        axes.text(value, position, f" {value:.3f}", va="center", fontsize=8)
+    axes.set_xlabel(ylabel)
+    axes.set_title(title)
+    return _render(figure, title)

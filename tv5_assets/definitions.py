@@ -9,6 +9,8 @@ import dagster as dg
 from tv5_assets.automation import SERVING_GROUPS, follow_inputs
 from tv5_assets.embeddings import assets as embeddings_assets
 from tv5_assets.embeddings import checks as embeddings_checks
+from tv5_assets.evaluation import assets as evaluation_assets
+from tv5_assets.evaluation import checks as evaluation_checks
 from tv5_assets.graph_store import assets as graph_store_assets
 from tv5_assets.graph_store import checks as graph_store_checks
 from tv5_assets.ingestion import assets as ingestion_assets
@@ -22,6 +24,8 @@ from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets
 from tv5_assets.synthetic import checks as synthetic_checks
+from tv5_assets.taste import assets as taste_assets
+from tv5_assets.taste import checks as taste_checks
 from tv5_assets.vector_store import assets as vector_store_assets
 from tv5_assets.vector_store import checks as vector_store_checks
 
@@ -34,10 +38,12 @@ EXECUTOR = os.environ.get("TV5_EXECUTOR", "multiprocess")
 if EXECUTOR not in EXECUTORS:
     raise ValueError(f"TV5_EXECUTOR={EXECUTOR!r}: expected one of {sorted(EXECUTORS)}")
 
-all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets,
-              *follow_inputs([*vector_store_assets.assets, *graph_store_assets.assets]), *rl_assets.assets]
+all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets, *taste_assets.assets,
+              *follow_inputs([*vector_store_assets.assets, *graph_store_assets.assets]), *rl_assets.assets,
+              *evaluation_assets.assets]
 all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *synthetic_checks.asset_checks,
-              *vector_store_checks.asset_checks, *rl_checks.asset_checks, *graph_store_checks.asset_checks]
+              *taste_checks.asset_checks, *vector_store_checks.asset_checks, *rl_checks.asset_checks,
+              *graph_store_checks.asset_checks, *evaluation_checks.asset_checks]
 
 whole_graph_job = dg.define_asset_job(
     "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."

@@ -377,12 +377,15 @@ class MilvusResource(dg.ConfigurableResource):
                 "state": raw.get("state")}
 
     def search(self, name: str, vectors: np.ndarray | Sequence[Sequence[float]], limit: int,
-               expression: str = "", output_fields: Sequence[str] = ()) -> list[list[dict[str, Any]]]:
-        """Top-`limit` hits of each query vector (ef from the configuration): [{id, distance, entity}]."""
+               expression: str = "", output_fields: Sequence[str] = (), ef: int | None = None,
+               ) -> list[list[dict[str, Any]]]:
+        """Top-`limit` hits of each query vector: [{id, distance, entity}]. HNSW breadth: `ef`, else the
+        configured one (a search deeper than ef needs ef >= limit: pass it)."""
         data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
+        params = self.index.search_params if ef is None else {**self.index.search_params, "params": {"ef": ef}}
         return self._call(f"search {name}", lambda c: [list(hits) for hits in c.search(
             name, data=data, limit=limit, filter=expression, output_fields=list(output_fields),
-            search_params=self.index.search_params, timeout=self.timeout_s)])
+            search_params=params, timeout=self.timeout_s)])
 
 
 def milvus_from_env(data_dir: str) -> MilvusResource:

@@ -16,7 +16,7 @@ from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
-from tv5_assets.vector_store.schema import MEDIA, USERS, VECTOR_FIELD, CollectionSpec
+from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
 from tv5_assets.versioning import versioned_asset
 
 GROUP = "vector_store"
@@ -116,4 +116,47 @@ def user_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, sour
     })
 
 
-assets = [media_vectors, user_vectors]
+@versioned_asset(
+    key=[KEY_PREFIX, HYBRID_MEDIA.alias],
+    ins={"source_vectors": dg.AssetIn("hybrid_movie_vectors"), "movies": dg.AssetIn("movies"),
+         "availability": dg.AssetIn("availability")},
+    group_name=GROUP,
+    kinds={"milvus"},
+    owners=OWNERS,
+    description=(
+        "The `hybrid_media_vectors` collection, behind the alias of that name: the search side of the 'for you' "
+        "row. One entity per hybrid movie vector (content + collaborative, unit, 449-d by default), id = "
+        "movie_id, with the same scalar fields as `media_vectors` (title, year, genres, platforms) for filtered "
+        "rows such as 'for you on TV5MONDE'. Query it with the user's vector from `hybrid_user_vectors`. "
+        + _REBUILD_RULES
+    ),
+)
+def hybrid_media_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
+                         movies: pl.DataFrame, availability: pl.DataFrame) -> dg.MaterializeResult:
+    rows = media_rows(source_vectors, movies, availability, HYBRID_MEDIA)
+    return _publish(context, milvus, HYBRID_MEDIA, rows, {
+        "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
+    })
+
+
+@versioned_asset(
+    key=[KEY_PREFIX, HYBRID_USERS.alias],
+    ins={"source_vectors": dg.AssetIn("hybrid_user_vectors"), "demographics": dg.AssetIn("demographics")},
+    group_name=GROUP,
+    kinds={"milvus"},
+    owners=OWNERS,
+    description=(
+        "The `hybrid_user_vectors` collection, behind the alias of that name: the query side of the 'for you' "
+        "row (fetch a user's vector by id, search `hybrid_media_vectors` with it) and 'users like you' "
+        "searches. id = user_id, archetype and country as in `user_vectors`. " + _REBUILD_RULES
+    ),
+)
+def hybrid_user_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
+                        demographics: pl.DataFrame) -> dg.MaterializeResult:
+    rows = user_rows(source_vectors, demographics, HYBRID_USERS)
+    return _publish(context, milvus, HYBRID_USERS, rows, {
+        "users_without_demographics": int((rows.frame["country"] == "").sum()),
+    })
+
+
+assets = [media_vectors, user_vectors, hybrid_media_vectors, hybrid_user_vectors]

@@ -17,9 +17,18 @@ from pydantic import Field
 from tv5_assets.checking import RuleResult
 from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store import quality, rules
-from tv5_assets.vector_store.assets import media_vectors, user_vectors
+from tv5_assets.vector_store.assets import hybrid_media_vectors, hybrid_user_vectors, media_vectors, user_vectors
 from tv5_assets.vector_store.rows import probe_truth
-from tv5_assets.vector_store.schema import ID_FIELD, MEDIA, USERS, VECTOR_FIELD, CollectionSpec, filter_expression
+from tv5_assets.vector_store.schema import (
+    HYBRID_MEDIA,
+    HYBRID_USERS,
+    ID_FIELD,
+    MEDIA,
+    USERS,
+    VECTOR_FIELD,
+    CollectionSpec,
+    filter_expression,
+)
 
 ENTITY_COUNT = "entity_count_matches_source"
 INDEX_AS_CONFIGURED = "index_as_configured"
@@ -190,4 +199,5 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
             filtered_search]
 
 
-asset_checks = [*checks_for(media_vectors, MEDIA), *checks_for(user_vectors, USERS)]
+asset_checks = [*checks_for(media_vectors, MEDIA), *checks_for(user_vectors, USERS),
+                *checks_for(hybrid_media_vectors, HYBRID_MEDIA), *checks_for(hybrid_user_vectors, HYBRID_USERS)]

@@ -60,7 +60,7 @@ class CollectionSpec:
     attributes: str  # the upstream asset of the filterable attributes
     id_column: str  # the key column of both, stored as `id`
     scalars: tuple[ScalarField, ...]
-    probe: FilterProbe
+    probe: FilterProbe | None = None  # None: no filtered-search check (a collection without scalar fields)
     description: str = ""
 
     @property
@@ -83,6 +83,16 @@ MEDIA = CollectionSpec(
     description="tv5 media vectors: one per movie, with title, year, genres and streaming platforms",
 )
 
+HYBRID_MEDIA = CollectionSpec(
+    alias="hybrid_media_vectors",
+    source="hybrid_movie_vectors",
+    attributes="availability",
+    id_column="movie_id",
+    scalars=MEDIA.scalars,
+    probe=MEDIA.probe,
+    description="tv5 hybrid media vectors (content + collaborative): the 'for you' row's search side",
+)
+
 USERS = CollectionSpec(
     alias="user_vectors",
     source="user_vectors",
@@ -94,6 +104,16 @@ USERS = CollectionSpec(
     ),
     probe=FilterProbe("country", "country"),
     description="tv5 user taste vectors: one per user who rated, with archetype and country",
+)
+
+HYBRID_USERS = CollectionSpec(
+    alias="hybrid_user_vectors",
+    source="hybrid_user_vectors",
+    attributes="demographics",
+    id_column="user_id",
+    scalars=USERS.scalars,
+    probe=USERS.probe,
+    description="tv5 hybrid user vectors (content + collaborative): the 'for you' row's query side",
 )
 
 

@@ -1,0 +1,57 @@
+"""The served hybrid searched through Milvus, as the recommender searches it: one ANN query per user.
+
+The evaluation's movie vectors (fitted on train) go into a throw-away collection built by the vector
+store's own rebuild path (same index and metric as the served collections), each evaluated user's
+vector is searched in it, and the collection is dropped after. Movies a user rated in train are
+removed from the hits, so each search asks for k + that many (at most Milvus' top-k cap), at a
+breadth ef of at least the limit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import polars as pl
+
+from tv5_assets.evaluation.evaluate import AnnTop, exclude_rated
+from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.batching import byte_batches, row_bytes
+from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.rows import fit_to_spec
+from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec
+
+SPEC = CollectionSpec(alias="evaluation_hybrid_media", source="recommendation_quality", attributes="",
+                      id_column="movie_id", scalars=(),
+                      description="throw-away: the evaluation's hybrid movie vectors, dropped after the search")
+MILVUS_TOP_K_CAP = 16_384
+BATCH = 50
+
+
+def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnTop, dict[str, int]]:
+    """An `AnnTop` searching Milvus, and counters it fills (lists cut short by the top-k cap)."""
+    counters = {"users_searched": 0, "lists_cut_by_topk_cap": 0}
+
+    def top(movies: np.ndarray, users: np.ndarray, rated: list[np.ndarray], k: int) -> np.ndarray:
+        frame = pl.DataFrame({ID_FIELD: pl.Series(np.arange(len(movies)), dtype=pl.Int64),
+                              VECTOR_FIELD: pl.Series(movies, dtype=pl.Array(pl.Float32, movies.shape[1]))})
+        rows = fit_to_spec(frame, SPEC)
+        alias = milvus.alias_name(SPEC.alias)
+        report = rebuild(milvus, SPEC, alias, rows, byte_batches(row_bytes(rows.frame), milvus.batch_bytes), log=log)
+        try:
+            out = np.full((len(users), k), -1, np.int64)
+            order = np.argsort([len(r) for r in rated], kind="stable")
+            for start in range(0, len(order), BATCH):
+                part = order[start:start + BATCH]
+                wanted = k + max(len(rated[i]) for i in part)
+                limit = min(wanted, MILVUS_TOP_K_CAP, len(movies))
+                counters["lists_cut_by_topk_cap"] += int(sum(k + len(rated[i]) > limit < len(movies) for i in part))
+                hits = milvus.search(alias, users[part], limit=limit, ef=max(limit, milvus.search_ef))
+                out[part] = exclude_rated([[int(h["id"]) for h in q] for q in hits], [rated[i] for i in part], k)
+            counters["users_searched"] += len(users)
+            return out
+        finally:
+            milvus.drop_alias(alias)
+            milvus.drop_collection(report.collection)
+
+    return top, counters

@@ -1,0 +1,38 @@
+"""Validation rules of the taste stage that the embeddings stage's rules do not already cover."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from tv5_assets.checking import RuleResult
+
+
+def recomputed_identically(stored: pl.DataFrame, recomputed: pl.DataFrame, key: str) -> RuleResult:
+    """The stored vectors of a sample of keys equal, bit for bit, the same vectors computed again from the inputs.
+
+    Catches non-determinism (thread races, unseeded draws) and vectors written from inputs other than the
+    stored ones.
+    """
+    if recomputed.height == 0:
+        return RuleResult(False, "nothing was recomputed: the sample is empty", {"sampled": 0})
+    joined = recomputed.join(stored.select(key, pl.col("vector").alias("stored")), on=key, how="left")
+    missing = int(joined["stored"].is_null().sum())
+    present = joined.drop_nulls("stored")
+    again = np.asarray(present["vector"].to_numpy(), np.float32)
+    kept = np.asarray(present["stored"].to_numpy(), np.float32)
+    differing = ~np.all(again == kept, axis=1) if len(kept) else np.zeros(0, bool)
+    largest = float(np.abs(again - kept).max()) if len(kept) else 0.0
+    passed = missing == 0 and not differing.any()
+    return RuleResult(passed, f"{recomputed.height} sampled {key}s recomputed: {int(differing.sum())} differ "
+                              f"(largest difference {largest:.3g}), {missing} missing from the asset",
+                      {"sampled": recomputed.height, "differing": int(differing.sum()), "missing": missing,
+                       "largest_difference": largest,
+                       "examples": present.filter(pl.Series(differing))[key].head(10).to_list()})
+
+
+def sample_keys(keys: pl.Series, size: int, seed: int) -> pl.Series:
+    """Up to `size` keys, seeded, sorted."""
+    if keys.len() <= size:
+        return keys.sort()
+    return keys.sample(size, seed=seed).sort()
