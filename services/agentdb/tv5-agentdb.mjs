@@ -166,7 +166,17 @@ async function main(argv) {
   throw new Error(`unknown command ${command}`);
 }
 
+// This process's own peak RSS (VmHWM belongs to its memory map, so unlike getrusage it does not count
+// the Python parent that forked it).
+function peakRssMiB() {
+  const line = fs.readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  return line ? Math.round(Number(line.split(/\s+/)[1]) / 1024) : null;
+}
+
 main(process.argv.slice(2)).then(
-  (result) => { process.stdout.write(JSON.stringify(result) + '\n'); process.exit(0); },
+  (result) => {
+    process.stdout.write(JSON.stringify({ ...result, node_peak_rss_mib: peakRssMiB() }) + '\n');
+    process.exit(0);
+  },
   (error) => { process.stderr.write(`tv5-agentdb: ${error.message}\n`); process.exit(2); },
 );

@@ -51,6 +51,7 @@ class Written:
     path: Path
     bytes: int
     tables: list[str]
+    node_peak_rss_mib: int | None  # the Node process that created the schema
 
 
 def _batches(frame: pl.DataFrame, columns: list[str]) -> Iterator[tuple]:
@@ -127,7 +128,8 @@ def write_database(target: Path, contents: Contents, node: NodeRuntime, max_byte
         _fsync(tmp)
         os.replace(tmp, target)
         _fsync(target.parent)
-        return Written(path=target, bytes=size, tables=list(created["tables"]))
+        return Written(path=target, bytes=size, tables=list(created["tables"]),
+                       node_peak_rss_mib=created.get("node_peak_rss_mib"))
     finally:
         tmp.unlink(missing_ok=True)
         tmp_dir.rmdir()
