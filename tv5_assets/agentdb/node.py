@@ -73,8 +73,9 @@ class NodeRuntime:
         done = subprocess.run([self.node, *args], capture_output=True, text=True, timeout=TIMEOUT_S,
                               cwd=self.service_dir)
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise AgentDBError(f"AgentDB {what} failed (exit {done.returncode}): {' | '.join(tail)}")
+            lines = (done.stderr or done.stdout).strip().splitlines()
+            ours = [line for line in lines if line.startswith(f"{SCRIPT.stem}:")]  # the script's own error line
+            raise AgentDBError(f"AgentDB {what} failed (exit {done.returncode}): {' | '.join(ours or lines[-3:])}")
         return done
 
     def call(self, command: str, database: Path, *args: str) -> dict[str, Any]:
