@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 
 from tv5_assets.resources.milvus import MilvusResource
-from tv5_assets.vector_store.schema import MEDIA, USERS
+from tv5_assets.evaluation.ann import SPEC as EVALUATION
+from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 from tv5_assets_tests.services import ensure_milvus_server
 
 BACKENDS = ("lite", "server")
@@ -40,7 +41,7 @@ def variant(resource: MilvusResource, **changes: object) -> MilvusResource:
 def drop_everything(resource: MilvusResource) -> list[str]:
     """Drop the aliases and collections carrying the resource's prefix; returns what was left behind."""
     with resource.connected() as milvus:
-        for alias in (milvus.alias_name(MEDIA.alias), milvus.alias_name(USERS.alias)):
+        for alias in (milvus.alias_name(s.alias) for s in (MEDIA, USERS, HYBRID_MEDIA, HYBRID_USERS, EVALUATION)):
             milvus.drop_alias(alias)
         ours = [name for name in milvus.list_collections() if name.startswith(resource.collection_prefix)]
         for name in ours:

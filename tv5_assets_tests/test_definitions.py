@@ -8,7 +8,9 @@ from tv5_assets.definitions import defs
 
 EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "content_vectors", "user_vectors",
                    "demographics", "availability", "milvus/media_vectors", "milvus/user_vectors",
-                   "episodes", "policies", "graph"}
+                   "episodes", "policies", "graph", "collaborative_movie_vectors", "collaborative_user_vectors",
+                   "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
+                   "milvus/hybrid_user_vectors", "recommendation_quality"}
 EXPECTED_CHECKS = {
     *(("graph", check) for check in (
         "load_complete", "node_counts_match_sources", "relationship_counts_match_sources",
@@ -37,7 +39,15 @@ EXPECTED_CHECKS = {
     ("availability", "unique_key"), ("availability", "movie_id_in_movies"), ("availability", "required_fields"),
     ("availability", "known_platform_and_model"), ("availability", "quality_and_languages_valid"),
     ("availability", "available_from_before_until"), ("availability", "same_config_same_hash"),
-    *((f"milvus/{collection}", check) for collection in ("media_vectors", "user_vectors") for check in (
+    *((asset, check) for asset in ("collaborative_movie_vectors", "hybrid_movie_vectors")
+      for check in ("dimension_as_configured", "no_nan_or_inf", "one_vector_per_movie")),
+    *((asset, check) for asset in ("collaborative_user_vectors", "hybrid_user_vectors")
+      for check in ("dimension_as_configured", "no_nan_or_inf", "one_vector_per_rating_user", "recomputed_identically")),
+    ("hybrid_movie_vectors", "unit_norm"), ("hybrid_movie_vectors", "recomputed_identically"),
+    ("hybrid_user_vectors", "unit_norm"),
+    ("recommendation_quality", "served_beats_most_popular"), ("recommendation_quality", "ann_search_agrees_with_exact"),
+    *((f"milvus/{collection}", check)
+      for collection in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors") for check in (
         "entity_count_matches_source", "index_as_configured", "collection_loaded", "self_retrieval_at_rank_1",
         "recall_at_10", "search_latency", "filtered_search_matches")),
 }
@@ -64,7 +74,10 @@ def test_blocking_checks_are_the_ones_guarding_downstream() -> None:
     graph = defs.resolve_asset_graph()
     warn_only = {("movies", "year_plausible"), ("movies", "imdb_id_format"), ("graph", "explanation_query_under_1s"),
                  ("content_vectors", "toy_story_2_near_toy_story"),
-                 ("milvus/media_vectors", "search_latency"), ("milvus/user_vectors", "search_latency")}
+                 *((f"milvus/{c}", "search_latency")
+                   for c in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors")),
+                 ("recommendation_quality", "served_beats_most_popular"),
+                 ("recommendation_quality", "ann_search_agrees_with_exact")}
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
         pair = (key.asset_key.to_user_string(), key.name)

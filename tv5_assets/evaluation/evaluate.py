@@ -48,6 +48,7 @@ class Evaluation:
     chosen_weight: float
     ease_items: int
     split: Split
+    served: scorers.Hybrid  # the train-side hybrid vectors that were ranked and searched
     seconds: dict[str, float]
 
     def figure(self, scorer: str, metric: str = "recall@20", segment: str = "all users") -> float:
@@ -114,7 +115,7 @@ def evaluate(ratings: pl.LazyFrame | pl.DataFrame, content: pl.DataFrame, settin
     lap("ease")
     table = ranking.table(tops, data, goal, settings.segments)
     lap("metrics")
-    return Evaluation(table, validation, float(best["content_weight"]), ease_items, split, seconds)
+    return Evaluation(table, validation, float(best["content_weight"]), ease_items, split, served, seconds)
 
 
 def exclude_rated(found: Sequence[Sequence[int]], rated: Sequence[np.ndarray], k: int) -> np.ndarray:

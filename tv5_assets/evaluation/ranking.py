@@ -35,8 +35,9 @@ class Segments:
 
 
 def targets(data: Catalogue, positives: pl.DataFrame) -> Targets:
-    known = positives.filter(pl.col("movie_id").is_in(pl.Series(data.movie_ids))
-                             & pl.col("user_id").is_in(pl.Series(data.user_ids)))
+    known = (positives.join(pl.DataFrame({"movie_id": data.movie_ids}).cast(positives.schema["movie_id"]),
+                            on="movie_id", how="semi")
+             .join(pl.DataFrame({"user_id": data.user_ids}).cast(positives.schema["user_id"]), on="user_id", how="semi"))
     users = np.searchsorted(data.user_ids, known["user_id"].to_numpy())
     rows = np.unique(users)
     matrix = sp.csr_matrix((np.ones(len(users), np.float32),

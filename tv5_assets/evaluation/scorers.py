@@ -43,7 +43,7 @@ class Catalogue:
 def catalogue(train: pl.DataFrame, content: pl.DataFrame, user_ids: np.ndarray) -> Catalogue:
     content = content.sort("movie_id")
     movie_ids = content["movie_id"].to_numpy()
-    known = train.filter(pl.col("movie_id").is_in(pl.Series(movie_ids)))
+    known = train.join(content.select("movie_id"), on="movie_id", how="semi", maintain_order="left")
     rows = np.searchsorted(user_ids, known["user_id"].to_numpy())
     cols = np.searchsorted(movie_ids, known["movie_id"].to_numpy())
     rated = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(user_ids), len(movie_ids)))

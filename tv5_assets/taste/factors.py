@@ -44,18 +44,18 @@ def _model(settings: FactorSettings) -> AlternatingLeastSquares:
 
 def fit_item_factors(matrix: Interactions, settings: FactorSettings) -> np.ndarray:
     """ALS item factors (movies x factors, float32) of a binary confidence matrix; deterministic for the seed."""
-    model = _model(settings)
     with threadpool_limits(1, "blas"):  # implicit's own threads do the work; nested BLAS threads slow it
+        model = _model(settings)
         model.fit(matrix.matrix, show_progress=False)
     return np.ascontiguousarray(model.item_factors, dtype=np.float32)
 
 
 def fold_in(matrix: Interactions, item_factors: np.ndarray, settings: FactorSettings) -> np.ndarray:
     """Each row user's exact ALS solve against fixed item factors (users x factors, float32)."""
-    model = _model(settings)
-    model.item_factors = np.array(item_factors, dtype=np.float32, order="C")  # a writable copy (implicit needs one)
-    model.user_factors = np.zeros((matrix.matrix.shape[0], item_factors.shape[1]), dtype=np.float32)
     with threadpool_limits(1, "blas"):
+        model = _model(settings)
+        model.item_factors = np.array(item_factors, dtype=np.float32, order="C")  # writable (implicit needs it)
+        model.user_factors = np.zeros((matrix.matrix.shape[0], item_factors.shape[1]), dtype=np.float32)
         users = model.recalculate_user(np.arange(matrix.matrix.shape[0]), matrix.matrix)
     return np.ascontiguousarray(users, dtype=np.float32).reshape(matrix.matrix.shape[0], item_factors.shape[1])
 
