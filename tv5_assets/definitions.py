@@ -6,6 +6,8 @@ import os
 
 import dagster as dg
 
+from tv5_assets.agentdb import assets as agentdb_assets
+from tv5_assets.agentdb import checks as agentdb_checks
 from tv5_assets.automation import SERVING_GROUPS, follow_inputs
 from tv5_assets.embeddings import assets as embeddings_assets
 from tv5_assets.embeddings import checks as embeddings_checks
@@ -40,10 +42,11 @@ if EXECUTOR not in EXECUTORS:
 
 all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets, *taste_assets.assets,
               *follow_inputs([*vector_store_assets.assets, *graph_store_assets.assets]), *rl_assets.assets,
-              *evaluation_assets.assets]
+              *agentdb_assets.assets, *evaluation_assets.assets]
 all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *synthetic_checks.asset_checks,
               *taste_checks.asset_checks, *vector_store_checks.asset_checks, *rl_checks.asset_checks,
-              *graph_store_checks.asset_checks, *evaluation_checks.asset_checks]
+              *graph_store_checks.asset_checks, *agentdb_checks.asset_checks,
+              *evaluation_checks.asset_checks]
 
 whole_graph_job = dg.define_asset_job(
     "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."

@@ -163,20 +163,20 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tup
         # 4. Change the availability rules: the stores that read availability show as unsynced
         _change_availability_rules(env)
         unsynced = {k for k, status in _stale_statuses(home).items() if status == StaleStatus.STALE}
-        assert unsynced == {"milvus/media_vectors", "graph"}
+        assert unsynced == {"milvus/media_vectors", "milvus/hybrid_media_vectors", "graph"}
         page.goto(f"{url}/locations/{LOCATION}/asset-groups/vector_store", wait_until="networkidle")
         expect(page.get_by_text("Unsynced").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "unsynced.png"))
 
-        # 5. "Materialize unsynced" (the menu beside "Materialize all") rebuilds just those two
+        # 5. "Materialize unsynced" (the menu beside "Materialize all") rebuilds just those three
         page.goto(f"{url}/asset-groups", wait_until="networkidle")
         page.locator('button:right-of(:text("Materialize all"))').first.click()
         page.get_by_text("Materialize unsynced").first.click()
         dialog = page.get_by_role("dialog").filter(has_text="Materialize unsynced assets")
-        for name in ("graph", "milvus / media_vectors"):
+        for name in ("graph", "milvus / media_vectors", "milvus / hybrid_media_vectors"):
             expect(dialog.get_by_text(name, exact=True).first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "materialize-unsynced-dialog.png"))
-        dialog.get_by_role("button", name="Materialize 2 assets").click()
+        dialog.get_by_role("button", name="Materialize 3 assets").click()
         expect(page.get_by_text("Launched run")).to_be_visible(timeout=120_000)
         runs = _wait_for_runs(home)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), runs

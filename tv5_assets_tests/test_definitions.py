@@ -10,7 +10,7 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "demographics", "availability", "milvus/media_vectors", "milvus/user_vectors",
                    "episodes", "policies", "graph", "collaborative_movie_vectors", "collaborative_user_vectors",
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
-                   "milvus/hybrid_user_vectors", "recommendation_quality"}
+                   "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb"}
 EXPECTED_CHECKS = {
     *(("graph", check) for check in (
         "load_complete", "node_counts_match_sources", "relationship_counts_match_sources",
@@ -46,6 +46,8 @@ EXPECTED_CHECKS = {
     ("hybrid_movie_vectors", "unit_norm"), ("hybrid_movie_vectors", "recomputed_identically"),
     ("hybrid_user_vectors", "unit_norm"),
     ("recommendation_quality", "served_beats_most_popular"), ("recommendation_quality", "ann_search_agrees_with_exact"),
+    *(("agentdb", check) for check in ("one_session_per_user", "recent_steps_count", "one_vector_per_user",
+                                       "search_finds_user_first", "file_under_size_bound")),
     *((f"milvus/{collection}", check)
       for collection in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors") for check in (
         "entity_count_matches_source", "index_as_configured", "collection_loaded", "self_retrieval_at_rank_1",

@@ -44,6 +44,9 @@ class Automation:
         return {key.to_user_string() for key in graph.materializable_asset_keys if result.get_num_requested(key)}
 
 
+TASTE = ("collaborative_movie_vectors", "collaborative_user_vectors", "hybrid_movie_vectors", "hybrid_user_vectors")
+
+
 def test_only_the_readers_of_a_changed_asset_become_unsynced(neo4j_server, lake_dir: Path) -> None:
     instance = dg.DagsterInstance.ephemeral()
     automation = Automation(instance)
@@ -65,16 +68,29 @@ def test_only_the_readers_of_a_changed_asset_become_unsynced(neo4j_server, lake_
     after_change = statuses(instance)
     unsynced = {key for key, status in after_change.items() if status == StaleStatus.STALE}
     readers = children_of("availability")
-    assert readers >= {"milvus/media_vectors", "graph"}
+    assert readers >= {"milvus/media_vectors", "milvus/hybrid_media_vectors", "graph"}
     assert unsynced == readers
     for untouched in ("movies", "ratings", "content_vectors", "user_vectors", "episodes", "policies",
-                      "demographics", "milvus/user_vectors", "availability"):
+                      "demographics", "milvus/user_vectors", "availability", *TASTE, "milvus/hybrid_user_vectors",
+                      "recommendation_quality", "agentdb"):
         assert after_change[untouched] == StaleStatus.FRESH, untouched
     # The automation asks for exactly the serving stores that read availability, once.
-    assert automation.tick() == {"milvus/media_vectors", "graph"}
+    assert automation.tick() == {"milvus/media_vectors", "milvus/hybrid_media_vectors", "graph"}
     assert automation.tick() == set()
 
     # "Materialize unsynced": rebuilding just those brings everything back to fresh.
     selection = dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in sorted(unsynced)])
     assert materialize(selection, lake_dir, instance=instance).success
     assert set(statuses(instance).values()) == {StaleStatus.FRESH}
+    automation.tick()
+
+    # New ratings (another release): the collaborative vectors that read ratings go stale; the hybrid ones
+    # follow once the collaborative ones are rebuilt with new data (staleness is one step at a time).
+    other_release = release_config(**{**SMALL_SAMPLE, "sample_seed": SMALL_SAMPLE["sample_seed"] + 1})
+    assert materialize("group:movielens", lake_dir, other_release, instance=instance).success
+    after_ratings = statuses(instance)
+    assert {"collaborative_movie_vectors", "collaborative_user_vectors", "recommendation_quality"} <= {
+        k for k, v in after_ratings.items() if v == StaleStatus.STALE}
+    assert materialize("collaborative_movie_vectors", lake_dir, instance=instance).success
+    stale = {k for k, v in statuses(instance).items() if v == StaleStatus.STALE}
+    assert {"collaborative_user_vectors", "hybrid_movie_vectors"} <= stale
