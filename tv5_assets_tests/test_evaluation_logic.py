@@ -15,6 +15,7 @@ from tv5_assets.evaluation.evaluate import (
     POPULAR,
     SERVED,
     SERVED_ANN,
+    SERVED_SEARCHED_USERS,
     EvaluationSettings,
     evaluate,
     exclude_rated,
@@ -126,6 +127,20 @@ def test_evaluation_ranks_every_scorer_with_the_same_users() -> None:
     # an exact "ANN" (full numpy sort) gives the exact ranking's figures
     assert result.figure(SERVED_ANN) == pytest.approx(result.figure(SERVED))
     assert set(result.validation["content_weight"]) == {0.0, 0.5}
+
+
+def test_a_searched_subset_is_compared_with_the_exact_ranking_of_the_same_users() -> None:
+    ratings, content = _synthetic_ratings(seed=2)
+    exact_search = lambda movies, users, rated, k: exclude_rated(  # noqa: E731
+        np.argsort(-(users @ movies.T), axis=1).tolist(), rated, k)
+    settings = EvaluationSettings(factors=FactorSettings(factors=8, iterations=5), weight_grid=(0.5,), ann_max_users=25)
+    result = evaluate(ratings, content, settings, ann_top=exact_search)
+    everyone = result.table.filter(pl.col("segment") == "all users")
+    users = dict(zip(everyone["scorer"], everyone["users"]))
+    assert users[SERVED_ANN] == users[SERVED_SEARCHED_USERS] == 25 < users[SERVED]
+    assert result.figure(SERVED_ANN) == pytest.approx(result.figure(SERVED_SEARCHED_USERS))
+    assert rules.ann_agrees_with_exact(result.table).metadata["exact"] == pytest.approx(
+        result.figure(SERVED_SEARCHED_USERS))
 
 
 def _table(served: float, popular: float, exact: float | None = None) -> pl.DataFrame:

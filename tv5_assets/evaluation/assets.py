@@ -33,6 +33,10 @@ class QualityConfig(dg.Config):
     seed: int = DEFAULTS.seed
     ann_search: bool = Field(default=True, description="also search the served hybrid through Milvus (the "
                              "`milvus` resource: Lite by default, a server with TV5_MILVUS_URI)")
+    ann_max_users: int = Field(default=evaluation.EvaluationSettings.ann_max_users, gt=0,
+                               description="users searched through Milvus (a seeded subset of the evaluated "
+                                           "users when there are more; the exact ranking of the same users is "
+                                           "reported beside it)")
 
 
 def quality_chart(table: pl.DataFrame) -> str:
@@ -51,7 +55,8 @@ def quality_chart(table: pl.DataFrame) -> str:
         "on the training part only (rating-derived vectors refitted; content vectors reused); every movie of "
         "content_vectors ranked, movies the user rated in train excluded. Scorers: random, most popular, the "
         "seed's content user vectors, collaborative ALS, the served hybrid (exact numpy ranking, and the same "
-        "vectors searched through Milvus), and EASE (lambda 250) as the reference. Figures: recall@K and "
+        "vectors searched through Milvus, for at most `ann_max_users` (2,000) of them), and EASE (lambda 250) "
+        "as the reference. Figures: recall@K and "
         "NDCG@K for K = 10, 20, 50 and catalogue coverage, for all users, cold users (<= 20 train ratings), "
         "rare movies (<= 10 train ratings) and movies unrated in train. The hybrid's content weight is also "
         "chosen on a validation split carved from train (table `validation`). Above `max_users` (10,000) a "
@@ -62,7 +67,8 @@ def recommendation_quality(context: dg.AssetExecutionContext, config: QualityCon
                            ratings: pl.LazyFrame, content_vectors: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
     settings = evaluation.EvaluationSettings(split=SplitSettings(config.holdout, config.positive_threshold,
-                                                                 config.max_users, config.seed), seed=config.seed)
+                                                                 config.max_users, config.seed),
+                                                      ann_max_users=config.ann_max_users, seed=config.seed)
     ann, counters = milvus_top(milvus, context.log.info) if config.ann_search else (None, {})
     result = evaluation.evaluate(ratings, content_vectors.select("movie_id", "vector"), settings, ann_top=ann,
                                  log=context.log.info)

@@ -48,6 +48,14 @@ def targets(data: Catalogue, positives: pl.DataFrame) -> Targets:
     return Targets(rows, matrix)
 
 
+def subset(goal: Targets, size: int, seed: int) -> Targets:
+    """At most `size` of the evaluated users (seeded, in row order); all of them when there are not more."""
+    if len(goal.rows) <= size:
+        return goal
+    keep = np.sort(np.random.default_rng(seed).choice(len(goal.rows), size=size, replace=False))
+    return Targets(goal.rows[keep], goal.positives[keep])
+
+
 def top_k(scores: Scores, data: Catalogue, rows: np.ndarray, k: int, block: int = 512) -> np.ndarray:
     """(len(rows), k) movie columns, best first, movies the user rated in train excluded."""
     out = np.empty((len(rows), k), np.int64)

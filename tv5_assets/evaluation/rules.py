@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from tv5_assets.checking import RuleResult
-from tv5_assets.evaluation.evaluate import POPULAR, SERVED, SERVED_ANN
+from tv5_assets.evaluation.evaluate import POPULAR, SERVED, SERVED_ANN, SERVED_SEARCHED_USERS
 
 ALL_USERS = "all users"
 
@@ -33,7 +33,9 @@ def served_beats_most_popular(table: pl.DataFrame, metric: str = "recall@20") ->
 
 def ann_agrees_with_exact(table: pl.DataFrame, minimum: float = 0.95, metric: str = "recall@20") -> RuleResult:
     """Searching the served vectors through Milvus keeps at least `minimum` of the exact ranking's figure."""
-    ann, exact = _figure(table, SERVED_ANN, metric), _figure(table, SERVED, metric)
+    same_users = _figure(table, SERVED_SEARCHED_USERS, metric)  # present when only a subset was searched
+    ann, exact = _figure(table, SERVED_ANN, metric), same_users if same_users is not None else _figure(
+        table, SERVED, metric)
     if ann is None or exact is None:
         return RuleResult(False, "the evaluation did not search Milvus (ann_search off) or lacks the exact ranking")
     ratio = ann / exact if exact else 1.0
