@@ -10,6 +10,8 @@ import pytest
 
 from tv5_assets.embeddings import rules
 from tv5_assets.embeddings.cache import (
+    IDENTITY_FIELDS,
+    cache_key,
     cache_path,
     empty_cache,
     encode_with_cache,
@@ -72,13 +74,18 @@ def _fake_encode(calls: list[list[str]]):
     return encode
 
 
+FP32 = {"model": "sentence-transformers/all-MiniLM-L6-v2", "revision": "989cb896bc4eebf6", "backend": "torch",
+        "precision": "fp32", "recipe": "fp32", "normalisation": "l2"}
+INT8 = {**FP32, "backend": "openvino", "precision": "int8", "recipe": "int8-wasym-perchannel-dq32"}
+
+
 def test_cache_encodes_only_new_texts_and_round_trips(tmp_path: Path) -> None:
     texts = movie_texts(MOVIES, GENOME)
     calls: list[list[str]] = []
     first = encode_with_cache(texts, empty_cache(DIM), _fake_encode(calls))
     assert (first.encoded, first.reused) == (4, 0) and first.frame["movie_id"].to_list() == [1, 2, 3, 4]
-    path = write_cache(first.cache, cache_path(tmp_path, "sentence-transformers/all-MiniLM-L6-v2"))
-    assert path.name == "sentence-transformers--all-MiniLM-L6-v2.parquet"
+    path = write_cache(first.cache, cache_path(tmp_path, FP32))
+    assert path.name.startswith("sentence-transformers--all-MiniLM-L6-v2--torch-fp32-")
     stored = read_cache(path, DIM)
     again = encode_with_cache(texts, stored, _fake_encode(calls))
     assert (again.encoded, again.reused) == (0, 4) and len(calls) == 1
@@ -88,6 +95,25 @@ def test_cache_encodes_only_new_texts_and_round_trips(tmp_path: Path) -> None:
     third = encode_with_cache(changed, stored, _fake_encode(calls))
     assert (third.encoded, third.reused) == (1, 3) and calls[-1] == ["Heat (1995). Genres: Drama. Tags: heist."]
     assert third.cache.height == 5  # old entries are kept
+
+
+def test_cache_key_changes_with_everything_that_changes_a_vector(tmp_path: Path) -> None:
+    """fp32 and int8 (or another revision, recipe, normalisation) never share a cache file."""
+    keys = {cache_key(FP32)}
+    for name in IDENTITY_FIELDS:
+        keys.add(cache_key({**FP32, name: FP32[name] + "-other"}))
+    assert len(keys) == 1 + len(IDENTITY_FIELDS)
+    assert cache_key(dict(reversed(FP32.items()))) == cache_key(FP32)  # order does not matter
+    assert cache_path(tmp_path, FP32) != cache_path(tmp_path, INT8)
+    assert cache_path(tmp_path, INT8).name.startswith("sentence-transformers--all-MiniLM-L6-v2--openvino-int8-")
+    with pytest.raises(ValueError, match="missing: \\['revision'\\]"):
+        cache_key({**FP32, "revision": ""})
+    # vectors written under fp32 are not read back for int8: int8 encodes every text itself
+    texts = movie_texts(MOVIES, GENOME)
+    write_cache(encode_with_cache(texts, empty_cache(DIM), _fake_encode([])).cache, cache_path(tmp_path, FP32))
+    calls: list[list[str]] = []
+    int8 = encode_with_cache(texts, read_cache(cache_path(tmp_path, INT8), DIM), _fake_encode(calls))
+    assert (int8.encoded, int8.reused) == (4, 0) and len(calls) == 1
 
 
 def test_identical_texts_are_encoded_once() -> None:

@@ -50,11 +50,14 @@ def test_forced_devices_are_kept_when_present_and_refused_when_absent() -> None:
         choose_device("tpu", BOTH)
 
 
-def test_half_precision_only_on_cuda() -> None:
+def test_half_precision_only_on_cuda_and_int8_by_default_on_the_cpu() -> None:
     assert choose_precision("auto", "cuda") == "fp16"
     assert choose_precision("auto", "cuda:0") == "fp16"
-    assert choose_precision("auto", "cpu") == "fp32"
+    assert choose_precision("auto", "cpu") == "int8"
+    assert choose_precision("fp32", "cpu") == "fp32"
     assert choose_precision("auto", "mps") == "fp32"
+    with pytest.raises(DeviceUnavailableError, match="int8 runs on the CPU"):
+        choose_precision("int8", "cuda")
     assert choose_precision("fp32", "cuda") == "fp32"
     with pytest.raises(DeviceUnavailableError, match="fp16 is only supported on CUDA"):
         choose_precision("fp16", "cpu")

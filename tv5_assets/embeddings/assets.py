@@ -46,7 +46,8 @@ def vector_pictures(frame: pl.DataFrame, movies: pl.DataFrame) -> dict[str, dg.M
         f"'{TEMPLATE}' (display title, year when known, genres, the movie's top-{TOP_TAGS} Tag Genome "
         "tags by rank; missing parts left out), encoded by the `encoder` resource (the packaged offline "
         "all-MiniLM-L6-v2 unless TV5_ENCODER_MODEL names another, e.g. paraphrase-multilingual-MiniLM-L12-v2). "
-        "Incremental: vectors are cached per (model, sha256 of the text) in cache/embeddings/<model>.parquet, "
+        "Incremental: vectors are cached per (encoder identity: model, revision, backend, precision, "
+        "normalisation; sha256 of the text) in cache/embeddings/<model>--<backend>-<precision>-<hash>.parquet, "
         "so a new release encodes only new or changed texts, and an unchanged one encodes none and keeps "
         "its data version."
     ),
@@ -57,7 +58,7 @@ def content_vectors(
 ) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
     texts = movie_texts(movies, genome)
-    path = cache_path(lake.path(), encoder.model_name)
+    path = cache_path(lake.path(), encoder.encoder.identity())
     result = encode_with_cache(texts, read_cache(path, encoder.dimension),
                                lambda batch: encoder.encoder.encode(batch, progress=context.log.info))
     if result.encoded:

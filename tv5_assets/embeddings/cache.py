@@ -1,15 +1,21 @@
-"""The embedding cache: vectors keyed by (model, text hash), so only new or changed texts are encoded.
+"""The embedding cache: vectors keyed by (encoder identity, text hash), so only new or changed texts are encoded.
 
-One Parquet file per model under the data lake (`cache/embeddings/<model-slug>.parquet`, columns
-text_hash, vector), rewritten atomically. Entries are never dropped, so going back to an earlier
+The encoder identity (TextEncoder.identity()) is everything that changes a vector: model name,
+revision (fingerprint of the model's files), backend, precision and quantization recipe,
+normalisation. One Parquet file per identity under the data lake
+(`cache/embeddings/<model-slug>--<backend>-<precision>-<12 hex digits of the identity's sha256>.parquet`,
+columns text_hash, vector), rewritten atomically; switching between fp32 and int8 (or to a changed
+model) therefore reads another file and never reuses the other's vectors. Entries are never dropped, so going back to an earlier
 release re-encodes nothing either. A file whose vector width is not the model's is ignored (and
 replaced), and two runs writing at once lose at most the loser's new entries: a cost, not an error.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +30,21 @@ def model_slug(model_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "--", model_name).strip("-.") or "model"
 
 
-def cache_path(base_dir: Path, model_name: str) -> Path:
-    return Path(base_dir, "cache", "embeddings", f"{model_slug(model_name)}.parquet")
+IDENTITY_FIELDS = ("model", "revision", "backend", "precision", "recipe", "normalisation")
+
+
+def cache_key(identity: Mapping[str, str]) -> str:
+    """'<model-slug>--<backend>-<precision>-<hash>' for an encoder identity (all of IDENTITY_FIELDS required)."""
+    missing = [name for name in IDENTITY_FIELDS if not str(identity.get(name, ""))]
+    if missing:
+        raise ValueError(f"an embedding cache key needs every part of the encoder identity; missing: {missing}")
+    canonical = json.dumps({name: str(identity[name]) for name in IDENTITY_FIELDS}, sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return f"{model_slug(identity['model'])}--{identity['backend']}-{identity['precision']}-{digest}"
+
+
+def cache_path(base_dir: Path, identity: Mapping[str, str]) -> Path:
+    return Path(base_dir, "cache", "embeddings", f"{cache_key(identity)}.parquet")
 
 
 def empty_cache(dimension: int) -> pl.DataFrame:

@@ -1,18 +1,27 @@
-"""Where the encoder runs and at which precision: pure decisions, testable without a GPU.
+"""Where the encoder runs, at which precision and on which backend: pure decisions, testable without a GPU.
 
-`auto` prefers CUDA, then Apple MPS, then the CPU. Half precision is used only on CUDA, where
-tensor cores make it about twice as fast for the same vectors (to ~1e-3); CPU kernels for fp16
-are slow or missing, and MPS fp16 gains little for a model this small.
+`auto` prefers CUDA, then Apple MPS, then the CPU. Precision `auto` (unless env
+TV5_ENCODER_PRECISION says otherwise) is fp16 on CUDA, where tensor cores make it about twice as
+fast for the same vectors (to ~1e-3); int8 on the CPU (OpenVINO, int8 weights and int8 activations
+quantized per 32 values of each token: ~2.3-2.6x torch fp32 on 2 cores, cosine >= 0.998 to fp32,
+see docs/encoder.md); fp32 on MPS. fp32 stays selectable everywhere (`precision='fp32'` or
+TV5_ENCODER_PRECISION=fp32). Backend `auto` is openvino for int8 and torch otherwise.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEVICE_KINDS = ("cuda", "mps", "cpu")
-PRECISIONS = ("auto", "fp16", "fp32")
+PRECISIONS = ("auto", "fp16", "fp32", "int8")
+BACKENDS = ("auto", "torch", "onnx", "openvino")
+PRECISION_ENV = "TV5_ENCODER_PRECISION"
+BACKEND_ENV = "TV5_ENCODER_BACKEND"
 # CPU: the best batch of benchmarks/encoder_throughput.py on the 2-core machine (128; 256 was no faster).
-# CUDA and MPS: not measured yet (no GPU was available); large batches keep a GPU busy.
+# CUDA and MPS: not measured yet (no GPU was available); large batches keep a GPU busy. The openvino
+# backend sends batches of this size to its parallel inference requests (2 on the 2-core machine).
 DEFAULT_BATCH_SIZE = {"cuda": 512, "mps": 128, "cpu": 128}
 
 
@@ -52,15 +61,42 @@ def choose_device(requested: str, available: Accelerators) -> str:
     return requested
 
 
+def requested_setting(configured: str, env_name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The resource's setting unless it is `auto`/empty, else the environment variable, else `auto`."""
+    configured = configured.strip().lower()
+    if configured and configured != "auto":
+        return configured
+    return environ.get(env_name, "").strip().lower() or "auto"
+
+
 def choose_precision(requested: str, device: str) -> str:
-    """`auto` -> fp16 on CUDA, fp32 elsewhere; fp16 forced on a non-CUDA device is refused."""
+    """`auto` -> fp16 on CUDA, int8 on the CPU, fp32 on MPS; fp16 off CUDA and int8 off the CPU are refused."""
     if requested not in PRECISIONS:
         raise ValueError(f"unknown precision {requested!r}: use one of {PRECISIONS}")
     on_cuda = device.startswith("cuda")
     if requested == "auto":
-        return "fp16" if on_cuda else "fp32"
+        return "fp16" if on_cuda else "int8" if device == "cpu" else "fp32"
     if requested == "fp16" and not on_cuda:
         raise DeviceUnavailableError(f"fp16 is only supported on CUDA here, not on {device!r}: use precision='fp32'")
+    if requested == "int8" and device != "cpu":
+        raise DeviceUnavailableError(f"int8 runs on the CPU (OpenVINO) only, not on {device!r}: use precision='fp32' "
+                                     "or 'auto'")
+    return requested
+
+
+def choose_backend(requested: str, precision: str, device: str) -> str:
+    """`auto` -> openvino for int8, torch otherwise; int8 needs openvino, openvino needs the CPU."""
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown backend {requested!r}: use one of {BACKENDS}")
+    if requested == "auto":
+        return "openvino" if precision == "int8" else "torch"
+    if precision == "int8" and requested != "openvino":
+        raise ValueError(f"int8 is produced by the openvino backend, not {requested!r}: use backend='auto' or "
+                         "'openvino', or precision='fp32'")
+    if requested == "openvino" and device != "cpu":
+        raise DeviceUnavailableError(f"the openvino backend runs on the CPU here, not on {device!r}")
+    if precision == "fp16" and requested != "torch":
+        raise ValueError(f"fp16 is a torch precision, not one of backend {requested!r}")
     return requested
 
 
@@ -69,3 +105,14 @@ def choose_batch_size(requested: int, device: str) -> int:
     if requested < 0:
         raise ValueError(f"batch_size must be positive (or 0 for the device default), got {requested}")
     return requested or DEFAULT_BATCH_SIZE[device.split(":", 1)[0]]
+
+
+def choose_runtime(precision: str, backend: str, device: str) -> tuple[str, str]:
+    """(precision, backend) together: an `auto` precision fits a forced backend (torch or onnx on the CPU:
+    fp32; openvino on CUDA is refused by choose_backend); an `auto` backend fits the precision."""
+    chosen = choose_precision(precision, device)
+    if precision == "auto" and backend not in ("auto", "openvino") and chosen == "int8":
+        chosen = "fp32"
+    if precision == "auto" and backend in ("onnx", "openvino") and chosen == "fp16":
+        chosen = "fp32"  # ONNX/OpenVINO exports run at their own precision
+    return chosen, choose_backend(backend, chosen, device)

@@ -9,16 +9,26 @@ the tests and CI run with no network at all.
 A model is found, in order, as: a local directory; the packaged copy (for all-MiniLM-L6-v2); the
 Hugging Face cache (HF_HOME), read with local files only. Only `allow_download=True` lets
 sentence-transformers fetch it from the hub.
+
+A model's revision is a fingerprint of its files (weights, configs, tokenizer), so a changed copy
+under the same name never reuses vectors or exports of the old one. Exports derived from a model
+(the OpenVINO int8 model) live in the model cache: env TV5_MODEL_CACHE, else
+$XDG_CACHE_HOME/tv5-assets/models, else ~/.cache/tv5-assets/models.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 MODEL_ENV = "TV5_ENCODER_MODEL"
+MODEL_CACHE_ENV = "TV5_MODEL_CACHE"
+# files that do not change what the model computes
+_NOT_MODEL_FILES = {"README.md", ".gitattributes"}
 PRODUCTION_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
 OFFLINE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _HUB_ORGANISATION = "sentence-transformers"
@@ -98,3 +108,34 @@ def resolve_model(name: str, allow_download: bool = False) -> ModelSource:
     if allow_download:
         return ModelSource(name=repo, location=repo, offline=False)
     raise ModelUnavailableError(how_to_provide(name))
+
+
+def model_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where exports of models are kept: TV5_MODEL_CACHE, else $XDG_CACHE_HOME/tv5-assets/models, else ~/.cache/..."""
+    if explicit := environ.get(MODEL_CACHE_ENV, "").strip():
+        return Path(explicit).expanduser()
+    base = environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "tv5-assets" / "models"
+
+
+@functools.lru_cache(maxsize=16)
+def _directory_fingerprint(directory: str) -> str:
+    digest = hashlib.sha256()
+    root = Path(directory)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if path.name in _NOT_MODEL_FILES or relative.startswith("."):
+            continue
+        digest.update(relative.encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def model_revision(source: ModelSource) -> str:
+    """sha256 (first 16 hex digits) of the model's files; for a model still on the hub, its id (unknown yet)."""
+    if not source.offline:
+        return "hub-latest"
+    return _directory_fingerprint(str(Path(source.location).resolve()))[:16]

@@ -4,6 +4,11 @@ Which model (see tv5_assets.embeddings.model_source): `model` if set, else env T
 else the packaged offline all-MiniLM-L6-v2. Production sets TV5_ENCODER_MODEL to
 paraphrase-multilingual-MiniLM-L12-v2 and provides its weights (local directory or Hugging Face
 cache), or sets allow_download=true; nothing reaches a hub otherwise.
+
+How (see tv5_assets.embeddings.devices and docs/encoder.md): on the CPU the default is int8 on
+OpenVINO (exported once, offline, from the local model into the model cache, env TV5_MODEL_CACHE);
+`precision='fp32'` or env TV5_ENCODER_PRECISION=fp32 selects the fp32 torch path. fp16 on CUDA.
+`describe()` records model, revision, backend, precision and recipe with every materialization.
 """
 
 from __future__ import annotations
@@ -23,9 +28,17 @@ class EncoderResource(dg.ConfigurableResource):
         "TV5_ENCODER_MODEL, else the packaged offline all-MiniLM-L6-v2",
     )
     device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), cpu, mps, cuda or cuda:N")
-    precision: str = Field(default="auto", description="auto (fp16 on CUDA, fp32 elsewhere), fp16 or fp32")
+    precision: str = Field(
+        default="auto",
+        description="auto (env TV5_ENCODER_PRECISION, else int8 on the CPU, fp16 on CUDA, fp32 on MPS), int8, fp16 "
+        "or fp32",
+    )
     batch_size: int = Field(default=0, description="texts per batch; 0: the device default (cpu 128, mps 128, cuda 512)")
-    backend: str = Field(default="torch", description="sentence-transformers backend: torch, onnx or openvino")
+    backend: str = Field(
+        default="auto",
+        description="auto (env TV5_ENCODER_BACKEND, else openvino for int8, torch otherwise), torch, openvino (the "
+        "project's offline OpenVINO export, int8 or fp32) or onnx (sentence-transformers' backend, needs optimum-onnx)",
+    )
     allow_download: bool = Field(default=False, description="let sentence-transformers fetch the model from the hub")
 
     _encoder: TextEncoder | None = PrivateAttr(default=None)
