@@ -51,7 +51,7 @@ EXPECTED_CHECKS = {
     *((f"milvus/{collection}", check)
       for collection in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors") for check in (
         "entity_count_matches_source", "index_as_configured", "collection_loaded", "self_retrieval_at_rank_1",
-        "recall_at_10", "search_latency", "filtered_search_matches")),
+        "recall_at_10", "search_latency", "filtered_search_matches", "every_filter_value_found")),
 }
 EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores"}
 

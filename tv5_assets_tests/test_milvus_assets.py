@@ -48,7 +48,7 @@ def test_sample_builds_both_collections_with_green_checks_and_switches_the_alias
     first = materialize(COLLECTIONS, lake, instance=instance, milvus=milvus)
     assert first.success
     evaluations = check_results(first)
-    assert len(evaluations) == 14
+    assert len(evaluations) == 16
     # every blocking check passes; latency only warns, and depends on the machine's load: not asserted
     assert {key: e.description for key, e in evaluations.items() if not e.passed and key[1] != checks.LATENCY} == {}
     assert evaluations[("milvus/user_vectors", checks.LATENCY)].severity == dg.AssetCheckSeverity.WARN

@@ -14,7 +14,9 @@ import pytest
 from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store import checks
 from tv5_assets.vector_store.assets import media_vectors, user_vectors
-from tv5_assets.vector_store.rows import user_rows
+from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
+from tv5_assets.vector_store.schema import MEDIA as MEDIA_SPEC
 from tv5_assets.vector_store.schema import USERS as USER_SPEC
 from tv5_assets_tests.harness import check_results, materialize
 from tv5_assets_tests.milvus_support import make_resource, owned, unit_vectors, variant, write_source_lake
@@ -22,7 +24,7 @@ from tv5_assets_tests.milvus_support import make_resource, owned, unit_vectors, 
 MEDIA = media_vectors.key.to_user_string()
 USERS = user_vectors.key.to_user_string()
 ALL_CHECKS = (checks.ENTITY_COUNT, checks.INDEX_AS_CONFIGURED, checks.LOADED, checks.SELF_RETRIEVAL, checks.RECALL,
-              checks.LATENCY, checks.FILTERED_SEARCH)
+              checks.LATENCY, checks.FILTERED_SEARCH, checks.EVERY_VALUE)
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +163,27 @@ def test_filtered_search_fails_when_attributes_drifted(built, tmp_path: Path) ->
     evaluation = _run_check(tmp_path, milvus, media_vectors, checks.FILTERED_SEARCH)
     assert not evaluation.passed
     assert "the filter counts 100 entities, the source 102" in evaluation.description
+
+
+def test_every_value_check_fails_on_a_collection_holding_a_cut_value(tmp_path: Path) -> None:
+    """The old loader cut array elements to 16 characters: "Criterion Channel" became "Criterion Channe", and a
+    filter on the real name found nothing. The check counts every distinct value, so it sees the loss."""
+    frames = write_source_lake(tmp_path)
+    availability = frames["availability"].with_columns(
+        pl.when(pl.col("platform") == "MUBI").then(pl.lit("Criterion Channel")).otherwise("platform").alias("platform"))
+    availability.write_parquet(tmp_path / "availability.parquet")
+    rows = media_rows(frames["content_vectors"], frames["movies"], availability, MEDIA_SPEC)
+    cut = Rows(rows.frame.with_columns(pl.col("platforms").list.eval(pl.element().str.slice(0, 16))))
+    with owned(make_resource("lite", tmp_path)) as milvus:
+        with milvus.connected():
+            rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), cut, [(0, cut.frame.height)])
+        evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE)
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        truth = availability.filter(pl.col("platform") == "Criterion Channel").height
+        assert f"platforms = 'Criterion Channel': 0 of {truth}" in evaluation.description
+        # the same rows uncut (what the loader now writes) pass
+        with milvus.connected():
+            rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), rows, [(0, rows.frame.height)])
+        evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE)
+        assert evaluation.passed, evaluation.description
+        assert evaluation.metadata["values_per_field"].value == {"genres": 3, "platforms": 3}

@@ -24,7 +24,7 @@ from tv5_assets.vector_store.batching import byte_batches, row_batches, row_byte
 from tv5_assets.vector_store.payload import insert_request
 from tv5_assets.vector_store.rebuild import is_version_of, stale_versions, versioned_name
 from tv5_assets.vector_store.retry import backoff_delays, with_retries
-from tv5_assets.vector_store.rows import content_version, media_rows, probe_truth, user_rows
+from tv5_assets.vector_store.rows import ValueTooLongError, content_version, media_rows, probe_truth, user_rows, value_counts
 from tv5_assets.vector_store.schema import MEDIA, USERS, VectorIndex, filter_expression
 from tv5_assets_tests.milvus_support import unit_vectors, vector_frame, write_source_lake
 
@@ -48,14 +48,33 @@ def test_media_rows_join_titles_years_genres_and_platforms(sources: dict[str, pl
     assert frame.filter(pl.col("id") == 9)["genres"].item().to_list() == ["Drama", "Comedy"]
 
 
-def test_rows_cut_overlong_values_and_count_them() -> None:
+def test_no_value_is_cut_a_value_that_does_not_fit_fails_naming_field_id_and_value() -> None:
     vectors = vector_frame("movie_id", np.array([1, 2]), np.eye(2, 4, dtype=np.float32))
     movies = pl.DataFrame({"movie_id": [1, 2], "title": ["a", "b"], "display_title": ["é" * 400, "short"],
-                           "year": [1999, None], "genres": [[f"g{i}" for i in range(40)], None]})
-    rows = media_rows(vectors, movies, pl.DataFrame({"movie_id": [1], "platform": ["MUBI"]}), MEDIA)
-    assert rows.truncated == {"title": 1, "genres": 1}
-    assert len(rows.frame["title"][0].encode()) <= 1024 and rows.frame["title"][1] == "short"
-    assert rows.frame["genres"].list.len().to_list() == [32, 0]
+                           "year": [1999, None], "genres": [["Drama"], None]})
+    availability = pl.DataFrame({"movie_id": [1, 2], "platform": ["Criterion Channel", "MUBI"]})
+    rows = media_rows(vectors, movies, availability, MEDIA)  # 800 bytes of title fit 1,024; 17-byte names fit 64
+    assert rows.frame["title"][0] == "é" * 400 and rows.frame["platforms"][0].to_list() == ["Criterion Channel"]
+    too_long = movies.with_columns(pl.Series("display_title", ["é" * 513, "short"]))  # 1,026 bytes
+    with pytest.raises(ValueTooLongError, match=r"field 'title' \(1024 bytes a value\); first: id 1 with title = 'éé"):
+        media_rows(vectors, too_long, availability, MEDIA)
+    many = movies.with_columns(pl.Series("genres", [[f"g{i}" for i in range(40)], []]))
+    with pytest.raises(ValueTooLongError, match=r"'genres' \(64 bytes a value, 32 elements\); first: id 1"):
+        media_rows(vectors, many, availability, MEDIA)
+    long_country = pl.DataFrame({"user_id": [7], "archetype": ["x"], "country": ["Côte d'Ivoire, Republic"]})
+    with pytest.raises(ValueTooLongError, match="id 7 with country"):
+        user_rows(vector_frame("user_id", np.array([7]), np.eye(1, 4, dtype=np.float32)), long_country, USERS)
+
+
+def test_value_counts_and_every_value_found_both_ways() -> None:
+    frame = pl.DataFrame({"id": [1, 2, 3], "platforms": [["MUBI", "Criterion Channel"], ["MUBI"], []],
+                          "country": ["FR", "CA", "FR"]})
+    counts = value_counts(frame, ["platforms", "country"])
+    assert counts.rows() == [("country", "CA", 1), ("country", "FR", 2), ("platforms", "Criterion Channel", 1),
+                             ("platforms", "MUBI", 2)]
+    assert rules.every_value_found("c", counts.with_columns(found=pl.col("rows"))).passed
+    cut = rules.every_value_found("c", counts.with_columns(found=pl.Series([1, 2, 0, 2])))
+    assert not cut.passed and cut.metadata["wrong"] == ["platforms = 'Criterion Channel': 0 of 1"]
 
 
 def test_repeated_ids_are_refused_before_anything_is_loaded() -> None:

@@ -45,7 +45,7 @@ def test_ml_latest_small_collections_pass_every_check(backend: str, upstream: Pa
         result = materialize(dg.AssetSelection.assets(media_vectors, user_vectors), lake, milvus=milvus)
         assert result.success
         evaluations = check_results(result)
-        assert len(evaluations) == 14
+        assert len(evaluations) == 16
         # every blocking check passes; latency only warns, and depends on the machine's load: not asserted
         assert {key: e.description for key, e in evaluations.items() if not e.passed and key[1] != checks.LATENCY} == {}
         assert evaluations[("milvus/media_vectors", checks.LATENCY)].metadata["p99_ms"].value > 0

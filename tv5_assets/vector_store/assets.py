@@ -39,8 +39,6 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
     alias = milvus.alias_name(spec.alias)
     batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
     report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info)
-    if rows.truncated:
-        context.log.warning(f"{alias}: values cut to the field limits: {rows.truncated}")
     version = content_version(rows, milvus.index, spec)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
@@ -63,7 +61,6 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
             "load_time_s": report.seconds.get("load", 0.0),
             "build_s": report.seconds.get("total", 0.0),
             "vectors_per_s": round(report.vectors_per_s, 1),
-            "values_truncated": dg.MetadataValue.json(rows.truncated),
             "preview": dg.MetadataValue.md(markdown_table(rows.frame.drop(VECTOR_FIELD))),
             "wall_time_s": round(time.perf_counter() - started, 3),
             **extra,

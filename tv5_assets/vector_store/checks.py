@@ -18,7 +18,7 @@ from tv5_assets.checking import RuleResult
 from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.assets import hybrid_media_vectors, hybrid_user_vectors, media_vectors, user_vectors
-from tv5_assets.vector_store.rows import probe_truth
+from tv5_assets.vector_store.rows import media_rows, probe_truth, user_rows, value_counts
 from tv5_assets.vector_store.schema import (
     HYBRID_MEDIA,
     HYBRID_USERS,
@@ -37,6 +37,7 @@ SELF_RETRIEVAL = "self_retrieval_at_rank_1"
 RECALL = "recall_at_10"
 LATENCY = "search_latency"
 FILTERED_SEARCH = "filtered_search_matches"
+EVERY_VALUE = "every_filter_value_found"
 
 FILTER_LIMIT = 100
 _QUERY_BATCH = 100
@@ -92,7 +93,7 @@ def _search_ids(milvus: MilvusResource, alias: str, queries: np.ndarray, k: int)
 
 
 def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.AssetChecksDefinition]:
-    """The seven checks of one collection."""
+    """The eight checks of one collection."""
     vectors_in = {"source_vectors": dg.AssetIn(spec.source)}
     probe = spec.probe.value or "its most frequent value"
 
@@ -195,8 +196,27 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         return _result(rules.filtered_search(collection, expression, spec.probe.field, value, hits, FILTER_LIMIT,
                                              milvus.count_where(alias, expression), truth.to_list()))
 
+    categorical = [f.name for f in spec.scalars if f.categorical]
+
+    @dg.asset_check(asset=asset, name=EVERY_VALUE, blocking=True,
+                    additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes), "movies": dg.AssetIn("movies")},
+                    description=f"for every distinct value of {', '.join(categorical)} in the source rows, a filter on it "
+                                "counts exactly the entities that hold it (a cut or altered value would count 0)")
+    def every_filter_value(milvus: MilvusResource, source_vectors: pl.DataFrame, attributes: pl.DataFrame,
+                           movies: pl.DataFrame) -> dg.AssetCheckResult:
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return _missing_alias(milvus, alias)
+        milvus.ensure_searchable(collection)
+        rows = (media_rows(source_vectors, movies, attributes, spec) if spec.id_column == "movie_id"
+                else user_rows(source_vectors, attributes, spec))
+        expected = value_counts(rows.frame, categorical)
+        found = [milvus.count_where(alias, filter_expression(spec, field, value))
+                 for field, value in zip(expected["field"], expected["value"])]
+        return _result(rules.every_value_found(collection, expected.with_columns(pl.Series("found", found))))
+
     return [entity_count, index_as_configured, collection_loaded, self_retrieval, recall_at_10, search_latency,
-            filtered_search]
+            filtered_search, every_filter_value]
 
 
 asset_checks = [*checks_for(media_vectors, MEDIA), *checks_for(user_vectors, USERS),

@@ -1,7 +1,10 @@
 """The rows a collection holds, built from the upstream frames (one row per source vector).
 
-Strings are cut to the field's byte budget (`ScalarField.max_chars` characters) and lists to its
-capacity, so an odd title never fails a load; the counts cut are reported.
+No value is cut: a string longer than its field's byte limit (UTF-8 bytes, as Milvus counts them) or a
+list longer than its capacity fails the load with an error naming the field, the id and the value. A
+cut value would be silently unfindable by a filtered search ("Criterion Channel" stored as
+"Criterion Channe" matches no `ARRAY_CONTAINS(platforms, "Criterion Channel")`); the limits in
+`schema` are sized from the domain with a margin instead.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ from tv5_assets.vector_store.schema import (
     VECTOR_FIELD,
     CollectionSpec,
     FieldKind,
+    ScalarField,
     VectorIndex,
 )
+
+
+class ValueTooLongError(ValueError):
+    """A value does not fit its Milvus field: raise the field's limit rather than cut the value."""
 
 
 @dataclass(frozen=True)
 class Rows:
     frame: pl.DataFrame  # id i64, vector array[f32, dim], then the spec's scalar fields
-    truncated: dict[str, int]  # field -> rows whose value was cut to fit
 
     @property
     def dimension(self) -> int:
@@ -42,26 +49,38 @@ def _vectors(source: pl.DataFrame, id_column: str) -> pl.DataFrame:
         pl.Array(pl.Float32, source.schema[VECTOR_FIELD].size)))
 
 
+def _oversized(frame: pl.DataFrame, field: ScalarField) -> pl.DataFrame:
+    """Rows (id, value) whose `field` does not fit its limits."""
+    col = pl.col(field.name)
+    if field.kind is FieldKind.VARCHAR:
+        too_long = col.str.len_bytes() > field.max_length
+    else:
+        too_long = (col.list.len() > field.max_capacity) | col.list.eval(
+            pl.element().str.len_bytes() > field.max_length).list.any()
+    return frame.filter(too_long.fill_null(False)).select(ID_FIELD, field.name)
+
+
 def fit_to_spec(frame: pl.DataFrame, spec: CollectionSpec) -> Rows:
-    """Cut strings and lists to the spec's limits; fill nulls (Milvus 2.3 has no nullable fields)."""
-    truncated: dict[str, int] = {}
+    """The spec's columns, nulls filled (Milvus 2.3 has no nullable fields); a value that does not fit fails."""
     exprs = []
     for field in spec.scalars:
         col = pl.col(field.name)
         if field.kind is FieldKind.INT32:
             exprs.append(col.cast(pl.Int32).fill_null(UNKNOWN_YEAR))
-        elif field.kind is FieldKind.VARCHAR:
-            truncated[field.name] = int((frame[field.name].str.len_chars() > field.max_chars).sum())
-            exprs.append(col.fill_null("").str.slice(0, field.max_chars))
+            continue
+        bad = _oversized(frame, field)
+        if bad.height:
+            first = bad.row(0)
+            limit = f"{field.max_length} bytes a value" + (
+                f", {field.max_capacity} elements" if field.kind is FieldKind.VARCHAR_ARRAY else "")
+            raise ValueTooLongError(
+                f"{spec.alias}: {bad.height} row(s) do not fit field {field.name!r} ({limit}); first: id {first[0]} "
+                f"with {field.name} = {first[1]!r}. Raise the limit in tv5_assets/vector_store/schema.py")
+        if field.kind is FieldKind.VARCHAR:
+            exprs.append(col.fill_null(""))
         else:
-            too_long = (frame[field.name].list.len() > field.max_capacity) | frame[field.name].list.eval(
-                pl.element().str.len_chars() > field.max_chars).list.any()
-            truncated[field.name] = int(too_long.fill_null(False).sum())
-            exprs.append(col.fill_null([]).list.head(field.max_capacity)
-                         .list.eval(pl.element().fill_null("").str.slice(0, field.max_chars))
-                         .cast(pl.List(pl.String)))
-    fitted = frame.with_columns(exprs).select(spec.field_names)
-    return Rows(fitted, {k: v for k, v in truncated.items() if v})
+            exprs.append(col.fill_null([]).list.eval(pl.element().fill_null("")).cast(pl.List(pl.String)))
+    return Rows(frame.with_columns(exprs).select(spec.field_names))
 
 
 def media_rows(content_vectors: pl.DataFrame, movies: pl.DataFrame, availability: pl.DataFrame,
@@ -107,6 +126,21 @@ def probe_truth(ids: pl.Series, attributes: pl.DataFrame, id_column: str, column
         return None, known[id_column].head(0)
     matched = known.filter(pl.col(column) == value)[id_column].unique().sort()
     return value, matched
+
+
+def value_counts(frame: pl.DataFrame, fields: list[str]) -> pl.DataFrame:
+    """field, value, rows: how many rows hold each distinct non-empty value of each field (arrays: contain it)."""
+    parts = []
+    for field in fields:
+        column = frame.select(ID_FIELD, field)
+        if isinstance(frame.schema[field], pl.List):
+            column = column.explode(field)
+        parts.append(column.filter(pl.col(field).is_not_null() & (pl.col(field) != ""))
+                     .group_by(field).agg(pl.col(ID_FIELD).n_unique().alias("rows"))
+                     .select(pl.lit(field).alias("field"), pl.col(field).alias("value"), "rows"))
+    if not parts:
+        return pl.DataFrame(schema={"field": pl.String, "value": pl.String, "rows": pl.UInt32})
+    return pl.concat(parts).sort("field", "value")
 
 
 def content_version(rows: Rows, index: VectorIndex, spec: CollectionSpec) -> str:

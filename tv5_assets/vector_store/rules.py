@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import polars as pl
+
 from tv5_assets.checking import RuleResult
 from tv5_assets.vector_store.quality import SelfRetrieval
 from tv5_assets.vector_store.schema import VectorIndex
@@ -97,3 +99,18 @@ def filtered_search(collection: str, expression: str, field: str, value: str, hi
     return RuleResult(not problems, description, {"collection": collection, "expression": expression,
                                                   "hits": len(hits), "hits_possible": wanted,
                                                   "filtered_count": filtered_count, "source_matches": len(expected)})
+
+
+def every_value_found(collection: str, counts: pl.DataFrame) -> RuleResult:
+    """Each distinct categorical value (field, value, rows expected, found by a filter) is found exactly."""
+    if counts.height == 0:
+        return RuleResult(False, f"{collection}: the source rows hold no categorical value to filter on", {})
+    wrong = counts.filter(pl.col("rows") != pl.col("found"))
+    examples = [f"{f} = {v!r}: {found} of {rows}" for f, v, rows, found in wrong.head(10).iter_rows()]
+    per_field = dict(counts.group_by("field").len().sort("field").iter_rows())
+    return RuleResult(
+        wrong.height == 0,
+        f"{collection}: {counts.height - wrong.height} of {counts.height} distinct values found exactly by a filter"
+        + (f"; wrong: {'; '.join(examples)}" if examples else ""),
+        {"values_per_field": per_field, "wrong": examples, "values_checked": counts.height},
+    )

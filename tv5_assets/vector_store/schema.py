@@ -24,17 +24,14 @@ class FieldKind(str, Enum):
 
 @dataclass(frozen=True)
 class ScalarField:
-    """A filterable scalar column. `max_length` is in bytes (strings and array elements)."""
+    """A filterable scalar column. `max_length` is in UTF-8 bytes (strings and array elements), as Milvus
+    counts it; `categorical` fields hold a small set of values, each of which a filter must find."""
 
     name: str
     kind: FieldKind
     max_length: int = 0
     max_capacity: int = 0  # elements, arrays only
-
-    @property
-    def max_chars(self) -> int:
-        """Characters kept per string: UTF-8 needs at most 4 bytes a character, so this always fits."""
-        return self.max_length // 4
+    categorical: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,10 +71,13 @@ MEDIA = CollectionSpec(
     attributes="availability",
     id_column="movie_id",
     scalars=(
+        # limits from the domain, with a margin: ml-latest-small's longest display title is 152 bytes, the
+        # genre and platform names are under 20 bytes ("Criterion Channel": 17), a movie has at most 10
+        # genres and the 8 platforms
         ScalarField("title", FieldKind.VARCHAR, max_length=1024),
         ScalarField("year", FieldKind.INT32),
-        ScalarField("genres", FieldKind.VARCHAR_ARRAY, max_length=64, max_capacity=32),
-        ScalarField("platforms", FieldKind.VARCHAR_ARRAY, max_length=64, max_capacity=32),
+        ScalarField("genres", FieldKind.VARCHAR_ARRAY, max_length=64, max_capacity=32, categorical=True),
+        ScalarField("platforms", FieldKind.VARCHAR_ARRAY, max_length=64, max_capacity=32, categorical=True),
     ),
     probe=FilterProbe("platforms", "platform", "TV5MONDE"),
     description="tv5 media vectors: one per movie, with title, year, genres and streaming platforms",
@@ -99,8 +99,8 @@ USERS = CollectionSpec(
     attributes="demographics",
     id_column="user_id",
     scalars=(
-        ScalarField("archetype", FieldKind.VARCHAR, max_length=128),
-        ScalarField("country", FieldKind.VARCHAR, max_length=16),
+        ScalarField("archetype", FieldKind.VARCHAR, max_length=128, categorical=True),  # names under 30 bytes
+        ScalarField("country", FieldKind.VARCHAR, max_length=16, categorical=True),  # ISO 3166-1 alpha-2
     ),
     probe=FilterProbe("country", "country"),
     description="tv5 user taste vectors: one per user who rated, with archetype and country",
