@@ -12,8 +12,8 @@ import pytest
 
 from tv5_assets.agentdb import checks
 from tv5_assets.agentdb.node import NodeRuntime
-from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, agentdb_config, failed_checks, materialize
-from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, release_config
+from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, agentdb_config, failed_checks
+from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, materialize, release_config
 
 CHECKS = {checks.ONE_SESSION, checks.STEPS, checks.VECTORS, checks.SEARCH, checks.SIZE}
 

@@ -17,8 +17,8 @@ import pytest
 from tv5_assets.agentdb import checks, content
 from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import OversizeError, write_database
-from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, agentdb_config, materialize
-from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, release_config
+from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, agentdb_config
+from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, materialize, release_config
 
 ALL = {checks.ONE_SESSION, checks.STEPS, checks.VECTORS, checks.SEARCH, checks.SIZE}
 

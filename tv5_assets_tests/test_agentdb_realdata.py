@@ -13,8 +13,8 @@ import pytest
 from tv5_assets.agentdb import checks
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.storage import write_parquet_atomic
-from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, failed_checks, materialize
-from tv5_assets_tests.harness import check_results, release_config
+from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, failed_checks
+from tv5_assets_tests.harness import check_results, materialize, release_config
 
 pytestmark = pytest.mark.realdata
 
