@@ -84,3 +84,22 @@ def test_checks_fail_on_damaged_vectors(sample_lake, asset: str, tmp_path: Path)
         expected.add(checks.UNIT_NORM)
     assert failed == expected, {n: e.description for n, e in evaluations.items()}
     assert all(e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations.values())
+
+
+def test_quality_checks_warn_when_the_served_vectors_lose_to_popularity(sample_lake, tmp_path: Path) -> None:
+    lake, _ = sample_lake
+    table = pl.read_parquet(lake / "recommendation_quality.parquet")
+    popular = table.filter((pl.col("scorer") == POPULAR) & (pl.col("segment") == "all users"))["recall@20"][0]
+    # the served row (and its exact twin) now below most popular, as the seed's content vectors were
+    worse = table.with_columns(pl.when(pl.col("scorer").is_in([SERVED, SERVED_ANN])).then(popular / 4)
+                               .otherwise(pl.col("recall@20")).alias("recall@20"))
+    copy = tmp_path / "lake"
+    copy.mkdir()
+    worse.write_parquet(copy / "recommendation_quality.parquet")
+    result = materialize(dg.AssetSelection.checks_for_assets(dg.AssetKey("recommendation_quality")), copy,
+                         raise_on_error=False)
+    evaluations = {name: e for (_, name), e in check_results(result).items()}
+    beats = evaluations[quality_checks.BEATS_POPULAR]
+    assert not beats.passed and beats.severity == dg.AssetCheckSeverity.WARN
+    assert f"vs most popular {popular:.4f} (0.25x)" in beats.description
+    assert evaluations[quality_checks.ANN_AGREES].passed  # ANN and exact still agree with each other
