@@ -49,6 +49,16 @@ def test_a_short_list_counts_its_missing_ranks_as_misses() -> None:
     assert metrics.coverage(top, 3, catalogue=3) == pytest.approx(1 / 3)
 
 
+def test_search_requests_stay_within_the_reply_budget() -> None:
+    from tv5_assets.evaluation.ann import request_plan
+
+    wanted = np.array([60, 60, 70, 3_000, 9_000, 20_000])
+    plan = request_plan(wanted, cap=16_384, max_queries=2, max_hits=10_000)
+    assert plan == [(0, 2, 60), (2, 4, 3_000), (4, 5, 9_000), (5, 6, 16_384)]  # 2 x 3,000 hits fit 10,000
+    assert [stop for _, stop, _ in plan][-1] == len(wanted)  # every query planned once, in order
+    assert request_plan(np.array([80] * 5), cap=100, max_queries=50, max_hits=10_000) == [(0, 5, 80)]
+
+
 def test_exclude_rated_keeps_the_order_and_pads() -> None:
     assert exclude_rated([[5, 1, 7, 2]], [np.array([1, 2])], 3).tolist() == [[5, 7, -1]]
 

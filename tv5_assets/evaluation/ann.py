@@ -4,7 +4,8 @@ The evaluation's movie vectors (fitted on train) go into a throw-away collection
 store's own rebuild path (same index and metric as the served collections), each evaluated user's
 vector is searched in it, and the collection is dropped after. Movies a user rated in train are
 removed from the hits, so each search asks for k + that many (at most Milvus' top-k cap), at a
-breadth ef of at least the limit.
+breadth ef of at least the limit. Users go in order of how much they rated, in requests of at most
+50 users and 20,000 hits, so one heavy rater never makes a reply too large.
 """
 
 from __future__ import annotations
@@ -25,7 +26,23 @@ SPEC = CollectionSpec(alias="evaluation_hybrid_media", source="recommendation_qu
                       id_column="movie_id", scalars=(),
                       description="throw-away: the evaluation's hybrid movie vectors, dropped after the search")
 MILVUS_TOP_K_CAP = 16_384
-BATCH = 50
+BATCH = 50  # queries a request at most
+HITS_PER_REQUEST = 20_000  # and at most this many hits a reply (Milvus caps a reply at 256 MiB; a hit is ~500 bytes)
+
+
+def request_plan(wanted: np.ndarray, cap: int, max_queries: int = BATCH,
+                 max_hits: int = HITS_PER_REQUEST) -> list[tuple[int, int, int]]:
+    """[start, stop) slices of queries sorted by `wanted` hits (ascending), each with its limit (the slice's
+    largest want, at most `cap`): at most `max_queries` queries and `max_hits` hits a request (one query at least)."""
+    plan, start = [], 0
+    while start < len(wanted):
+        stop = start + 1
+        while (stop - start < max_queries and stop < len(wanted)
+               and (stop - start + 1) * min(int(wanted[stop]), cap) <= max_hits):
+            stop += 1
+        plan.append((start, stop, min(int(wanted[stop - 1]), cap)))
+        start = stop
+    return plan
 
 
 def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnTop, dict[str, int]]:
@@ -41,11 +58,10 @@ def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnT
         try:
             out = np.full((len(users), k), -1, np.int64)
             order = np.argsort([len(r) for r in rated], kind="stable")
-            for start in range(0, len(order), BATCH):
-                part = order[start:start + BATCH]
-                wanted = k + max(len(rated[i]) for i in part)
-                limit = min(wanted, MILVUS_TOP_K_CAP, len(movies))
-                counters["lists_cut_by_topk_cap"] += int(sum(k + len(rated[i]) > limit < len(movies) for i in part))
+            wanted = np.array([k + len(rated[i]) for i in order])
+            for start, stop, limit in request_plan(wanted, min(MILVUS_TOP_K_CAP, len(movies))):
+                part = order[start:stop]
+                counters["lists_cut_by_topk_cap"] += int((wanted[start:stop] > limit).sum())
                 hits = milvus.search(alias, users[part], limit=limit, ef=max(limit, milvus.search_ef))
                 out[part] = exclude_rated([[int(h["id"]) for h in q] for q in hits], [rated[i] for i in part], k)
             counters["users_searched"] += len(users)

@@ -40,6 +40,7 @@ class EvaluationSettings:
     ease: scorers.EaseSettings = field(default_factory=scorers.EaseSettings)
     segments: ranking.Segments = field(default_factory=ranking.Segments)
     ann_max_users: int = 2_000  # users searched through the vector index (a seeded subset when more)
+    validation_users: int = 3_000  # users ranked per content weight on the validation split (seeded subset)
     seed: int = 0
 
 
@@ -59,10 +60,11 @@ class Evaluation:
 
 
 def validation_curve(split: Split, content: pl.DataFrame, settings: EvaluationSettings) -> pl.DataFrame:
-    """recall@20 of the hybrid per content weight, fitted on train minus its last share, scored on that share."""
+    """recall@20 of the hybrid per content weight, fitted on train minus its last share, scored on that share
+    (for at most `validation_users` users: one ranking per weight)."""
     inner = temporal_split(split.train, replace(settings.split, max_users=split.users_sampled + 1))
     data = scorers.catalogue(inner.train, content, np.sort(split.train["user_id"].unique().to_numpy()))
-    goal = ranking.targets(data, inner.positives)
+    goal = ranking.subset(ranking.targets(data, inner.positives), settings.validation_users, settings.seed)
     taste = scorers.content_taste(data)
     model = scorers.collaborative(data, settings.factors)
     records = []
