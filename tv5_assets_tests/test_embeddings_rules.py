@@ -76,7 +76,7 @@ def _fake_encode(calls: list[list[str]]):
 
 FP32 = {"model": "sentence-transformers/all-MiniLM-L6-v2", "revision": "989cb896bc4eebf6", "backend": "torch",
         "precision": "fp32", "recipe": "fp32", "normalisation": "l2"}
-INT8 = {**FP32, "backend": "openvino", "precision": "int8", "recipe": "int8-wasym-perchannel-dq32"}
+INT8 = {**FP32, "backend": "openvino", "precision": "int8", "recipe": "int8-wasym-perchannel-dq64"}
 
 
 def test_cache_encodes_only_new_texts_and_round_trips(tmp_path: Path) -> None:

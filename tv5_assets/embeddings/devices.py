@@ -3,7 +3,7 @@
 `auto` prefers CUDA, then Apple MPS, then the CPU. Precision `auto` (unless env
 TV5_ENCODER_PRECISION says otherwise) is fp16 on CUDA, where tensor cores make it about twice as
 fast for the same vectors (to ~1e-3); int8 on the CPU (OpenVINO, int8 weights and int8 activations
-quantized per 32 values of each token: ~2.3-2.6x torch fp32 on 2 cores, cosine >= 0.998 to fp32,
+quantized per 64 values of each token: ~2.5-4x torch fp32 on 2 cores, cosine >= 0.998 to fp32,
 see docs/encoder.md); fp32 on MPS. fp32 stays selectable everywhere (`precision='fp32'` or
 TV5_ENCODER_PRECISION=fp32). Backend `auto` is openvino for int8 and torch otherwise.
 """
