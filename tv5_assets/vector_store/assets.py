@@ -68,92 +68,69 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
     )
 
 
-@versioned_asset(
-    key=[KEY_PREFIX, MEDIA.alias],
-    ins={"content_vectors": dg.AssetIn("content_vectors"), "movies": dg.AssetIn("movies"),
-         "availability": dg.AssetIn("availability")},
-    group_name=GROUP,
-    kinds={"milvus"},
-    owners=OWNERS,
-    description=(
-        "The `media_vectors` collection, behind the alias of that name: one entity per content vector, "
-        "id = movie_id (INT64 primary key), vector FLOAT_VECTOR(384), title (display title, VARCHAR), year "
-        "(INT32, 0 when unknown), genres and platforms (ARRAY of VARCHAR; platforms are the distinct "
-        "platforms of `availability`, empty when none), for searches filtered by platform, year or genre. "
-        + _REBUILD_RULES
-    ),
-)
-def media_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, content_vectors: pl.DataFrame,
-                  movies: pl.DataFrame, availability: pl.DataFrame) -> dg.MaterializeResult:
-    rows = media_rows(content_vectors, movies, availability, MEDIA)
-    return _publish(context, milvus, MEDIA, rows, {
-        "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
-        "movies_without_year": int((rows.frame["year"] == 0).sum()),
-    })
+def media_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinition:
+    """A movie collection: one entity per vector of `spec.source`, with title, year, genres and platforms."""
+
+    @versioned_asset(
+        key=[KEY_PREFIX, spec.alias],
+        ins={"source_vectors": dg.AssetIn(spec.source), "movies": dg.AssetIn("movies"),
+             "availability": dg.AssetIn("availability")},
+        group_name=GROUP,
+        kinds={"milvus"},
+        owners=OWNERS,
+        description=description + " " + _REBUILD_RULES,
+    )
+    def collection(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
+                   movies: pl.DataFrame, availability: pl.DataFrame) -> dg.MaterializeResult:
+        rows = media_rows(source_vectors, movies, availability, spec)
+        return _publish(context, milvus, spec, rows, {
+            "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
+            "movies_without_year": int((rows.frame["year"] == 0).sum()),
+        })
+
+    return collection
 
 
-@versioned_asset(
-    key=[KEY_PREFIX, USERS.alias],
-    ins={"source_vectors": dg.AssetIn("user_vectors"), "demographics": dg.AssetIn("demographics")},
-    group_name=GROUP,
-    kinds={"milvus"},
-    owners=OWNERS,
-    description=(
-        "The `user_vectors` collection, behind the alias of that name: one entity per user vector, id = "
-        "user_id (INT64 primary key), vector FLOAT_VECTOR(384), archetype and country (VARCHAR, from "
-        "`demographics`; empty for a user it lacks), for searches filtered by archetype or country. "
-        + _REBUILD_RULES
-    ),
-)
-def user_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
-                 demographics: pl.DataFrame) -> dg.MaterializeResult:
-    rows = user_rows(source_vectors, demographics, USERS)
-    return _publish(context, milvus, USERS, rows, {
-        "users_without_demographics": int((rows.frame["country"] == "").sum()),
-    })
+def user_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinition:
+    """A user collection: one entity per vector of `spec.source`, with archetype and country."""
+
+    @versioned_asset(
+        key=[KEY_PREFIX, spec.alias],
+        ins={"source_vectors": dg.AssetIn(spec.source), "demographics": dg.AssetIn("demographics")},
+        group_name=GROUP,
+        kinds={"milvus"},
+        owners=OWNERS,
+        description=description + " " + _REBUILD_RULES,
+    )
+    def collection(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
+                   demographics: pl.DataFrame) -> dg.MaterializeResult:
+        rows = user_rows(source_vectors, demographics, spec)
+        return _publish(context, milvus, spec, rows, {
+            "users_without_demographics": int((rows.frame["country"] == "").sum()),
+        })
+
+    return collection
 
 
-@versioned_asset(
-    key=[KEY_PREFIX, HYBRID_MEDIA.alias],
-    ins={"source_vectors": dg.AssetIn("hybrid_movie_vectors"), "movies": dg.AssetIn("movies"),
-         "availability": dg.AssetIn("availability")},
-    group_name=GROUP,
-    kinds={"milvus"},
-    owners=OWNERS,
-    description=(
-        "The `hybrid_media_vectors` collection, behind the alias of that name: the search side of the 'for you' "
-        "row. One entity per hybrid movie vector (content + collaborative, unit, 449-d by default), id = "
-        "movie_id, with the same scalar fields as `media_vectors` (title, year, genres, platforms) for filtered "
-        "rows such as 'for you on TV5MONDE'. Query it with the user's vector from `hybrid_user_vectors`. "
-        + _REBUILD_RULES
-    ),
-)
-def hybrid_media_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
-                         movies: pl.DataFrame, availability: pl.DataFrame) -> dg.MaterializeResult:
-    rows = media_rows(source_vectors, movies, availability, HYBRID_MEDIA)
-    return _publish(context, milvus, HYBRID_MEDIA, rows, {
-        "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
-    })
-
-
-@versioned_asset(
-    key=[KEY_PREFIX, HYBRID_USERS.alias],
-    ins={"source_vectors": dg.AssetIn("hybrid_user_vectors"), "demographics": dg.AssetIn("demographics")},
-    group_name=GROUP,
-    kinds={"milvus"},
-    owners=OWNERS,
-    description=(
-        "The `hybrid_user_vectors` collection, behind the alias of that name: the query side of the 'for you' "
-        "row (fetch a user's vector by id, search `hybrid_media_vectors` with it) and 'users like you' "
-        "searches. id = user_id, archetype and country as in `user_vectors`. " + _REBUILD_RULES
-    ),
-)
-def hybrid_user_vectors(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
-                        demographics: pl.DataFrame) -> dg.MaterializeResult:
-    rows = user_rows(source_vectors, demographics, HYBRID_USERS)
-    return _publish(context, milvus, HYBRID_USERS, rows, {
-        "users_without_demographics": int((rows.frame["country"] == "").sum()),
-    })
+media_vectors = media_collection(MEDIA, (
+    "The `media_vectors` collection, behind the alias of that name: one entity per content vector, "
+    "id = movie_id (INT64 primary key), vector FLOAT_VECTOR(384), title (display title, VARCHAR), year "
+    "(INT32, 0 when unknown), genres and platforms (ARRAY of VARCHAR; platforms are the distinct "
+    "platforms of `availability`, empty when none), for searches filtered by platform, year or genre; "
+    "'more like this' searches it with a movie's own vector."))
+user_vectors = user_collection(USERS, (
+    "The `user_vectors` collection, behind the alias of that name: one entity per user vector, id = "
+    "user_id (INT64 primary key), vector FLOAT_VECTOR(384), archetype and country (VARCHAR, from "
+    "`demographics`; empty for a user it lacks), for searches filtered by archetype or country."))
+hybrid_media_vectors = media_collection(HYBRID_MEDIA, (
+    "The `hybrid_media_vectors` collection, behind the alias of that name: the search side of the 'for you' "
+    "row. One entity per hybrid movie vector (content + collaborative, unit, 449-d by default), id = "
+    "movie_id, with the same scalar fields as `media_vectors` (title, year, genres, platforms) for filtered "
+    "rows such as 'for you on TV5MONDE'. Query it with the user's vector from `hybrid_user_vectors`."))
+hybrid_user_vectors = user_collection(HYBRID_USERS, (
+    "The `hybrid_user_vectors` collection, behind the alias of that name: the query side of the 'for you' "
+    "row (fetch a user's vector by id, search `hybrid_media_vectors` with it) and 'users like you' "
+    "searches. id = user_id, archetype and country as in `user_vectors`."))
 
 
 assets = [media_vectors, user_vectors, hybrid_media_vectors, hybrid_user_vectors]
