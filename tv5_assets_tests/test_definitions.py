@@ -43,7 +43,7 @@ EXPECTED_CHECKS = {
       for check in ("dimension_as_configured", "no_nan_or_inf", "one_vector_per_movie")),
     *((asset, check) for asset in ("collaborative_user_vectors", "hybrid_user_vectors")
       for check in ("dimension_as_configured", "no_nan_or_inf", "one_vector_per_rating_user", "recomputed_identically")),
-    ("hybrid_movie_vectors", "unit_norm"), ("hybrid_movie_vectors", "recomputed_identically"),
+    ("hybrid_movie_vectors", "parts_within_layout"), ("hybrid_movie_vectors", "recomputed_identically"),
     ("hybrid_user_vectors", "unit_norm"),
     ("recommendation_quality", "served_beats_most_popular"), ("recommendation_quality", "ann_search_agrees_with_exact"),
     *(("agentdb", check) for check in ("one_session_per_user", "recent_steps_count", "one_vector_per_user",

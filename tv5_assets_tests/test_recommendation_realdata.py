@@ -74,6 +74,6 @@ def test_served_hybrid_through_milvus_beats_popularity_and_nears_the_reference(
         with milvus.connected():
             alias = milvus.alias_name(HYBRID_MEDIA.alias)
             milvus.ensure_searchable(milvus.alias_target(alias))  # Lite: each process loads what it searches
-            hits = milvus.search(alias, queries, limit=50)
+            hits = milvus.search(alias, queries, limit=50, spec=HYBRID_MEDIA)
         surfaced = [movie in {h["id"] for h in row} for movie, row in zip(cold["movie_id"].to_list(), hits)]
         assert np.mean(surfaced) >= 0.9, surfaced

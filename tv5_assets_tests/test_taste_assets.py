@@ -45,7 +45,7 @@ def test_sample_builds_every_new_asset_with_green_blocking_checks(sample_lake) -
     assert evaluations[("collaborative_user_vectors", checks.RECOMPUTED)].passed
     movies = pl.read_parquet(lake / "content_vectors.parquet").height
     assert pl.read_parquet(lake / "hybrid_movie_vectors.parquet").height == movies
-    assert pl.read_parquet(lake / "hybrid_movie_vectors.parquet").schema["vector"].size == 384 + 64 + 1
+    assert pl.read_parquet(lake / "hybrid_movie_vectors.parquet").schema["vector"].size == 384 + 64
     built = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert built["milvus/hybrid_media_vectors"]["entity_count"].value == movies
     table = pl.read_parquet(lake / "recommendation_quality.parquet")
@@ -80,8 +80,10 @@ def test_checks_fail_on_damaged_vectors(sample_lake, asset: str, tmp_path: Path)
     failed = {name for name, e in evaluations.items() if not e.passed}
     expected = {checks.FINITE, checks.RECOMPUTED,
                 checks.ONE_PER_MOVIE if asset == "hybrid_movie_vectors" else checks.ONE_PER_USER}
-    if asset.startswith("hybrid"):
+    if asset == "hybrid_user_vectors":
         expected.add(checks.UNIT_NORM)
+    if asset == "hybrid_movie_vectors":
+        expected.add(checks.LAYOUT)
     assert failed == expected, {n: e.description for n, e in evaluations.items()}
     assert all(e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations.values())
 

@@ -60,7 +60,7 @@ def test_user_fold_in_on_a_subset_equals_the_whole_run() -> None:
     assert rules.recomputed_identically(everyone, some, "user_id").passed
 
 
-def test_hybrid_vectors_are_unit_and_their_cosine_ranks_like_the_score() -> None:
+def test_hybrid_inner_product_is_the_for_you_score() -> None:
     rng = np.random.default_rng(4)
     content = rng.normal(size=(50, 12)).astype(np.float32)
     content /= np.linalg.norm(content, axis=1, keepdims=True)
@@ -71,14 +71,24 @@ def test_hybrid_vectors_are_unit_and_their_cosine_ranks_like_the_score() -> None
     layout = hybrid.layout_for(12, movie_factors, 0.5)
     movies = hybrid.movie_vectors(content, movie_factors, layout)
     users = hybrid.user_vectors(taste, user_factors, 0.5)
-    assert movies.shape == (50, layout.dimension) == (50, 12 + 6 + 1)
-    assert np.linalg.norm(movies, axis=1) == pytest.approx(np.ones(50), abs=1e-5)
+    assert movies.shape == (50, layout.dimension) == (50, 12 + 6)
+    frame = pl.DataFrame({"movie_id": range(50), "vector": pl.Series(movies, dtype=pl.Array(pl.Float32, 18))})
+    assert rules.hybrid_movie_parts(frame, 12).passed
     assert np.linalg.norm(users, axis=1) == pytest.approx(np.ones(5), abs=1e-5)
     unit_users = user_factors / np.linalg.norm(user_factors, axis=1, keepdims=True)
     score = 0.25 * taste @ content.T + layout.factor_scale * unit_users @ movie_factors.T
-    cosine = users @ movies.T
-    assert np.array_equal(np.argsort(-cosine, axis=1), np.argsort(-score, axis=1))
-    assert cosine == pytest.approx(score / (np.sqrt(2) * np.sqrt(0.25 ** 2 + 1)), abs=1e-5)
+    assert users @ movies.T == pytest.approx(score / np.sqrt(0.25 ** 2 + 1), abs=1e-5)
+    # the most popular movie (largest collaborative norm) has a collaborative part of norm exactly 1
+    assert np.linalg.norm(movies[:, 12:], axis=1).max() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_hybrid_movie_parts_fails_on_a_broken_layout() -> None:
+    as_array = pl.col("vector").cast(pl.Array(pl.Float32, 3))
+    good = pl.DataFrame({"movie_id": [1, 2], "vector": [[1.0, 0.0, 0.5], [0.0, 1.0, 1.0]]}).with_columns(as_array)
+    assert rules.hybrid_movie_parts(good, 2).passed
+    bad = pl.DataFrame({"movie_id": [1, 2], "vector": [[2.0, 0.0, 0.5], [0.0, 1.0, 1.5]]}).with_columns(as_array)
+    result = rules.hybrid_movie_parts(bad, 2)
+    assert not result.passed and result.metadata["examples"] == [1, 2]
 
 
 def test_recomputed_identically_fails_on_a_changed_or_missing_vector() -> None:

@@ -1,7 +1,7 @@
 """The served hybrid searched through Milvus, as the recommender searches it: one ANN query per user.
 
 The evaluation's movie vectors (fitted on train) go into a throw-away collection built by the vector
-store's own rebuild path (same index and metric as the served collections), each evaluated user's
+store's own rebuild path (the same index and metric as `hybrid_media_vectors`), each evaluated user's
 vector is searched in it, and the collection is dropped after. Movies a user rated in train are
 removed from the hits, so each search asks for k + that many (at most Milvus' top-k cap), at a
 breadth ef of at least the limit. Users go in order of how much they rated, in requests of at most
@@ -20,10 +20,11 @@ from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.rows import fit_to_spec
-from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec
+from tv5_assets.vector_store.schema import HYBRID_MEDIA, ID_FIELD, VECTOR_FIELD, CollectionSpec
 
 SPEC = CollectionSpec(alias="evaluation_hybrid_media", source="recommendation_quality", attributes="",
-                      id_column="movie_id", scalars=(),
+                      id_column="movie_id", scalars=(), metric_type=HYBRID_MEDIA.metric_type,
+                      hnsw_m=HYBRID_MEDIA.hnsw_m,
                       description="throw-away: the evaluation's hybrid movie vectors, dropped after the search")
 MILVUS_TOP_K_CAP = 16_384
 BATCH = 50  # queries a request at most
@@ -62,7 +63,7 @@ def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnT
             for start, stop, limit in request_plan(wanted, min(MILVUS_TOP_K_CAP, len(movies))):
                 part = order[start:stop]
                 counters["lists_cut_by_topk_cap"] += int((wanted[start:stop] > limit).sum())
-                hits = milvus.search(alias, users[part], limit=limit, ef=max(limit, milvus.search_ef))
+                hits = milvus.search(alias, users[part], limit=limit, ef=max(limit, milvus.search_ef), spec=SPEC)
                 out[part] = exclude_rated([[int(h["id"]) for h in q] for q in hits], [rated[i] for i in part], k)
             counters["users_searched"] += len(users)
             return out

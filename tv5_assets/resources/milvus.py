@@ -167,6 +167,13 @@ class MilvusResource(dg.ConfigurableResource):
     def index(self) -> VectorIndex:
         return VectorIndex(self.index_type, self.metric_type, self.hnsw_m, self.hnsw_ef_construction, self.search_ef)
 
+    def index_for(self, spec: CollectionSpec | None) -> VectorIndex:
+        """The configured index, with the collection's own metric and M where its spec sets them."""
+        if spec is None:
+            return self.index
+        return VectorIndex(self.index_type, spec.metric_type or self.metric_type, spec.hnsw_m or self.hnsw_m,
+                           self.hnsw_ef_construction, self.search_ef)
+
     def alias_name(self, alias: str) -> str:
         return f"{self.collection_prefix}{alias}"
 
@@ -317,13 +324,13 @@ class MilvusResource(dg.ConfigurableResource):
     def flush(self, name: str) -> None:
         self._call(f"flush {name}", lambda c: c.flush(name, timeout=self.build_timeout_s))
 
-    def build_index(self, name: str) -> None:
+    def build_index(self, name: str, spec: CollectionSpec | None = None) -> None:
         """Build the configured index and wait for it.
 
         The build parameters go both flat (what the server reads) and as the JSON `params` entry (what
         Milvus Lite reads; it ignores flat keys), so both backends build and report the same index.
         """
-        index = self.index
+        index = self.index_for(spec)
         params = self.client.prepare_index_params()
         params.add_index(VECTOR_FIELD, index_type=index.index_type, metric_type=index.metric_type,
                          params={**index.build_params, "params": {k: str(v) for k, v in index.build_params.items()}})
@@ -378,11 +385,12 @@ class MilvusResource(dg.ConfigurableResource):
 
     def search(self, name: str, vectors: np.ndarray | Sequence[Sequence[float]], limit: int,
                expression: str = "", output_fields: Sequence[str] = (), ef: int | None = None,
-               ) -> list[list[dict[str, Any]]]:
-        """Top-`limit` hits of each query vector: [{id, distance, entity}]. HNSW breadth: `ef`, else the
-        configured one (a search deeper than ef needs ef >= limit: pass it)."""
+               spec: CollectionSpec | None = None) -> list[list[dict[str, Any]]]:
+        """Top-`limit` hits of each query vector: [{id, distance, entity}], with the metric of `spec`'s index.
+        HNSW breadth: `ef`, else the configured one (a search deeper than ef needs ef >= limit: pass it)."""
         data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
-        params = self.index.search_params if ef is None else {**self.index.search_params, "params": {"ef": ef}}
+        index = self.index_for(spec)
+        params = index.search_params if ef is None else {**index.search_params, "params": {"ef": ef}}
         return self._call(f"search {name}", lambda c: [list(hits) for hits in c.search(
             name, data=data, limit=limit, filter=expression, output_fields=list(output_fields),
             search_params=params, timeout=self.timeout_s)])

@@ -85,10 +85,10 @@ def collaborative_user_vectors(context: dg.AssetExecutionContext, ratings: pl.La
     kinds={"numpy", "polars"},
     owners=OWNERS,
     description=(
-        "One unit hybrid vector per movie: movie_id, vector = [content, collaborative / M, padding] / sqrt(2), M = "
-        "the largest collaborative norm, the padding coordinate topping every movie up to the same norm so a "
-        "cosine index ranks by the full dot product (popularity included). Searched with `hybrid_user_vectors` "
-        "in Milvus for the 'for you' row (layout and reasons: tv5_assets/taste/hybrid.py)."
+        "One hybrid vector per movie: movie_id, vector = [content, collaborative / M] (448-d by default), M = "
+        "the largest collaborative norm, so the norm (1 to sqrt(2)) keeps popularity. Searched by inner product "
+        "with `hybrid_user_vectors` in Milvus for the 'for you' row (layout and reasons: "
+        "tv5_assets/taste/hybrid.py)."
     ),
 )
 def hybrid_movie_vectors(content_vectors: pl.DataFrame,
@@ -105,7 +105,7 @@ def hybrid_movie_vectors(content_vectors: pl.DataFrame,
     kinds={"numpy", "polars"},
     owners=OWNERS,
     description=(
-        "One unit hybrid vector per user: user_id, vector = [w^2 * content taste, collaborative / its norm, 0], "
+        "One unit hybrid vector per user: user_id, vector = [w^2 * content taste, collaborative / its norm], "
         "normalised, w = 0.5 (the best content weight on a validation split, see recommendation_quality): the "
         "query side of `hybrid_movie_vectors`. Its cosine with a movie's hybrid vector is the 'for you' score, "
         "w^2 * content similarity + the collaborative prediction (scaled)."

@@ -36,3 +36,17 @@ def sample_keys(keys: pl.Series, size: int, seed: int) -> pl.Series:
     if keys.len() <= size:
         return keys.sort()
     return keys.sample(size, seed=seed).sort()
+
+
+def hybrid_movie_parts(frame: pl.DataFrame, content_dim: int, tolerance: float = 1e-3) -> RuleResult:
+    """Every hybrid movie vector is [unit content part, collaborative part of norm <= 1] (the score's scale)."""
+    vectors = np.asarray(frame["vector"].to_numpy(), np.float32) if frame.height else np.zeros((0, content_dim + 1))
+    content = np.linalg.norm(vectors[:, :content_dim], axis=1)
+    collaborative = np.linalg.norm(vectors[:, content_dim:], axis=1)
+    bad = (np.abs(content - 1) > tolerance) | (collaborative > 1 + tolerance) | ~np.isfinite(content + collaborative)
+    examples = frame.filter(pl.Series(bad))["movie_id"].head(10).to_list() if frame.height else []
+    return RuleResult(not bad.any(), f"{int(bad.sum())} of {frame.height} movies break the layout (content part "
+                                     f"norm 1 +- {tolerance}, collaborative part norm <= 1)",
+                      {"broken": int(bad.sum()), "examples": examples,
+                       "content_norm_range": [float(content.min(initial=1)), float(content.max(initial=1))],
+                       "collaborative_norm_max": float(collaborative.max(initial=0))})

@@ -39,7 +39,7 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
     alias = milvus.alias_name(spec.alias)
     batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
     report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info)
-    version = content_version(rows, milvus.index, spec)
+    version = content_version(rows, milvus.index_for(spec), spec)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
@@ -51,7 +51,7 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
             "backend": milvus.describe(),
             "entity_count": report.entities,
             "dimension": rows.dimension,
-            "index": dg.MetadataValue.json(milvus.index.describe()),
+            "index": dg.MetadataValue.json(milvus.index_for(spec).describe()),
             "batches": report.batches,
             "batch_bytes": milvus.batch_bytes,
             "largest_batch_rows": report.largest_batch_rows,
@@ -124,7 +124,7 @@ user_vectors = user_collection(USERS, (
     "`demographics`; empty for a user it lacks), for searches filtered by archetype or country."))
 hybrid_media_vectors = media_collection(HYBRID_MEDIA, (
     "The `hybrid_media_vectors` collection, behind the alias of that name: the search side of the 'for you' "
-    "row. One entity per hybrid movie vector (content + collaborative, unit, 449-d by default), id = "
+    "row. One entity per hybrid movie vector (content + collaborative, 448-d by default; metric IP, HNSW M=32), id = "
     "movie_id, with the same scalar fields as `media_vectors` (title, year, genres, platforms) for filtered "
     "rows such as 'for you on TV5MONDE'. Query it with the user's vector from `hybrid_user_vectors`."))
 hybrid_user_vectors = user_collection(HYBRID_USERS, (

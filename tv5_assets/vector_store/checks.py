@@ -84,10 +84,10 @@ def _source(frame: pl.LazyFrame, spec: CollectionSpec) -> tuple[np.ndarray, np.n
     return rows[ID_FIELD].to_numpy(), np.asarray(rows[VECTOR_FIELD].to_numpy(), dtype=np.float32)
 
 
-def _search_ids(milvus: MilvusResource, alias: str, queries: np.ndarray, k: int) -> np.ndarray:
+def _search_ids(milvus: MilvusResource, alias: str, queries: np.ndarray, k: int, spec: CollectionSpec) -> np.ndarray:
     found: list[list[int]] = []
     for start in range(0, len(queries), _QUERY_BATCH):
-        hits = milvus.search(alias, queries[start:start + _QUERY_BATCH], limit=k)
+        hits = milvus.search(alias, queries[start:start + _QUERY_BATCH], limit=k, spec=spec)
         found.extend([int(h["id"]) for h in query] for query in hits)
     return quality.pad_ids(found, k)
 
@@ -113,7 +113,8 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         alias = milvus.alias_name(spec.alias)
         if (collection := milvus.alias_target(alias)) is None:
             return _missing_alias(milvus, alias)
-        return _result(rules.index_as_configured(collection, milvus.describe_index(collection), milvus.index))
+        return _result(rules.index_as_configured(collection, milvus.describe_index(collection),
+                                                     milvus.index_for(spec)))
 
     @dg.asset_check(asset=asset, name=LOADED, blocking=True,
                     description="the collection is loaded (searchable). On the server it must be loaded as found; "
@@ -137,8 +138,9 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         milvus.ensure_searchable(collection)
         ids, vectors = _source(source_vectors, spec)
         sample = quality.sample_positions(len(ids), config.sample, config.seed)
-        top1 = _search_ids(milvus, alias, vectors[sample], 1)[:, 0]
-        measured = quality.self_retrieval(ids[sample], vectors[sample], top1, ids, vectors, milvus.metric_type)
+        top1 = _search_ids(milvus, alias, vectors[sample], 1, spec)[:, 0]
+        measured = quality.self_retrieval(ids[sample], vectors[sample], top1, ids, vectors,
+                                          milvus.index_for(spec).metric_type)
         return _result(rules.self_retrieval(collection, measured, config.minimum))
 
     @dg.asset_check(asset=asset, name=RECALL, blocking=True, additional_ins=vectors_in,
@@ -151,8 +153,8 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         milvus.ensure_searchable(collection)
         ids, vectors = _source(source_vectors, spec)
         queries = vectors[quality.sample_positions(len(ids), config.queries, config.seed)]
-        found = _search_ids(milvus, alias, queries, config.k)
-        value = quality.recall_at_k(found, queries, ids, vectors, config.k, milvus.metric_type)
+        found = _search_ids(milvus, alias, queries, config.k, spec)
+        value = quality.recall_at_k(found, queries, ids, vectors, config.k, milvus.index_for(spec).metric_type)
         return _result(rules.recall(collection, value, config.minimum, config.k, len(queries), milvus.search_ef))
 
     @dg.asset_check(asset=asset, name=LATENCY, blocking=False, additional_ins=vectors_in,
@@ -169,7 +171,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         seconds = []
         for position, query in enumerate(queries):
             started = time.perf_counter()
-            milvus.search(alias, query[None, :], limit=10)
+            milvus.search(alias, query[None, :], limit=10, spec=spec)
             if position >= config.warmup:
                 seconds.append(time.perf_counter() - started)
         summary = quality.latency_summary(seconds)
@@ -191,7 +193,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         if value is None:
             return _result(RuleResult(False, f"{spec.attributes} has no {spec.probe.column} value to filter on"))
         expression = filter_expression(spec, spec.probe.field, value)
-        hits = milvus.search(alias, vectors[:1], limit=FILTER_LIMIT, expression=expression,
+        hits = milvus.search(alias, vectors[:1], limit=FILTER_LIMIT, expression=expression, spec=spec,
                              output_fields=[spec.probe.field])[0]
         return _result(rules.filtered_search(collection, expression, spec.probe.field, value, hits, FILTER_LIMIT,
                                              milvus.count_where(alias, expression), truth.to_list()))
