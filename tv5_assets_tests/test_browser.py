@@ -146,11 +146,14 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tup
         expect(page.get_by_text("5 / 5 Passed").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "movielens-lineage.png"))
 
-        # 2. The catalog lists every asset, each linking to its page (milvus/media_vectors at /assets/milvus/...)
+        # 2. The catalog lists every asset, each linking to its page (milvus/media_vectors at /assets/milvus/...).
+        # The catalog renders only the rows in view (a virtualised list): a tall window shows all of them.
+        page.set_viewport_size({"width": 1600, "height": 200 * len(asset_keys)})
         page.goto(f"{url}/assets", wait_until="networkidle")
         for key in asset_keys:
             expect(page.locator(f'a[href="/assets/{"/".join(key.path)}"]').first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "asset-catalog.png"), full_page=True)
+        page.set_viewport_size({"width": 1600, "height": 1000})
 
         # 3. One asset's checks tab: every check rendered, all succeeded
         page.goto(f"{url}/assets/ratings?view=checks", wait_until="networkidle")
