@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import dagster as dg

@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import polars as pl
 import pytest
 
