@@ -150,6 +150,8 @@ def test_a_searched_subset_is_compared_with_the_exact_ranking_of_the_same_users(
     assert result.figure(SERVED_ANN) == pytest.approx(result.figure(SERVED_SEARCHED_USERS))
     assert rules.ann_agrees_with_exact(result.table).metadata["exact"] == pytest.approx(
         result.figure(SERVED_SEARCHED_USERS))
+    # against popularity, the exact ranking of every evaluated user speaks for the served vectors
+    assert rules.served_scorer(result.table) == SERVED
 
 
 def _table(served: float, popular: float, exact: float | None = None) -> pl.DataFrame:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from tv5_assets import charts
 from tv5_assets.evaluation import evaluate as evaluation
+from tv5_assets.evaluation import rules
 from tv5_assets.evaluation.ann import milvus_top
 from tv5_assets.evaluation.split import SplitSettings
 from tv5_assets.metadata import markdown_table
@@ -75,13 +76,14 @@ def recommendation_quality(context: dg.AssetExecutionContext, config: QualityCon
     table = result.table
     headline = {scorer: round(result.figure(scorer), 4) for scorer in table["scorer"].unique(maintain_order=True)}
     popular, reference = result.figure(evaluation.POPULAR), result.figure(evaluation.REFERENCE)
-    served = result.figure(evaluation.SERVED_ANN if config.ann_search else evaluation.SERVED)
+    served_scorer = rules.served_scorer(table)
+    served = result.figure(served_scorer)
     shown = table.select("scorer", "segment", "users", *[pl.col(c).round(4) for c in table.columns[3:]])
     return dg.Output(table, data_version=dg.DataVersion(frame_fingerprint(table)), metadata={
         "recall_at_20": dg.MetadataValue.json(headline),
         "served_vs_most_popular": round(served / popular, 3) if popular else 0.0,
         "served_vs_reference": round(served / reference, 3) if reference else 0.0,
-        "served_scorer": evaluation.SERVED_ANN if config.ann_search else evaluation.SERVED,
+        "served_scorer": served_scorer,
         "results": dg.MetadataValue.md(markdown_table(shown, rows=shown.height)),
         "chart": dg.MetadataValue.md(quality_chart(table)),
         "validation": dg.MetadataValue.md(markdown_table(result.validation, rows=result.validation.height)),

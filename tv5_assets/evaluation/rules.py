@@ -16,8 +16,11 @@ def _figure(table: pl.DataFrame, scorer: str, metric: str) -> float | None:
 
 
 def served_scorer(table: pl.DataFrame) -> str:
-    """The ANN-searched hybrid when the evaluation searched Milvus, else its exact ranking."""
-    return SERVED_ANN if _figure(table, SERVED_ANN, "users") is not None else SERVED
+    """The ANN-searched hybrid when the evaluation searched every evaluated user through Milvus; else (no
+    search, or a searched subset: compared apart by `ann_agrees_with_exact`) the exact ranking of all of them."""
+    searched_all = _figure(table, SERVED_ANN, "users") is not None and _figure(table, SERVED_SEARCHED_USERS,
+                                                                                "users") is None
+    return SERVED_ANN if searched_all else SERVED
 
 
 def served_beats_most_popular(table: pl.DataFrame, metric: str = "recall@20") -> RuleResult:
