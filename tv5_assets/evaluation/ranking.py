@@ -15,7 +15,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from tv5_assets.evaluation import metrics
-from tv5_assets.evaluation.scorers import Catalogue, Scores
+from tv5_assets.evaluation.scorers import Catalogue, Scores, binary_matrix
 
 KS = (10, 20, 50)
 
@@ -40,11 +40,8 @@ def targets(data: Catalogue, positives: pl.DataFrame) -> Targets:
              .join(pl.DataFrame({"user_id": data.user_ids}).cast(positives.schema["user_id"]), on="user_id", how="semi"))
     users = np.searchsorted(data.user_ids, known["user_id"].to_numpy())
     rows = np.unique(users)
-    matrix = sp.csr_matrix((np.ones(len(users), np.float32),
-                            (np.searchsorted(rows, users), np.searchsorted(data.movie_ids, known["movie_id"].to_numpy()))),
-                           shape=(len(rows), len(data.movie_ids)))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
+    matrix = binary_matrix(np.searchsorted(rows, users), np.searchsorted(data.movie_ids, known["movie_id"].to_numpy()),
+                           (len(rows), len(data.movie_ids)))
     return Targets(rows, matrix)
 
 

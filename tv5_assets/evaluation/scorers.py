@@ -39,6 +39,20 @@ class Catalogue:
     def popularity(self) -> np.ndarray:
         return np.asarray(self.rated.sum(axis=0)).ravel()
 
+    @property
+    def content_frame(self) -> pl.DataFrame:
+        """movie_id, vector: the content vectors as the stages' functions take them."""
+        return pl.DataFrame({"movie_id": pl.Series(self.movie_ids, dtype=pl.Int32),
+                             "vector": pl.Series(self.content, dtype=pl.Array(pl.Float32, self.content.shape[1]))})
+
+
+def binary_matrix(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """float32 CSR with 1 at each (row, col), however often the pair repeats."""
+    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape)
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return matrix
+
 
 def catalogue(train: pl.DataFrame, content: pl.DataFrame, user_ids: np.ndarray) -> Catalogue:
     content = content.sort("movie_id")
@@ -46,9 +60,7 @@ def catalogue(train: pl.DataFrame, content: pl.DataFrame, user_ids: np.ndarray) 
     known = train.join(content.select("movie_id"), on="movie_id", how="semi", maintain_order="left")
     rows = np.searchsorted(user_ids, known["user_id"].to_numpy())
     cols = np.searchsorted(movie_ids, known["movie_id"].to_numpy())
-    rated = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(user_ids), len(movie_ids)))
-    rated.sum_duplicates()
-    rated.data[:] = 1.0
+    rated = binary_matrix(rows, cols, (len(user_ids), len(movie_ids)))
     return Catalogue(user_ids, movie_ids, np.asarray(content["vector"].to_numpy(), np.float32), known, rated)
 
 
@@ -75,9 +87,7 @@ def popularity_scores(data: Catalogue) -> Scores:
 
 def content_taste(data: Catalogue) -> np.ndarray:
     """The seed's content user vectors, refitted on train (users x dim, aligned with data.user_ids)."""
-    frame = content_user_vectors(data.train.lazy(), pl.DataFrame({
-        "movie_id": pl.Series(data.movie_ids, dtype=pl.Int32),
-        "vector": pl.Series(data.content, dtype=pl.Array(pl.Float32, data.content.shape[1]))})).frame
+    frame = content_user_vectors(data.train.lazy(), data.content_frame).frame
     return _rows_of(frame, data.user_ids, "user_id", data.content.shape[1])
 
 
@@ -92,9 +102,7 @@ class Collaborative:
 
 
 def collaborative(data: Catalogue, settings: factors.FactorSettings) -> Collaborative:
-    content = pl.DataFrame({"movie_id": pl.Series(data.movie_ids, dtype=pl.Int32),
-                            "vector": pl.Series(data.content, dtype=pl.Array(pl.Float32, data.content.shape[1]))})
-    movies = factors.movie_factors(data.train.lazy(), content, settings).frame
+    movies = factors.movie_factors(data.train.lazy(), data.content_frame, settings).frame
     users = factors.user_factors(data.train.lazy(), movies.select("movie_id", "vector"), settings)
     return Collaborative(np.asarray(movies["vector"].to_numpy(), np.float32),
                          _rows_of(users, data.user_ids, "user_id", settings.factors))
@@ -133,10 +141,7 @@ def ease_scores(data: Catalogue, settings: EaseSettings) -> tuple[Scores, int]:
     liked = data.train.filter(pl.col("rating") >= settings.like_threshold)
     rows = np.searchsorted(data.user_ids, liked["user_id"].to_numpy())
     cols = np.searchsorted(data.movie_ids, liked["movie_id"].to_numpy())
-    matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
-                           shape=(len(data.user_ids), len(data.movie_ids)))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
+    matrix = binary_matrix(rows, cols, (len(data.user_ids), len(data.movie_ids)))
     counts = np.asarray(matrix.sum(axis=0)).ravel()
     order = np.argsort(-counts, kind="stable")
     items = np.sort(order[:min(settings.max_items, int((counts > 0).sum()))])
