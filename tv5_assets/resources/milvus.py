@@ -171,7 +171,8 @@ class MilvusResource(dg.ConfigurableResource):
         """The configured index, with the collection's own metric and M where its spec sets them."""
         if spec is None:
             return self.index
-        return VectorIndex(self.index_type, spec.metric_type or self.metric_type, spec.hnsw_m or self.hnsw_m,
+        return VectorIndex(spec.index_type or self.index_type, spec.metric_type or self.metric_type,
+                           spec.hnsw_m or self.hnsw_m,
                            self.hnsw_ef_construction, self.search_ef)
 
     def alias_name(self, alias: str) -> str:
@@ -390,7 +391,7 @@ class MilvusResource(dg.ConfigurableResource):
         HNSW breadth: `ef`, else the configured one (a search deeper than ef needs ef >= limit: pass it)."""
         data = [np.asarray(v, dtype=np.float32).tolist() for v in vectors]
         index = self.index_for(spec)
-        params = index.search_params if ef is None else {**index.search_params, "params": {"ef": ef}}
+        params = index.search_params_with(ef)
         return self._call(f"search {name}", lambda c: [list(hits) for hits in c.search(
             name, data=data, limit=limit, filter=expression, output_fields=list(output_fields),
             search_params=params, timeout=self.timeout_s)])

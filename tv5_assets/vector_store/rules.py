@@ -53,9 +53,11 @@ def self_retrieval(collection: str, result: SelfRetrieval, minimum: float) -> Ru
     )
 
 
-def recall(collection: str, value: float, minimum: float, k: int, queries: int, ef: int) -> RuleResult:
+def recall(collection: str, value: float, minimum: float, k: int, queries: int, ef: int | None) -> RuleResult:
+    """`ef` None: the collection's index is exact (FLAT)."""
     passed = queries > 0 and value >= minimum
-    return RuleResult(passed, f"{collection}: recall@{k} = {value:.4f} over {queries} queries at ef={ef} against "
+    breadth = f"at ef={ef}" if ef is not None else "with its exact (FLAT) index"
+    return RuleResult(passed, f"{collection}: recall@{k} = {value:.4f} over {queries} queries {breadth} against "
                               f"exact numpy search; required {minimum}",
                       {"collection": collection, f"recall_at_{k}": round(value, 4), "queries": queries, "ef": ef,
                        "minimum": minimum})

@@ -14,6 +14,7 @@ ID_FIELD = "id"
 VECTOR_FIELD = "vector"
 UNKNOWN_YEAR = 0
 METRICS = ("COSINE", "L2", "IP")
+INDEX_TYPES = ("HNSW", "FLAT")  # FLAT: exact search, no graph (see USERS)
 
 
 class FieldKind(str, Enum):
@@ -61,6 +62,7 @@ class CollectionSpec:
     description: str = ""
     metric_type: str | None = None  # None: the `milvus` resource's (COSINE by default)
     hnsw_m: int | None = None  # None: the resource's
+    index_type: str | None = None  # None: the resource's (HNSW)
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -111,6 +113,16 @@ USERS = CollectionSpec(
     ),
     probe=FilterProbe("country", "country"),
     description="tv5 user taste vectors: one per user who rated, with archetype and country",
+    # exact search. A content user vector is the mean of ~150 movie vectors, so at ml-25m shape the 162K of them
+    # sit in a narrow cone (mean vector norm 0.986) and, by the central limit theorem, their offsets look like
+    # noise in ~50 dimensions (participation ratio 50.6): a user's 1st and 10th neighbours are almost equally far
+    # (cosine distance 0.0096 vs 0.0102). Graph search cannot separate such near-ties: FAISS HNSW (Milvus
+    # Lite's engine) finds 75 % of the exact top 10 at M=16/ef=100, 86 % at ef=400, 93 % at M=48/ef=400,
+    # and a vector itself at rank 1 only 70-97 % of the time; L2 instead of IP changes nothing (benchmark
+    # log in docs/scaling.md). Off the hot path (the "for you" and "users like you" rows search the hybrid
+    # collections, whose collaborative part is low-rank and indexes well), exact search costs a few ms
+    # at this size and needs no index build.
+    index_type="FLAT",
 )
 
 HYBRID_USERS = CollectionSpec(
@@ -137,18 +149,29 @@ class VectorIndex:
     def __post_init__(self) -> None:
         if self.metric_type not in METRICS:
             raise ValueError(f"metric_type {self.metric_type!r} is not one of {METRICS}")
+        if self.index_type not in INDEX_TYPES:
+            raise ValueError(f"index_type {self.index_type!r} is not one of {INDEX_TYPES}")
+
+    @property
+    def exact(self) -> bool:
+        return self.index_type == "FLAT"
 
     @property
     def build_params(self) -> dict[str, int]:
-        return {"M": self.m, "efConstruction": self.ef_construction}
+        return {} if self.exact else {"M": self.m, "efConstruction": self.ef_construction}
+
+    def search_params_with(self, ef: int | None = None) -> dict[str, object]:
+        """The search parameters; `ef` (HNSW's breadth) overrides the configured one, FLAT takes none."""
+        params = {} if self.exact else {"ef": self.search_ef if ef is None else ef}
+        return {"metric_type": self.metric_type, "params": params}
 
     @property
     def search_params(self) -> dict[str, object]:
-        return {"metric_type": self.metric_type, "params": {"ef": self.search_ef}}
+        return self.search_params_with()
 
     def describe(self) -> dict[str, object]:
         return {"index_type": self.index_type, "metric_type": self.metric_type, **self.build_params,
-                "search_ef": self.search_ef}
+                **({} if self.exact else {"search_ef": self.search_ef})}
 
 
 def filter_expression(spec: CollectionSpec, field: str, value: str) -> str:
