@@ -2,13 +2,15 @@
 
 
 import time
+from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from tv5_assets.graph_store import cypher, model
-from tv5_assets.graph_store.loader import load_graph
+from tv5_assets.graph_store.loader import import_graph, load_graph
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.resources.neo4j import Neo4jResource
 from tv5_assets.versioning import versioned_asset
@@ -24,6 +26,12 @@ class GraphLoadConfig(dg.Config):
         description="rebuild even when the graph already holds a complete load of the same data version",
     )
     clear_batch_rows: int = Field(default=100_000, description="rows per inner transaction when clearing")
+    method: Literal["auto", "online", "import"] = Field(
+        default="auto",
+        description="'auto': the offline import tool when the neo4j resource is the project's own local server "
+        "(it is stopped and restarted around the swap), else the online load; 'online': always UNWIND over "
+        "Bolt; 'import': the import tool, failing when the server is not local",
+    )
 
 
 @versioned_asset(
@@ -40,7 +48,11 @@ class GraphLoadConfig(dg.Config):
         "rank}]->(Tag), the genome's top tags; (Media)-[:AVAILABLE_ON {regions, quality, "
         "subtitle_languages}]->(Platform). A uniqueness constraint per node key and range indexes on "
         "Media.title, Media.year, Media.imdb_id, User.archetype, User.country, Platform.business_model. "
-        "Load: mark (:LoadState {key: 'graph'}) incomplete, clear the graph in batched inner transactions, "
+        "Full rebuilds of the project's own local server (`scripts/services`) use the offline import tool: "
+        "CSV files, `neo4j-admin database import full` into a staging home while the previous graph is "
+        "served, then stop, swap the store in, start, create the schema, compare the counts, mark complete "
+        "(the previous store is restored when any of that fails). Other servers get the online load. "
+        "Online load: mark (:LoadState {key: 'graph'}) incomplete, clear the graph in batched inner transactions, "
         "create constraints and indexes, CREATE nodes then relationships in columnar UNWIND batches "
         "(`batch_rows` of the neo4j resource, 50,000 by default) with endpoints found through the "
         "uniqueness indexes (each end node once per batch, each start node once per group); relationship "
@@ -66,9 +78,17 @@ def graph(
     rows = graph_rows(movies, ratings, genome, demographics, availability)
     version = rows.fingerprint(salt=cypher.statements_digest())
     context.log.info(f"graph rows built in {time.perf_counter() - started:.1f} s: {rows.counts()}, version {version}")
-    report = load_graph(neo4j.client, rows, version, batch_rows=neo4j.batch_rows,
-                        clear_batch_rows=config.clear_batch_rows, force=config.force_reload,
-                        concurrency=neo4j.write_concurrency)
+    server = neo4j.local_server() if config.method != "online" else None
+    if config.method == "import" and server is None:
+        raise dg.Failure(f"method 'import' needs the project's own local Neo4j; {neo4j.uri} is not one "
+                         "(set method 'online' or 'auto')")
+    if server is not None:
+        work = Path(neo4j.local_home).parent / f"{Path(neo4j.local_home).name}-import"
+        report = import_graph(neo4j.client, server, rows, version, work, force=config.force_reload)
+    else:
+        report = load_graph(neo4j.client, rows, version, batch_rows=neo4j.batch_rows,
+                            clear_batch_rows=config.clear_batch_rows, force=config.force_reload,
+                            concurrency=neo4j.write_concurrency)
     nodes = {spec.label: report.counts[spec.label] for spec in model.NODES}
     relationships = {spec.type: report.counts[spec.type] for spec in model.RELATIONSHIPS}
     metadata: dict[str, object] = {
@@ -83,6 +103,7 @@ def graph(
         "uri": neo4j.uri,
         "batch_rows": neo4j.batch_rows,
         "write_concurrency": neo4j.write_concurrency,
+        "method": "import tool (offline rebuild of the local server)" if server is not None else "online (UNWIND)",
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
     if not report.skipped:

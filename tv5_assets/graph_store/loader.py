@@ -22,11 +22,14 @@ occur, aborts one transaction with a transient error; it wrote nothing and is re
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
-from tv5_assets.graph_store import batches, cypher, model
+from tv5_assets.graph_store import batches, cypher, model, offline_import
+from tv5_assets.graph_store.offline_import import LocalServer
 from tv5_assets.graph_store.rows import GraphRows
 
 
@@ -36,6 +39,7 @@ class GraphClient(Protocol):
     def write(self, query: str, parameters: dict[str, Any] | None = None) -> Any: ...
     def write_batches(self, query: str, batches: Any, what: str, total_rows: int, concurrency: int = 1) -> Any: ...
     def log(self, message: str) -> None: ...
+    def verify(self, retries: int | None = None) -> Any: ...
 
 
 class GraphLoadError(RuntimeError):
@@ -110,21 +114,74 @@ def _set_phase(client: GraphClient, phase: str) -> None:
     client.write(cypher.SET_PHASE, {"key": model.LOAD_STATE_KEY, "phase": phase})
 
 
-def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: int = 50_000,
-               clear_batch_rows: int = 100_000, force: bool = False, concurrency: int = 2) -> LoadReport:
-    """Rebuild the graph from `rows`; a no-op when it already holds a complete load of `version`.
+def _already_loaded(client: GraphClient, expected: dict[str, int], version: str) -> dict[str, int] | None:
+    """The live counts when the graph holds a complete load of `version` with exactly `expected`, else None.
 
-    The no-op needs all three: the marker says complete, its version is `version`, and the live
-    counts equal the rows' counts (a graph edited by hand since is rebuilt).
-    """
-    expected = rows.counts()
+    All three are needed: the marker says complete, its version is `version`, and the live counts equal
+    the rows' counts (a graph edited by hand since is rebuilt)."""
     state = read_load_state(client)
-    if not force and state is not None and state.complete and state.version == version:
+    if state is not None and state.complete and state.version == version:
         counts = live_counts(client)
         if counts == expected:
             client.log(f"graph already holds the complete load {version}: nothing to do")
-            return LoadReport(version, True, counts)
+            return counts
         client.log(f"graph marked complete for {version} but its counts differ ({counts}): rebuilding")
+    return None
+
+
+def _verify_and_finish(client: GraphClient, report: LoadReport, expected: dict[str, int]) -> None:
+    report.counts = live_counts(client)
+    if report.counts != expected:
+        differences = {k: {"expected": v, "loaded": report.counts.get(k)} for k, v in expected.items()
+                       if report.counts.get(k) != v}
+        raise GraphLoadError(f"the graph does not hold exactly the given rows (load left incomplete): {differences}")
+    client.write(cypher.FINISH_LOAD, {"key": model.LOAD_STATE_KEY, "phase": "complete",
+                                      "counts": json.dumps(report.counts, sort_keys=True)})
+
+
+def import_graph(client: GraphClient, server: LocalServer, rows: GraphRows, version: str, work: Path,
+                 force: bool = False) -> LoadReport:
+    """Rebuild the local server's graph with the offline import tool (see `offline_import`).
+
+    Same outcome as `load_graph`: the same nodes, relationships, schema and complete marker; a no-op on a
+    complete load of `version`. The previous graph stays served until the swap, and is restored when the
+    new one does not verify. A crash after the swap leaves the marker incomplete (set before the counts
+    are compared), so the next run rebuilds."""
+    expected = rows.counts()
+    if not force and (counts := _already_loaded(client, expected, version)) is not None:
+        return LoadReport(version, True, counts)
+    report = LoadReport(version, False, {})
+    t0 = time.perf_counter()
+    staging = offline_import.build_staged_store(server, rows, work, client.log)
+    report.seconds["import"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    offline_import.swap_in(server, staging, client.log)
+    report.seconds["swap"] = time.perf_counter() - t1
+    try:
+        client.verify()
+        client.write(cypher.START_LOAD, {"key": model.LOAD_STATE_KEY, "version": version, "phase": "imported"})
+        t2 = time.perf_counter()
+        create_schema(client)
+        report.seconds["schema"] = time.perf_counter() - t2
+        _verify_and_finish(client, report, expected)
+    except BaseException:
+        if offline_import.restore_previous(server, client.log):
+            client.verify()
+        raise
+    offline_import.drop_previous(server)
+    shutil.rmtree(work, ignore_errors=True)
+    report.seconds["total"] = time.perf_counter() - t0
+    report.rows_per_s["RATED"] = expected["RATED"] / max(report.seconds["import"], 1e-9)
+    return report
+
+
+def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: int = 50_000,
+               clear_batch_rows: int = 100_000, force: bool = False, concurrency: int = 2) -> LoadReport:
+    """Rebuild the graph from `rows` online (any server); a no-op when it already holds a complete load of
+    `version` (see `_already_loaded`)."""
+    expected = rows.counts()
+    if not force and (counts := _already_loaded(client, expected, version)) is not None:
+        return LoadReport(version, True, counts)
 
     report = LoadReport(version, False, {})
     t0 = time.perf_counter()
@@ -151,13 +208,7 @@ def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: i
                                      f":{spec.type} relationships", frame.height, concurrency=concurrency)
         _record(report, spec.type, stats)
 
-    report.counts = live_counts(client)
-    if report.counts != expected:
-        differences = {k: {"expected": v, "loaded": report.counts.get(k)} for k, v in expected.items()
-                       if report.counts.get(k) != v}
-        raise GraphLoadError(f"the graph does not hold exactly the given rows (load left incomplete): {differences}")
-    client.write(cypher.FINISH_LOAD, {"key": model.LOAD_STATE_KEY, "phase": "complete",
-                                      "counts": json.dumps(report.counts, sort_keys=True)})
+    _verify_and_finish(client, report, expected)
     report.seconds["total"] = time.perf_counter() - t0
     return report
 

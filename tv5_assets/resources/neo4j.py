@@ -16,11 +16,13 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shlex
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -28,7 +30,10 @@ import neo4j
 from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, SessionExpired, TransientError
 from pydantic import Field, PrivateAttr
 
+from tv5_assets.graph_store.offline_import import LocalServer
+
 T = TypeVar("T")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RETRYABLE = (TransientError, ServiceUnavailable, SessionExpired)
 _OUT_OF_TX_MEMORY = "MemoryPoolOutOfMemoryError"
 logger = logging.getLogger(__name__)
@@ -235,6 +240,12 @@ class Neo4jResource(dg.ConfigurableResource):
     max_retries: int = Field(default=5, description="retries of a transiently failing statement or batch")
     retry_delay_s: float = Field(default=0.5, description="first back-off delay; doubles at each retry")
     connection_timeout_s: float = Field(default=10.0, description="TCP connect timeout")
+    local_home: str = Field(default="", description="DBMS home of the project's own local server, which full "
+                            "rebuilds may stop, import into and restart ('' for any other server: online load only)")
+    local_control: str = Field(default="", description="command stopping / starting that server, its "
+                               "'{action}' replaced by stop or start (the project's: scripts/services {action} neo4j)")
+    import_classpath: str = Field(default="", description="class path of the Neo4j jars holding the import tool")
+    import_max_off_heap: str = Field(default="2g", description="the import tool's off-heap memory cap")
 
     _client: Neo4jClient | None = PrivateAttr(default=None)
 
@@ -267,12 +278,39 @@ class Neo4jResource(dg.ConfigurableResource):
     def read(self, query: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         return self.client.read(query, parameters)
 
+    def local_server(self) -> LocalServer | None:
+        """The local server the offline import may rebuild, or None (then only the online load applies)."""
+        if not (self.local_home and self.local_control and self.import_classpath):
+            return None
+        return LocalServer(Path(self.local_home), self.import_classpath, tuple(shlex.split(self.local_control)),
+                           self.database, self.import_max_off_heap)
+
+
+def project_local_server(uri: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The offline-import settings for the server `scripts/services` runs, when `uri` is that server.
+
+    Only for a loopback URI on the services' port, in a checkout with the launcher built and
+    TV5_NEO4J_IMPORT not 'off'; else {} (online load)."""
+    host_port = uri.split("://", 1)[-1].split("/", 1)[0]
+    port = os.environ.get("NEO4J_BOLT_PORT", "7687")
+    jars = root / "services" / "neo4j" / "target" / "dependency"
+    if (os.environ.get("TV5_NEO4J_IMPORT", "auto") == "off" or host_port not in (f"127.0.0.1:{port}", f"localhost:{port}")
+            or not jars.is_dir() or not (root / "scripts" / "services").exists()):
+        return {}
+    home = Path(os.environ.get("NEO4J_HOME_DIR", "data/neo4j"))
+    return {"local_home": str(home if home.is_absolute() else root / home),
+            "local_control": f"{shlex.quote(str(root / 'scripts' / 'services'))} {{action}} neo4j",
+            "import_classpath": f"{jars}/*"}
+
 
 def neo4j_from_env() -> Neo4jResource:
     """The project's default: NEO4J_URI / NEO4J_USER / NEO4J_DATABASE where set (else the local server),
-    the password always from NEO4J_PASSWORD (as `dg.EnvVar`, read at run time; `dagster dev` loads .env)."""
+    the password always from NEO4J_PASSWORD (as `dg.EnvVar`, read at run time; `dagster dev` loads .env).
+    When the URI is the project's own local server, full rebuilds use the offline import tool."""
     def env(name: str, default: str) -> Any:
         return dg.EnvVar(name) if os.environ.get(name) else default
 
+    uri = os.environ.get("NEO4J_URI") or "bolt://127.0.0.1:7687"
     return Neo4jResource(uri=env("NEO4J_URI", "bolt://127.0.0.1:7687"), user=env("NEO4J_USER", "neo4j"),
-                         password=dg.EnvVar("NEO4J_PASSWORD"), database=env("NEO4J_DATABASE", "neo4j"))
+                         password=dg.EnvVar("NEO4J_PASSWORD"), database=env("NEO4J_DATABASE", "neo4j"),
+                         **project_local_server(uri))
