@@ -92,3 +92,69 @@ def test_every_asset_carries_a_derived_version() -> None:
     movies_logic = logic_of(assets.movies.op.compute_fn.decorated_fn)
     assert {movielens, csv_reader, parsing, titles, assets.publish} <= set(movies_logic)
     assert {cypher, loader} <= set(logic_of(graph_assets.graph.op.compute_fn.decorated_fn))
+
+
+def _asset_version(tmp_path: Path, variant: str, pkg: str, files: dict[str, str]) -> tuple[str, list[str]]:
+    """The code version of `pkg.assets.my_asset`, `pkg` written afresh in its own folder `variant` (the same
+    package name for every variant, so that only the edit differs), and the labels of what it hashes."""
+    for name in [m for m in sys.modules if m == pkg or m.startswith(f"{pkg}.")]:
+        del sys.modules[name]
+    (tmp_path / variant).mkdir()
+    importlib.invalidate_caches()
+    _package(tmp_path / variant, pkg, {name: source.format(pkg=pkg) for name, source in files.items()})
+    parts = logic_of(sys.modules[f"{pkg}.assets"].my_asset, package=pkg)
+    labels = [getattr(p, "__name__", None) or f"{p.module.__name__}:{p.name}" for p in parts]
+    return code_version(*parts), labels
+
+
+CONSTANTS = ("LIMIT = 10\nUNREAD = 1\n\ndef _cap(x):\n    return min(x, LIMIT)\n\n"
+             "def my_asset(x):\n    return _cap(x)\n")
+
+
+def test_a_constant_the_asset_reads_counts_and_an_unread_one_does_not(tmp_path: Path) -> None:
+    base, labels = _asset_version(tmp_path, "base", "pkg_c", {"assets": CONSTANTS})
+    assert labels == ["my_asset", "_cap", "pkg_c.assets:LIMIT"]  # read by the helper; UNREAD is not hashed
+    limit = CONSTANTS.replace("LIMIT = 10", "LIMIT = 11")
+    assert _asset_version(tmp_path, "limit", "pkg_c", {"assets": limit})[0] != base
+    unread = CONSTANTS.replace("UNREAD = 1", "UNREAD = 2")
+    assert _asset_version(tmp_path, "unread", "pkg_c", {"assets": unread})[0] == base
+
+
+CONFIG = ("import dagster as dg\nfrom pydantic import Field\n\nDEFAULT_K = 10\n\n"
+          "class BaseConfig(dg.Config):\n    floor: float = Field(default=0.5, description=\"lowest score kept\")\n\n"
+          "class MyConfig(BaseConfig):\n    \"\"\"How many.\"\"\"\n\n"
+          "    top_k: int = Field(default=DEFAULT_K, description=\"keep at most this many\")\n\n"
+          "def my_asset(config: MyConfig):\n    return config.top_k\n")
+
+
+def test_config_defaults_count_and_their_descriptions_do_not(tmp_path: Path) -> None:
+    base, labels = _asset_version(tmp_path, "base", "pkg_f", {"assets": CONFIG})
+    # the Config class, its project base, and the constant its default reads
+    assert labels == ["my_asset", "BaseConfig", "MyConfig", "pkg_f.assets:DEFAULT_K"]
+    for variant, old, new, moves in (
+        ("constant", "DEFAULT_K = 10", "DEFAULT_K = 15", True),
+        ("base_default", "default=0.5", "default=0.6", True),
+        ("type", "top_k: int", "top_k: float", True),
+        ("description", "keep at most this many", "keep this many at most", False),
+        ("docstring", '"""How many."""', '"""How many tags."""  # per movie', False),
+    ):
+        version = _asset_version(tmp_path, variant, "pkg_f", {"assets": CONFIG.replace(old, new)})[0]
+        assert (version != base) is moves, (old, new)
+
+
+DEEP_NORM = "def normalise(x):\n    return x / abs(x)\n"
+RESOURCE = ("import dagster as dg\nfrom pydantic import Field\nfrom {pkg} import norm\n\n"
+            "class Encoder(dg.ConfigurableResource):\n    size: int = Field(default=4, description=\"width\")\n\n"
+            "    def encode(self, x):\n        return norm.normalise(x)\n")
+RESOURCE_ASSET = ("from {pkg}.resource import Encoder\n\n"
+                  "def my_asset(encoder: Encoder):\n    return encoder.encode(2.0)\n")
+
+
+def test_the_logic_a_resource_runs_counts(tmp_path: Path) -> None:
+    files = {"norm": DEEP_NORM, "resource": RESOURCE, "assets": RESOURCE_ASSET}
+    base, labels = _asset_version(tmp_path, "base", "pkg_l", files)
+    assert labels == ["my_asset", "pkg_l.norm", "pkg_l.resource"]  # reached only through the parameter's type
+    l2 = {**files, "norm": DEEP_NORM.replace("abs(x)", "(x * x) ** 0.5")}
+    assert _asset_version(tmp_path, "l2", "pkg_l", l2)[0] != base
+    described = {**files, "resource": RESOURCE.replace('"width"', '"vector width"')}
+    assert _asset_version(tmp_path, "described", "pkg_l", described)[0] == base
