@@ -339,3 +339,18 @@ def test_filtered_search_rule() -> None:
     assert not empty.passed and "no hit returned although 2 source rows match" in empty.description
     assert rules.filtered_search("c", 'country == "FR"', "country", "FR", [{"id": 1, "entity": {"country": "FR"}}],
                                  1, 5, [1, 2, 3, 4, 5]).passed
+
+
+def test_enough_timings_over_budget_decide_the_p99_of_all_planned_queries() -> None:
+    from tv5_assets.vector_store import quality, rules
+
+    for planned in (5, 20, 200, 1000):
+        decisive = quality.over_budget_to_decide_p99(planned)
+        worst_case_rest = np.zeros(planned)  # the queries not timed could all have been instant
+        worst_case_rest[:decisive] = 101.0
+        assert np.percentile(worst_case_rest, 99) > 100.0, planned
+    assert quality.over_budget_to_decide_p99(200) == 3
+    summary = quality.latency_summary([0.5, 0.6, 0.7])
+    stopped = rules.latency("users", summary, 100.0, planned=200)
+    assert not stopped.passed and "stopped after 3 of 200 queries" in stopped.description
+    assert rules.latency("users", quality.latency_summary([0.001] * 20), 100.0, planned=20).passed

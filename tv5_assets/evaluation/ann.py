@@ -63,7 +63,8 @@ def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnT
             for start, stop, limit in request_plan(wanted, min(MILVUS_TOP_K_CAP, len(movies))):
                 part = order[start:stop]
                 counters["lists_cut_by_topk_cap"] += int((wanted[start:stop] > limit).sum())
-                hits = milvus.search(alias, users[part], limit=limit, ef=max(limit, milvus.search_ef), spec=SPEC)
+                ef = max(limit, milvus.index_for(SPEC).search_ef)
+                hits = milvus.search(alias, users[part], limit=limit, ef=ef, spec=SPEC)
                 out[part] = exclude_rated([[int(h["id"]) for h in q] for q in hits], [rated[i] for i in part], k)
             counters["users_searched"] += len(users)
             return out

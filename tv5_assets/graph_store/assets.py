@@ -29,8 +29,14 @@ class GraphLoadConfig(dg.Config):
     method: Literal["auto", "online", "import"] = Field(
         default="auto",
         description="'auto': the offline import tool when the neo4j resource is the project's own local server "
-        "(it is stopped and restarted around the swap), else the online load; 'online': always UNWIND over "
-        "Bolt; 'import': the import tool, failing when the server is not local",
+        "(it is stopped and restarted around the swap) and the graph has at least `import_min_relationships`, "
+        "else the online load; 'online': always UNWIND over Bolt; 'import': the import tool, failing when the "
+        "server is not local",
+    )
+    import_min_relationships: int = Field(
+        default=1_000_000,
+        description="'auto' imports only graphs at least this big: below it the online load is quicker than a "
+        "server restart (~20 s)",
     )
 
 
@@ -48,7 +54,8 @@ class GraphLoadConfig(dg.Config):
         "rank}]->(Tag), the genome's top tags; (Media)-[:AVAILABLE_ON {regions, quality, "
         "subtitle_languages}]->(Platform). A uniqueness constraint per node key and range indexes on "
         "Media.title, Media.year, Media.imdb_id, User.archetype, User.country, Platform.business_model. "
-        "Full rebuilds of the project's own local server (`scripts/services`) use the offline import tool: "
+        "Full rebuilds of the project's own local server (`scripts/services`) with at least 1M relationships "
+        "use the offline import tool: "
         "CSV files, `neo4j-admin database import full` into a staging home while the previous graph is "
         "served, then stop, swap the store in, start, create the schema, compare the counts, mark complete "
         "(the previous store is restored when any of that fails). Other servers get the online load. "
@@ -78,7 +85,8 @@ def graph(
     rows = graph_rows(movies, ratings, genome, demographics, availability)
     version = rows.fingerprint(salt=cypher.statements_digest())
     context.log.info(f"graph rows built in {time.perf_counter() - started:.1f} s: {rows.counts()}, version {version}")
-    server = neo4j.local_server() if config.method != "online" else None
+    big = sum(rows.counts()[spec.type] for spec in model.RELATIONSHIPS) >= config.import_min_relationships
+    server = neo4j.local_server() if config.method == "import" or (config.method == "auto" and big) else None
     if config.method == "import" and server is None:
         raise dg.Failure(f"method 'import' needs the project's own local Neo4j; {neo4j.uri} is not one "
                          "(set method 'online' or 'auto')")

@@ -168,12 +168,12 @@ class MilvusResource(dg.ConfigurableResource):
         return VectorIndex(self.index_type, self.metric_type, self.hnsw_m, self.hnsw_ef_construction, self.search_ef)
 
     def index_for(self, spec: CollectionSpec | None) -> VectorIndex:
-        """The configured index, with the collection's own metric and M where its spec sets them."""
+        """The configured index, with the collection's own index type, metric, M and search ef where its spec
+        sets them."""
         if spec is None:
             return self.index
         return VectorIndex(spec.index_type or self.index_type, spec.metric_type or self.metric_type,
-                           spec.hnsw_m or self.hnsw_m,
-                           self.hnsw_ef_construction, self.search_ef)
+                           spec.hnsw_m or self.hnsw_m, self.hnsw_ef_construction, spec.search_ef or self.search_ef)
 
     def alias_name(self, alias: str) -> str:
         return f"{self.collection_prefix}{alias}"
@@ -352,6 +352,23 @@ class MilvusResource(dg.ConfigurableResource):
         result = self._call(f"count {name} where {expression}", lambda c: c.query(
             name, filter=expression, output_fields=["count(*)"], consistency_level="Strong", timeout=self.timeout_s))
         return int(result[0]["count(*)"])
+
+    def values_where(self, name: str, expression: str, field: str, batch_size: int = 16_384) -> pl.DataFrame:
+        """(id, field) of every entity matching `expression`, read in batches (a query may return at most
+        16,384 rows at once)."""
+        def read() -> pl.DataFrame:
+            iterator = self.client.query_iterator(name, batch_size=batch_size, filter=expression,
+                                                  output_fields=[ID_FIELD, field], timeout=self.timeout_s)
+            parts = []
+            try:
+                while batch := iterator.next():
+                    parts.append(pl.DataFrame({ID_FIELD: [r[ID_FIELD] for r in batch],
+                                               field: [r[field] for r in batch]}))
+            finally:
+                iterator.close()
+            return pl.concat(parts) if parts else pl.DataFrame({ID_FIELD: [], field: []})
+
+        return self._call(f"read {field} of {name} where {expression[:80]}", lambda _c: read())
 
     # ------------------------------------------------------------------ inspecting and searching
     def load_state(self, name: str) -> str:

@@ -27,6 +27,7 @@ from tv5_assets.vector_store.schema import (
     USERS,
     VECTOR_FIELD,
     CollectionSpec,
+    any_of_expression,
     filter_expression,
 )
 
@@ -170,14 +171,18 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         milvus.ensure_searchable(collection)
         _, vectors = _source(source_vectors, spec)
         queries = vectors[quality.sample_positions(len(vectors), config.queries + config.warmup, config.seed)]
-        seconds = []
+        seconds: list[float] = []
+        decisive = quality.over_budget_to_decide_p99(config.queries)
         for position, query in enumerate(queries):
             started = time.perf_counter()
             milvus.search(alias, query[None, :], limit=10, spec=spec)
             if position >= config.warmup:
                 seconds.append(time.perf_counter() - started)
+                if sum(s * 1000 > config.p99_budget_ms for s in seconds) >= decisive:
+                    break  # the p99 of all planned queries is over the budget already (Lite: ~0.5 s a search)
         summary = quality.latency_summary(seconds)
-        return _result(rules.latency(collection, summary, config.p99_budget_ms), warn_only=True)
+        return _result(rules.latency(collection, summary, config.p99_budget_ms, planned=config.queries),
+                       warn_only=True)
 
     @dg.asset_check(asset=asset, name=FILTERED_SEARCH, blocking=True,
                     additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes)},
@@ -204,8 +209,10 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
     @dg.asset_check(asset=asset, name=EVERY_VALUE, blocking=True,
                     additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes), "movies": dg.AssetIn("movies")},
-                    description=f"for every distinct value of {', '.join(categorical)} in the source rows, a filter on it "
-                                "counts exactly the entities that hold it (a cut or altered value would count 0)")
+                    description=f"for every distinct value of {', '.join(categorical)} in the source rows, a filtered "
+                                "query finds exactly the entities that hold it (a cut or altered value is found 0 "
+                                "times): one query per field naming all its values, each value's holders counted "
+                                "from the values the filter returns")
     def every_filter_value(milvus: MilvusResource, source_vectors: pl.DataFrame, attributes: pl.DataFrame,
                            movies: pl.DataFrame) -> dg.AssetCheckResult:
         alias = milvus.alias_name(spec.alias)
@@ -215,9 +222,15 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         rows = (media_rows(source_vectors, movies, attributes, spec) if spec.id_column == "movie_id"
                 else user_rows(source_vectors, attributes, spec))
         expected = value_counts(rows.frame, categorical)
-        found = [milvus.count_where(alias, filter_expression(spec, field, value))
-                 for field, value in zip(expected["field"], expected["value"])]
-        return _result(rules.every_value_found(collection, expected.with_columns(pl.Series("found", found))))
+        found = []
+        for field in categorical:
+            values = expected.filter(pl.col("field") == field)["value"].to_list()
+            if values:  # one filtered query per field: Milvus Lite evaluates each filter over every row in Python
+                stored = milvus.values_where(alias, any_of_expression(spec, field, values), field)
+                found.append(value_counts(stored, [field]).rename({"rows": "found"}))
+        counts = expected.join(pl.concat(found), on=["field", "value"], how="left") if found else expected
+        counts = counts.with_columns(pl.col("found").fill_null(0) if "found" in counts.columns else pl.lit(0).alias("found"))
+        return _result(rules.every_value_found(collection, counts.select("field", "value", "rows", "found")))
 
     return [entity_count, index_as_configured, collection_loaded, self_retrieval, recall_at_10, search_latency,
             filtered_search, every_filter_value]

@@ -110,6 +110,12 @@ def recall_at_k(found: np.ndarray, queries: np.ndarray, corpus_ids: np.ndarray, 
     return float(np.mean(np.where(distinct, hits, 0) / exact.shape[1]))
 
 
+def over_budget_to_decide_p99(queries: int) -> int:
+    """How many of `queries` timings over a budget make their p99 (numpy's linear interpolation) exceed it
+    whatever the others are: the top values from position floor(0.99 * (queries - 1)) on."""
+    return queries - int(np.floor(0.99 * (queries - 1)))
+
+
 def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
     """p50 / p99 / mean / max in milliseconds."""
     ms = np.asarray(seconds, dtype=np.float64) * 1000
