@@ -61,7 +61,7 @@ def measure(milvus: MilvusResource, spec: CollectionSpec, rows: Rows, rng: np.ra
     found = [[int(h["id"]) for h in hits] for hits in milvus.search(alias, queries, 10, spec=spec)]
     index = milvus.index_for(spec)
     recall = quality.recall_at_k(quality.pad_ids(found, 10), queries, ids, matrix, 10, index.metric_type)
-    return {"rows": rows.frame.height, "dimension": rows.dimension, "index": index.describe(), **built.seconds,
+    return {"rows": rows.frame.height, "dimension": rows.dimension, "index_params": index.describe(), **built.seconds,
             "reload_s": reload_s, **quality.latency_summary(seconds[10:]), "recall_at_10": recall}
 
 
@@ -77,7 +77,7 @@ def main() -> None:
         try:
             for spec in SPECS:
                 result = measure(milvus, spec, rows_for(spec, args.lake), rng)
-                figures.append((f"{spec.alias} ({result['rows']:,} x {result['dimension']}, {result['index']})", ""))
+                figures.append((f"{spec.alias} ({result['rows']:,} x {result['dimension']}, {result['index_params']})", ""))
                 figures.append(("  build (insert / flush / index / load = total)",
                                 f"{result['insert']:.1f} / {result['flush']:.1f} / {result['index']:.1f} / "
                                 f"{result['load']:.1f} = {result['total']:.1f} s"))

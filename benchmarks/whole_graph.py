@@ -74,10 +74,10 @@ def run_config(spec: SampleSpec) -> dict:
 class RssSampler(threading.Thread):
     """Samples the RSS of a process (and, separately, of its children and of the Neo4j server)."""
 
-    def __init__(self, pid: int, neo4j_pid: int | None, every_s: float = 0.2) -> None:
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.neo4j = psutil.Process(neo4j_pid) if neo4j_pid else None
+        self.neo4j: psutil.Process | None = None  # followed through its pid file: the graph import restarts it
         self.every_s = every_s
         self.samples: list[tuple[float, float, float, float]] = []  # (time, main MiB, children MiB, neo4j MiB)
         self.done = threading.Event()
@@ -95,6 +95,12 @@ class RssSampler(threading.Thread):
                 children = sum(self._rss(c) for c in self.process.children(recursive=True))
             except psutil.Error:
                 children = 0.0
+            pid = neo4j_pid()
+            if pid and (self.neo4j is None or self.neo4j.pid != pid):
+                try:
+                    self.neo4j = psutil.Process(pid)
+                except psutil.Error:
+                    self.neo4j = None
             self.samples.append((time.time(), self._rss(self.process), children, self._rss(self.neo4j)))
             self.done.wait(self.every_s)
 
@@ -268,7 +274,7 @@ def main() -> None:
     child = subprocess.Popen([sys.executable, "-m", "dagster", "job", "execute", "-m", "tv5_assets.definitions",
                               "-j", "whole_graph", "-c", str(config)], env=env, cwd=ROOT,
                              stdout=open(work / "run.log", "w"), stderr=subprocess.STDOUT)
-    sampler = RssSampler(child.pid, neo4j_pid())
+    sampler = RssSampler(child.pid)
     sampler.start()
     code = child.wait()
     total = time.time() - started
