@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from benchmarks.common import BENCH_DIR
+from benchmarks.common import BENCH_DIR, drop_prefixed
 from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store import quality
 from tv5_assets.vector_store.batching import byte_batches, row_batches, row_bytes
@@ -210,12 +210,7 @@ def main() -> None:
             print(f"\nmedia on uniform noise (worst case): recall@10 "
                   f"{results['media_uniform_noise_search']['recall_at_10']:.4f} at ef={milvus.search_ef}")
         finally:  # the server is shared: leave nothing behind
-            for alias in milvus.client.list_aliases().get("aliases", []):
-                if alias.startswith(milvus.collection_prefix):
-                    milvus.drop_alias(alias)
-            for name in milvus.list_collections():
-                if name.startswith(milvus.collection_prefix):
-                    milvus.drop_collection(name)
+            drop_prefixed(milvus)
     project = sum(results[k]["project"]["total"] for k in ("media", "users"))
     seed = sum(results[k]["seed"]["total"] for k in ("media", "users"))
     print(f"\nboth collections: project {project:.1f} s, seed {seed:.1f} s, ratio {seed / project:.2f}x")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from benchmarks.common import report
+from benchmarks.common import drop_prefixed, report
 from tv5_assets.resources.milvus import MilvusResource
 from tv5_assets.vector_store import quality
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
@@ -87,12 +87,7 @@ def main() -> None:
                 figures.append(("  recall@10, 200 queries vs exact", f"{result['recall_at_10']:.4f}"))
                 print("\n".join(f"{k}  {v}" for k, v in figures[-5:]), flush=True)
         finally:  # a shared server: leave nothing behind
-            for alias in milvus.client.list_aliases().get("aliases", []):
-                if alias.startswith(milvus.collection_prefix):
-                    milvus.drop_alias(alias)
-            for name in milvus.list_collections():
-                if name.startswith(milvus.collection_prefix):
-                    milvus.drop_collection(name)
+            drop_prefixed(milvus)
     print(f"\nMilvus at {milvus.describe()}")
     report(figures)
 

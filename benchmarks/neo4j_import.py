@@ -19,7 +19,7 @@ import os
 import subprocess
 import time
 
-from benchmarks.common import BENCH_DIR, ml25m_tables, report
+from benchmarks.common import BENCH_DIR, dotenv, ml25m_tables, report
 from benchmarks.neo4j_load import stand_ins, user_slice
 from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import import_graph, load_graph, read_load_state
@@ -43,7 +43,7 @@ def main() -> None:
     del tables, ratings
 
     subprocess.run([str(PROJECT_ROOT / "scripts" / "services"), "start", "neo4j"], check=True)
-    env = {**_dotenv(), **os.environ}
+    env = {**dotenv(), **os.environ}
     uri = env.get("NEO4J_URI", "bolt://127.0.0.1:7687")
     resource = Neo4jResource(uri=uri, user=env.get("NEO4J_USER", "neo4j"), password=env["NEO4J_PASSWORD"],
                              **project_local_server(uri))
@@ -73,12 +73,6 @@ def main() -> None:
                          ("import vs online", f"{online_s / import_s:.2f}x faster, same counts")]
     figures.append(("load average at the end", " ".join(f"{x:.1f}" for x in os.getloadavg())))
     report(figures)
-
-
-def _dotenv() -> dict[str, str]:
-    path = PROJECT_ROOT / ".env"
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line) if path.exists() else ()
-    return {k.strip().removeprefix("export ").strip(): v.strip().strip("'\"") for k, v in pairs}
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import BENCH_DIR, ml25m_release
+from benchmarks.common import BENCH_DIR, dotenv, ml25m_release
 from tv5_assets.ingestion.release import sample_release
 from tv5_assets.ingestion.sample import SampleSpec
 
@@ -269,7 +269,7 @@ def main() -> None:
     subprocess.run([str(ROOT / "scripts" / "services"), "start", "neo4j"], check=True)
     env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(work / "lake"),
            "TV5_EXECUTOR": "in_process", "HF_HUB_OFFLINE": "1"}
-    env.update({k: v for k, v in _dotenv().items() if k not in os.environ})
+    env.update({k: v for k, v in dotenv().items() if k not in os.environ})
     started = time.time()
     child = subprocess.Popen([sys.executable, "-m", "dagster", "job", "execute", "-m", "tv5_assets.definitions",
                               "-j", "whole_graph", "-c", str(config)], env=env, cwd=ROOT,
@@ -305,14 +305,6 @@ def main() -> None:
     (RESULTS / f"whole_graph-{args.label}.md").write_text(f"# whole_graph at ml-25m shape: {args.label}\n\n{text}")
     print(text)
 
-
-def _dotenv() -> dict[str, str]:
-    """NEO4J_* and MILVUS_* from the repo's .env, as scripts/materialize sources it."""
-    path = ROOT / ".env"
-    if not path.exists():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-    return {k.strip().removeprefix("export ").strip(): v.strip().strip("'\"") for k, v in pairs}
 
 
 def _commit() -> str:
