@@ -23,7 +23,7 @@ import polars as pl
 
 from benchmarks.common import BENCH_DIR, measure, ml25m_release, report
 from tv5_assets.ingestion import movielens
-from tv5_assets.storage import write_parquet_atomic
+from tv5_assets.core.storage import write_parquet_atomic
 
 CHUNK = 1_000_000
 OUT = BENCH_DIR / "ingestion"

@@ -32,7 +32,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, drop_prefixed
-from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality
 from tv5_assets.vector_store.batching import byte_batches, row_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild, versioned_name

@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import drop_prefixed, report
-from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild

@@ -24,7 +24,7 @@ from benchmarks.neo4j_load import stand_ins, user_slice
 from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import import_graph, load_graph, read_load_state
 from tv5_assets.graph_store.rows import graph_rows
-from tv5_assets.resources.neo4j import PROJECT_ROOT, Neo4jClient, Neo4jResource, project_local_server
+from tv5_assets.graph_store.resources import PROJECT_ROOT, Neo4jClient, Neo4jResource, project_local_server
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import time
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, measure, ml25m_tables, report
-from tv5_assets.storage import write_parquet_atomic
+from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets.synthetic import archetypes, people
 from tv5_assets.synthetic import platforms as pf
 from tv5_assets.synthetic import regions as rg

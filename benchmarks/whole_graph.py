@@ -39,7 +39,7 @@ import psutil
 
 from benchmarks.common import BENCH_DIR, dotenv, ml25m_release
 from tv5_assets.ingestion.release import sample_release
-from tv5_assets.ingestion.sample import SampleSpec
+from tv5_assets.sample.generator import SampleSpec
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,7 @@ import dagster as dg
 
 from tv5_assets.agentdb import assets as agentdb_assets
 from tv5_assets.agentdb import checks as agentdb_checks
-from tv5_assets.automation import SERVING_GROUPS, follow_inputs
+from tv5_assets.core.automation import SERVING_GROUPS, follow_inputs
 from tv5_assets.embeddings import assets as embeddings_assets
 from tv5_assets.embeddings import checks as embeddings_checks
 from tv5_assets.evaluation import assets as evaluation_assets
@@ -17,11 +17,11 @@ from tv5_assets.graph_store import assets as graph_store_assets
 from tv5_assets.graph_store import checks as graph_store_checks
 from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
-from tv5_assets.io_manager import PolarsParquetIOManager
-from tv5_assets.resources.encoder import EncoderResource
-from tv5_assets.resources.lake import DataLake
-from tv5_assets.resources.milvus import milvus_from_env
-from tv5_assets.resources.neo4j import neo4j_from_env
+from tv5_assets.core.io_manager import PolarsParquetIOManager
+from tv5_assets.embeddings.resources import EncoderResource
+from tv5_assets.core.lake import DataLake
+from tv5_assets.vector_store.resources import milvus_from_env
+from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets

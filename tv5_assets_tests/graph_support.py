@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tv5_assets.resources.neo4j import Neo4jClient
+from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets_tests import services as svc
 
 LOCK = svc.STATE_DIR / "graph-tests.lock"

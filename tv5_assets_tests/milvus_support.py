@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.evaluation.ann import SPEC as EVALUATION
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 from tv5_assets_tests.services import ensure_milvus_server

@@ -11,7 +11,7 @@ import pytest
 
 from tv5_assets.agentdb import checks
 from tv5_assets.agentdb.node import NodeRuntime
-from tv5_assets.storage import write_parquet_atomic
+from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, failed_checks
 from tv5_assets_tests.harness import check_results, materialize, release_config
 

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import polars as pl
 
-from tv5_assets import charts
+from tv5_assets.core import charts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

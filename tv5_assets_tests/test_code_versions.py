@@ -82,7 +82,7 @@ def test_a_constant_read_through_a_config_default_counts(unedited, tmp_path: Pat
 
 
 def test_the_encoders_normalisation_changes_content_vectors(unedited, tmp_path: Path) -> None:
-    # encoding.py is reached through the `encoder: EncoderResource` parameter (resources/encoder.py imports it)
+    # encoding.py is reached through the `encoder: EncoderResource` parameter (embeddings/resources.py imports it)
     moved = changed_by({"embeddings/encoding.py": [(L2, L1)]}, unedited, tmp_path)
     assert "content_vectors" in moved
     assert moved.isdisjoint({"ratings", "movies", "genome", "graph", "user_vectors", "episodes", "availability"})
@@ -109,6 +109,6 @@ def test_cosmetic_edits_change_no_version(unedited, tmp_path: Path) -> None:
 def test_field_descriptions_change_no_version(unedited, tmp_path: Path) -> None:
     edits = {
         "ingestion/assets.py": [(TOP_K, TOP_K.replace("keep at most this many tags", "at most this many tags"))],
-        "resources/encoder.py": [('description="texts per batch;', 'description="texts per encoder batch;')],
+        "embeddings/resources.py": [('description="texts per batch;', 'description="texts per encoder batch;')],
     }
     assert changed_by(edits, unedited, tmp_path) == set()

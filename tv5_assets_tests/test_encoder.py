@@ -27,7 +27,7 @@ from tv5_assets.embeddings.model_source import (
     requested_model,
     resolve_model,
 )
-from tv5_assets.resources.encoder import EncoderResource
+from tv5_assets.embeddings.resources import EncoderResource
 
 NONE, CUDA, MPS, BOTH = Accelerators(False, False), Accelerators(True, False), Accelerators(False, True), \
     Accelerators(True, True)

@@ -20,7 +20,7 @@ from tv5_assets.embeddings.cache import cache_path
 from tv5_assets.embeddings.devices import DeviceUnavailableError, choose_backend, choose_runtime, requested_setting
 from tv5_assets.embeddings.encoding import load_encoder, openvino_export
 from tv5_assets.embeddings.model_source import OFFLINE_MODEL, model_cache_dir, model_revision, resolve_model
-from tv5_assets.resources.encoder import EncoderResource
+from tv5_assets.embeddings.resources import EncoderResource
 
 TEXTS = ["Toy Story 2 (1999). Genres: Adventure, Animation, Children, Comedy, Fantasy.",
          "Toy Story (1995). Genres: Adventure, Animation, Children, Comedy, Fantasy.",

@@ -10,7 +10,7 @@ import pytest
 
 from tv5_assets.graph_store import checks as graph_checks
 from tv5_assets.graph_store import rules
-from tv5_assets.resources.neo4j import Neo4jClient
+from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, local_neo4j, materialize, release_config
 from tv5_assets_tests.services import free_port
 

@@ -13,7 +13,7 @@ from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, TransientErro
 from tv5_assets.graph_store import batches, cypher, model, rules
 from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.ingestion import movielens
-from tv5_assets.resources.neo4j import Neo4jClient, Neo4jUnavailableError
+from tv5_assets.graph_store.resources import Neo4jClient, Neo4jUnavailableError
 from tv5_assets_tests.graph_support import sources
 
 

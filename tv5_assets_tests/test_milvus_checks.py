@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import checks
 from tv5_assets.vector_store.assets import media_vectors, user_vectors
 from tv5_assets.vector_store.rebuild import rebuild

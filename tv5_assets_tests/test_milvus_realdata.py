@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tv5_assets.storage import write_parquet_atomic
+from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets.vector_store import checks
 from tv5_assets.vector_store.assets import media_vectors, user_vectors
 from tv5_assets_tests.harness import check_results, materialize, release_config

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tv5_assets.resources.milvus import (
+from tv5_assets.vector_store.resources import (
     InjectedFault,
     MilvusConfigError,
     MilvusDimensionError,
@@ -160,8 +160,8 @@ def test_injected_failure_keeps_the_alias_and_a_rerun_is_exact(tmp_path: Path, s
 _CHILD = """
 import sys
 import dagster as dg
-from tv5_assets.io_manager import PolarsParquetIOManager
-from tv5_assets.resources.milvus import MilvusResource
+from tv5_assets.core.io_manager import PolarsParquetIOManager
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.assets import media_vectors
 upstream = [dg.AssetSpec(key) for key in ("content_vectors", "movies", "availability")]
 dg.materialize([media_vectors, *upstream], selection=[media_vectors.key], resources={

@@ -8,14 +8,14 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tv5_assets.ingestion.sample import (
+from tv5_assets.sample.generator import (
     FIRST_RATING,
     LAST_RATING,
     SampleSpec,
     main,
     write_sample_release,
 )
-from tv5_assets.ingestion.sample_vocab import GENRES, NO_GENRES
+from tv5_assets.sample.vocab import GENRES, NO_GENRES
 
 SPEC = SampleSpec(seed=7, movies=1_500, users=200, ratings=20_000, tags=1_500, genome_movies=120,
                   genome_tags=300)

@@ -9,7 +9,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tv5_assets.storage import file_sha256
+from tv5_assets.core.storage import file_sha256
 from tv5_assets.synthetic import archetypes
 from tv5_assets.synthetic import platforms as pf
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, materialize, release_config

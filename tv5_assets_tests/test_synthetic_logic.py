@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from tv5_assets.ingestion import movielens
-from tv5_assets.ingestion.sample import SampleSpec, write_sample_release
+from tv5_assets.sample.generator import SampleSpec, write_sample_release
 from tv5_assets.synthetic import archetypes, people, rules
 from tv5_assets.synthetic import platforms as pf
 from tv5_assets.synthetic import regions as rg

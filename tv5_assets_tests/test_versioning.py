@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from tv5_assets.versioning import code_version, logic_of
+from tv5_assets.core.versioning import code_version, logic_of
 
 
 def _module(tmp_path: Path, name: str, source: str, module_name: str = "logic"):

@@ -20,8 +20,8 @@ from tv5_assets.agentdb.assets import (DEFAULT_MAX_FILE_MIB, DEFAULT_RECENT_STEP
 from tv5_assets.agentdb.content import user_vector_matrix
 from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import AGENTDB_MAX_BYTES
-from tv5_assets.checking import RuleResult, check_result
-from tv5_assets.resources.lake import DataLake
+from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.lake import DataLake
 
 ASSET = "agentdb"
 ONE_SESSION = "one_session_per_user"

@@ -10,7 +10,7 @@ import polars as pl
 
 from tv5_assets.agentdb import rows
 from tv5_assets.agentdb.writer import Contents
-from tv5_assets.storage import frame_fingerprint
+from tv5_assets.core.storage import frame_fingerprint
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from tv5_assets.agentdb import rows
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 
 TIE = 1e-6  # identical vectors score the same: the user ranked in that tie counts as found first
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tv5_assets.storage import write_parquet_atomic
+from tv5_assets.core.storage import write_parquet_atomic
 
 
 def model_slug(model_name: str) -> str:

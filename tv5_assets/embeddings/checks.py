@@ -9,7 +9,7 @@ Toy Story neighbour check warns: it anchors one pair of titles, which another so
 import dagster as dg
 import polars as pl
 
-from tv5_assets.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result
 from tv5_assets.embeddings import rules
 
 DIMENSION = "dimension_is_models"

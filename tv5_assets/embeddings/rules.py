@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.embeddings.similarity import genre_coherence, genre_masks, nearest
 
 NORM_TOLERANCE = 1e-3

@@ -5,7 +5,7 @@ serving stores read the vectors, not this table, so nothing downstream is blocke
 import dagster as dg
 import polars as pl
 
-from tv5_assets.checking import check_result
+from tv5_assets.core.checking import check_result
 from tv5_assets.evaluation import rules
 
 ASSET = "recommendation_quality"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.evaluation.evaluate import POPULAR, SERVED, SERVED_ANN, SERVED_SEARCHED_USERS
 
 ALL_USERS = "all users"

@@ -12,8 +12,8 @@ from pydantic import Field
 from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import import_graph, load_graph
 from tv5_assets.graph_store.rows import graph_rows
-from tv5_assets.resources.neo4j import Neo4jResource
-from tv5_assets.versioning import versioned_asset
+from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "graph_store"
 OWNERS = ["team:data-platform"]

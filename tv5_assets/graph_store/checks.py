@@ -10,11 +10,11 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result
 from tv5_assets.graph_store import cypher, model, rules
 from tv5_assets.graph_store.assets import VERSION
 from tv5_assets.graph_store.loader import live_counts, time_explanation
-from tv5_assets.resources.neo4j import Neo4jResource
+from tv5_assets.graph_store.resources import Neo4jResource
 
 ASSET = "graph"
 LOAD_COMPLETE = "load_complete"

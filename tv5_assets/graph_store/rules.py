@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.graph_store import model
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.ingestion.parsing import unaccounted_rows
 
 FIRST_FILM_YEAR = 1874  # Janssen's "Passage de Vénus", the oldest surviving film sequence

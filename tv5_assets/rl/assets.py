@@ -8,11 +8,11 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.metadata import markdown_table
+from tv5_assets.core.metadata import markdown_table
 from tv5_assets.rl import policies as policy_logic
 from tv5_assets.rl import transitions
-from tv5_assets.storage import frame_fingerprint
-from tv5_assets.versioning import versioned_asset
+from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "rl"
 OWNERS = ["team:data-platform"]

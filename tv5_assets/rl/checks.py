@@ -11,7 +11,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from tv5_assets.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result
 from tv5_assets.rl import rules
 from tv5_assets.rl.assets import DEFAULT_GAP_DAYS, SESSION_GAP_DAYS
 

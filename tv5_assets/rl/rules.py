@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.rl.policies import ALGORITHM_BY_ARCHETYPE
 from tv5_assets.rl.transitions import HISTORY
 

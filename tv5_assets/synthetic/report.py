@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from tv5_assets.metadata import png_markdown  # noqa: E402
+from tv5_assets.core.metadata import png_markdown  # noqa: E402
 
 
 def share_table(values: pl.Series, targets: dict[str, float], total: int, label: str, unit: str) -> pl.DataFrame:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.synthetic import platforms as pf
 from tv5_assets.synthetic import regions as rg
 from tv5_assets.synthetic.codes import COUNTRY_CODES, LANGUAGE_CODES

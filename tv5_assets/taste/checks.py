@@ -10,7 +10,7 @@ is checked for determinism by a unit test; refitting it here would double its co
 import dagster as dg
 import polars as pl
 
-from tv5_assets.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result
 from tv5_assets.embeddings import rules as vector_rules
 from tv5_assets.taste import factors, hybrid, rules
 from tv5_assets.taste.assets import SETTINGS

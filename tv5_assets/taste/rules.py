@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 
 
 def recomputed_identically(stored: pl.DataFrame, recomputed: pl.DataFrame, key: str) -> RuleResult:

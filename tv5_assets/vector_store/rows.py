@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tv5_assets.storage import frame_fingerprint
+from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.vector_store.schema import (
     ID_FIELD,
     UNKNOWN_YEAR,

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from tv5_assets.checking import RuleResult
+from tv5_assets.core.checking import RuleResult
 from tv5_assets.vector_store.quality import SelfRetrieval
 from tv5_assets.vector_store.schema import VectorIndex
 

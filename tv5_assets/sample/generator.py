@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from tv5_assets.ingestion import sample_vocab as vocab
+from tv5_assets.sample import vocab
 
 DAY = 86_400
 FIRST_RATING = 820_454_400  # 1996-01-01 UTC
@@ -506,7 +506,7 @@ def _genome(rng: np.random.Generator, spec: SampleSpec, cat: _Catalogue,
 
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m tv5_assets.ingestion.sample --out DIR [--ml25m] [--seed N ...]`."""
+    """`python -m tv5_assets.sample --out DIR [--ml25m] [--seed N ...]`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--ml25m", action="store_true", help="the full ml-25m shape")

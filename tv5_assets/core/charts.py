@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from tv5_assets.metadata import png_markdown  # noqa: E402
+from tv5_assets.core.metadata import png_markdown  # noqa: E402
 
 PALETTE = ("#1f4e8c", "#d1495b", "#edae49", "#00798c", "#66a182", "#8d5a97", "#e07a5f", "#3d405b", "#b8b8b8")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from tv5_assets.storage import frame_fingerprint, write_parquet_atomic
+from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
 
 
 class PolarsParquetIOManager(dg.ConfigurableIOManager):

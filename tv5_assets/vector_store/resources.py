@@ -32,7 +32,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.client.call_context import CallContext
 from pymilvus.exceptions import ConnectionConfigException, MilvusException
 
-from tv5_assets.resources.milvus_connection import (
+from tv5_assets.vector_store.connection import (
     ALIAS_MISSING_WORDS,
     LITE_LOCK_FAILURE,
     InjectedFault,
@@ -50,7 +50,7 @@ from tv5_assets.resources.milvus_connection import (
     public_uri,
 )
 from tv5_assets.vector_store.payload import insert_request, insert_rows
-from tv5_assets.vector_store.retry import with_retries
+from tv5_assets.core.retry import with_retries
 from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec, FieldKind, VectorIndex
 
 __all__ = ["InjectedFault", "MilvusAuthError", "MilvusConfigError", "MilvusDimensionError", "MilvusError",

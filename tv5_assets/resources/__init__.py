@@ -1,1 +1,0 @@
-"""One Dagster resource per external system; each owns its connection life-cycle."""
