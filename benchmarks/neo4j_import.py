@@ -24,6 +24,7 @@ from benchmarks.neo4j_load import stand_ins, user_slice
 from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import import_graph, load_graph, read_load_state
 from tv5_assets.graph_store.rows import graph_rows
+from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.resources import PROJECT_ROOT, Neo4jClient, Neo4jResource, project_local_server
 
 
@@ -46,7 +47,7 @@ def main() -> None:
     env = {**dotenv(), **os.environ}
     uri = env.get("NEO4J_URI", "bolt://127.0.0.1:7687")
     resource = Neo4jResource(uri=uri, user=env.get("NEO4J_USER", "neo4j"), password=env["NEO4J_PASSWORD"],
-                             **project_local_server(uri))
+                             **project_local_server(Settings(neo4j_uri=uri)))
     server = resource.local_server()
     if server is None:
         raise SystemExit(f"{uri} is not the project's local server (scripts/services): no import path")

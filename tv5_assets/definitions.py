@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from tv5_assets.agentdb import assets as agentdb_assets
 from tv5_assets.agentdb import checks as agentdb_checks
-from tv5_assets.core.automation import SERVING_GROUPS, follow_inputs
+from tv5_assets.core.automation import SERVING_GROUPS, serving_stores_sensor
+from tv5_assets.core.io_manager import PolarsParquetIOManager
+from tv5_assets.core.lake import DataLake
+from tv5_assets.core.settings import Settings
 from tv5_assets.embeddings import assets as embeddings_assets
 from tv5_assets.embeddings import checks as embeddings_checks
+from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.evaluation import assets as evaluation_assets
 from tv5_assets.evaluation import checks as evaluation_checks
 from tv5_assets.graph_store import assets as graph_store_assets
 from tv5_assets.graph_store import checks as graph_store_checks
+from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
-from tv5_assets.core.io_manager import PolarsParquetIOManager
-from tv5_assets.embeddings.resources import EncoderResource
-from tv5_assets.core.lake import DataLake
-from tv5_assets.vector_store.resources import milvus_from_env
-from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets
@@ -30,18 +28,17 @@ from tv5_assets.taste import assets as taste_assets
 from tv5_assets.taste import checks as taste_checks
 from tv5_assets.vector_store import assets as vector_store_assets
 from tv5_assets.vector_store import checks as vector_store_checks
+from tv5_assets.vector_store.resources import milvus_from_env
 
-DATA_DIR = os.environ.get("TV5_DATA_DIR", "data")
+SETTINGS = Settings()  # every environment setting, read once here (tv5_assets/core/settings.py)
+DATA_DIR = SETTINGS.tv5_data_dir
 # Runs launched from the UI use the multiprocess executor (one process per step, steps in parallel);
 # TV5_EXECUTOR=in_process runs every step in the run's own process: on a small machine (2 cores) it
 # saves the ~3 s each of the ~90 step processes (assets and checks) spend importing the stack.
 EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}
-EXECUTOR = os.environ.get("TV5_EXECUTOR", "multiprocess")
-if EXECUTOR not in EXECUTORS:
-    raise ValueError(f"TV5_EXECUTOR={EXECUTOR!r}: expected one of {sorted(EXECUTORS)}")
 
 all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets, *taste_assets.assets,
-              *follow_inputs([*vector_store_assets.assets, *graph_store_assets.assets]), *rl_assets.assets,
+              *vector_store_assets.assets, *graph_store_assets.assets, *rl_assets.assets,
               *agentdb_assets.assets, *evaluation_assets.assets]
 all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *synthetic_checks.asset_checks,
               *taste_checks.asset_checks, *vector_store_checks.asset_checks, *rl_checks.asset_checks,
@@ -68,12 +65,13 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
     jobs=[whole_graph_job, movielens_job, serving_stores_job],
-    executor=EXECUTORS[EXECUTOR],
+    sensors=[serving_stores_sensor()],
+    executor=EXECUTORS[SETTINGS.tv5_executor],
     resources={
         "io_manager": PolarsParquetIOManager(base_dir=DATA_DIR),
         "lake": DataLake(base_dir=DATA_DIR),
         "encoder": EncoderResource(),
-        "milvus": milvus_from_env(DATA_DIR),
-        "neo4j": neo4j_from_env(),
+        "milvus": milvus_from_env(SETTINGS),
+        "neo4j": neo4j_from_env(SETTINGS),
     },
 )

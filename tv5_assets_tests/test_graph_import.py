@@ -16,6 +16,7 @@ from tv5_assets.graph_store import cypher, model, offline_import
 from tv5_assets.graph_store.loader import import_graph, live_counts, load_graph, read_load_state
 from tv5_assets.graph_store.offline_import import ImportToolError
 from tv5_assets.graph_store.rows import graph_rows
+from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.resources import Neo4jClient, project_local_server
 from tv5_assets_tests.graph_support import sources
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, local_neo4j, materialize, release_config
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.neo4j
 
 @pytest.fixture
 def local(neo4j_server) -> offline_import.LocalServer:
-    settings = project_local_server(neo4j_server.uri)
+    settings = project_local_server(Settings(neo4j_uri=neo4j_server.uri))
     assert settings, "the tests' Neo4j is the project's local server, so the import path must apply"
     return local_neo4j(**settings).local_server()
 
@@ -38,7 +39,7 @@ def test_the_graph_asset_imports_into_the_local_server_with_green_checks(neo4j_s
     selection = dg.AssetSelection.assets("graph").upstream()
     config = {"ops": {**release_config(**SMALL_SAMPLE)["ops"], "graph": {"config": {"force_reload": True,
                                                                                   "method": "import"}}}}
-    resources = {"neo4j": local_neo4j(**project_local_server(neo4j_server.uri))}
+    resources = {"neo4j": local_neo4j(**project_local_server(Settings(neo4j_uri=neo4j_server.uri)))}
     instance = dg.DagsterInstance.ephemeral()
     result = materialize(selection | dg.AssetSelection.checks_for_assets("graph"), tmp_path, config,
                          instance=instance, **resources)

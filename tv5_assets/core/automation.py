@@ -9,13 +9,12 @@ stays manual: people choose when to ingest a release or re-encode.
 
 Dagster's `eager()` would also fire on any upstream materialization, even one with identical data;
 `FOLLOW_INPUTS` is `eager()` with `any_deps_updated` replaced by "a dependency's data version
-changed". The conditions are evaluated by `default_automation_condition_sensor`, which a user turns
-on under Automation in the UI (with `dagster dev` running, so the daemon ticks it).
+changed". The serving-store assets declare it on their decorators; `serving_stores_sensor` (in the
+definitions, running by default) evaluates it whenever the daemon runs (`dagster dev`), so nobody
+turns anything on by hand; stopping it in the UI pauses the stores' automation.
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import dagster as dg
 
@@ -33,10 +32,13 @@ FOLLOW_INPUTS = (
 ).with_label("follow_inputs")
 
 
-def follow_inputs(assets: Sequence[dg.AssetsDefinition]) -> list[dg.AssetsDefinition]:
-    """The serving-store assets with `FOLLOW_INPUTS`; other assets unchanged."""
-    return list(dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(automation_condition=FOLLOW_INPUTS)
-        if spec.group_name in SERVING_GROUPS else spec,
-        assets,
-    ))
+def serving_stores_sensor() -> dg.AutomationConditionSensorDefinition:
+    """The sensor that evaluates the serving stores' automation conditions, on by default."""
+    return dg.AutomationConditionSensorDefinition(
+        "serving_stores_follow_inputs",
+        target=dg.AssetSelection.groups(*SERVING_GROUPS),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Rebuilds the Milvus collections and the Neo4j graph when their inputs get new data, when "
+        "they are missing or when their code changes, once their inputs' blocking checks pass.",
+    )

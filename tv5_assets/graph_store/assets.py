@@ -13,6 +13,7 @@ from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import import_graph, load_graph
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.core.automation import FOLLOW_INPUTS
 from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "graph_store"
@@ -44,6 +45,7 @@ class GraphLoadConfig(dg.Config):
     group_name=GROUP,
     kinds={"neo4j"},
     owners=OWNERS,
+    automation_condition=FOLLOW_INPUTS,
     description=(
         "The knowledge graph in Neo4j, rebuilt from movies, ratings, genome, demographics and availability. "
         "Nodes: Media (id, title = display title, year, imdb_id, tmdb_id), User (id, archetype, age_band, "

@@ -30,6 +30,7 @@ import neo4j
 from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, SessionExpired, TransientError
 from pydantic import Field, PrivateAttr
 
+from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.offline_import import LocalServer
 
 T = TypeVar("T")
@@ -286,31 +287,26 @@ class Neo4jResource(dg.ConfigurableResource):
                            self.database, self.import_max_off_heap)
 
 
-def project_local_server(uri: str, root: Path = PROJECT_ROOT) -> dict[str, str]:
-    """The offline-import settings for the server `scripts/services` runs, when `uri` is that server.
+def project_local_server(settings: Settings, root: Path = PROJECT_ROOT) -> dict[str, str]:
+    """The offline-import settings for the server `scripts/services` runs, when NEO4J_URI is that server.
 
     Only for a loopback URI on the services' port, in a checkout with the launcher built and
     TV5_NEO4J_IMPORT not 'off'; else {} (online load)."""
-    host_port = uri.split("://", 1)[-1].split("/", 1)[0]
-    port = os.environ.get("NEO4J_BOLT_PORT", "7687")
+    host_port = settings.neo4j_uri.split("://", 1)[-1].split("/", 1)[0]
+    port = settings.neo4j_bolt_port
     jars = root / "services" / "neo4j" / "target" / "dependency"
-    if (os.environ.get("TV5_NEO4J_IMPORT", "auto") == "off" or host_port not in (f"127.0.0.1:{port}", f"localhost:{port}")
+    if (settings.tv5_neo4j_import == "off" or host_port not in (f"127.0.0.1:{port}", f"localhost:{port}")
             or not jars.is_dir() or not (root / "scripts" / "services").exists()):
         return {}
-    home = Path(os.environ.get("NEO4J_HOME_DIR", "data/neo4j"))
+    home = Path(settings.neo4j_home_dir)
     return {"local_home": str(home if home.is_absolute() else root / home),
             "local_control": f"{shlex.quote(str(root / 'scripts' / 'services'))} {{action}} neo4j",
             "import_classpath": f"{jars}/*"}
 
 
-def neo4j_from_env() -> Neo4jResource:
-    """The project's default: NEO4J_URI / NEO4J_USER / NEO4J_DATABASE where set (else the local server),
-    the password always from NEO4J_PASSWORD (as `dg.EnvVar`, read at run time; `dagster dev` loads .env).
-    When the URI is the project's own local server, full rebuilds use the offline import tool."""
-    def env(name: str, default: str) -> Any:
-        return dg.EnvVar(name) if os.environ.get(name) else default
-
-    uri = os.environ.get("NEO4J_URI") or "bolt://127.0.0.1:7687"
-    return Neo4jResource(uri=env("NEO4J_URI", "bolt://127.0.0.1:7687"), user=env("NEO4J_USER", "neo4j"),
-                         password=dg.EnvVar("NEO4J_PASSWORD"), database=env("NEO4J_DATABASE", "neo4j"),
-                         **project_local_server(uri))
+def neo4j_from_env(settings: Settings) -> Neo4jResource:
+    """The project's default: NEO4J_URI / NEO4J_USER / NEO4J_DATABASE (else the local server), the password
+    always as `dg.EnvVar("NEO4J_PASSWORD")` (read at run time; `dagster dev` loads .env). When the URI is
+    the project's own local server, full rebuilds use the offline import tool."""
+    return Neo4jResource(uri=settings.neo4j_uri, user=settings.neo4j_user, password=dg.EnvVar("NEO4J_PASSWORD"),
+                         database=settings.neo4j_database, **project_local_server(settings))

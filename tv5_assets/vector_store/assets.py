@@ -17,6 +17,7 @@ from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
+from tv5_assets.core.automation import FOLLOW_INPUTS
 from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "vector_store"
@@ -78,6 +79,7 @@ def media_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinit
         group_name=GROUP,
         kinds={"milvus"},
         owners=OWNERS,
+        automation_condition=FOLLOW_INPUTS,
         description=description + " " + _REBUILD_RULES,
     )
     def collection(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
@@ -100,6 +102,7 @@ def user_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefiniti
         group_name=GROUP,
         kinds={"milvus"},
         owners=OWNERS,
+        automation_condition=FOLLOW_INPUTS,
         description=description + " " + _REBUILD_RULES,
     )
     def collection(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,

@@ -51,6 +51,7 @@ from tv5_assets.vector_store.connection import (
 )
 from tv5_assets.vector_store.payload import insert_request, insert_rows
 from tv5_assets.core.retry import with_retries
+from tv5_assets.core.settings import Settings
 from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec, FieldKind, VectorIndex
 
 __all__ = ["InjectedFault", "MilvusAuthError", "MilvusConfigError", "MilvusDimensionError", "MilvusError",
@@ -414,11 +415,8 @@ class MilvusResource(dg.ConfigurableResource):
             search_params=params, timeout=self.timeout_s)])
 
 
-def milvus_from_env(data_dir: str) -> MilvusResource:
-    """The project's default: TV5_MILVUS_URI if set, else Milvus Lite at `<data_dir>/milvus.db`; token and
-    database from MILVUS_TOKEN / MILVUS_DB_NAME (as `dg.EnvVar`, read at run time) where they are set."""
-    def env(name: str) -> Any:
-        return dg.EnvVar(name) if os.environ.get(name) else ""
-
-    return MilvusResource(uri=os.environ.get("TV5_MILVUS_URI") or f"{data_dir}/milvus.db",
-                          token=env("MILVUS_TOKEN"), db_name=env("MILVUS_DB_NAME"))
+def milvus_from_env(settings: Settings) -> MilvusResource:
+    """The project's default: TV5_MILVUS_URI if set, else Milvus Lite at `<TV5_DATA_DIR>/milvus.db`; the token
+    as `dg.EnvVar("MILVUS_TOKEN")` (read at run time) where it is set, the database from MILVUS_DB_NAME."""
+    return MilvusResource(uri=settings.milvus_uri(), token=settings.secret("MILVUS_TOKEN"),
+                          db_name=settings.milvus_db_name)
