@@ -10,6 +10,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from tv5_assets.core.settings import Settings
 from tv5_assets.embeddings.devices import (
     Accelerators,
     DeviceUnavailableError,
@@ -74,9 +75,9 @@ def test_batch_size_per_device_unless_overridden() -> None:
 
 
 def test_model_selection_config_then_env_then_offline_default() -> None:
-    assert requested_model("", {}) == OFFLINE_MODEL
-    assert requested_model("", {"TV5_ENCODER_MODEL": PRODUCTION_MODEL}) == PRODUCTION_MODEL
-    assert requested_model("/models/x", {"TV5_ENCODER_MODEL": PRODUCTION_MODEL}) == "/models/x"
+    assert requested_model("", "") == OFFLINE_MODEL
+    assert requested_model("", Settings(tv5_encoder_model=PRODUCTION_MODEL).tv5_encoder_model) == PRODUCTION_MODEL
+    assert requested_model("/models/x", PRODUCTION_MODEL) == "/models/x"
 
 
 def test_offline_default_resolves_to_the_packaged_copy() -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tv5_assets.core.settings import Settings
 from tv5_assets.embeddings import openvino_model
 from tv5_assets.embeddings.agreement import agreement
 from tv5_assets.embeddings.cache import cache_path
@@ -55,14 +56,14 @@ def test_runtime_choice() -> None:
 
 
 def test_precision_and_backend_from_the_environment() -> None:
-    assert requested_setting("", "TV5_ENCODER_PRECISION", {}) == "auto"
-    assert requested_setting("auto", "TV5_ENCODER_PRECISION", {"TV5_ENCODER_PRECISION": "FP32"}) == "fp32"
-    assert requested_setting("int8", "TV5_ENCODER_PRECISION", {"TV5_ENCODER_PRECISION": "fp32"}) == "int8"
+    assert requested_setting("", Settings().tv5_encoder_precision) == "auto"
+    assert requested_setting("auto", Settings(tv5_encoder_precision="FP32").tv5_encoder_precision) == "fp32"
+    assert requested_setting("int8", "fp32") == "int8"
 
 
 def test_model_cache_dir_setting(tmp_path: Path) -> None:
-    assert model_cache_dir({"TV5_MODEL_CACHE": str(tmp_path)}) == tmp_path
-    assert model_cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "tv5-assets" / "models"
+    assert model_cache_dir(Settings(tv5_model_cache=str(tmp_path))) == tmp_path
+    assert model_cache_dir(Settings(tv5_model_cache="", xdg_cache_home=str(tmp_path))) == tmp_path / "tv5-assets" / "models"
 
 
 def test_int8_is_the_cpu_default_and_says_so(int8, fp32) -> None:

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
                                    "all-MiniLM-L6-v2 (offline)")
     tv5_encoder_precision: str = Field("auto", description="auto (int8 on CPU, fp16 on CUDA), fp32, fp16, int8")
     tv5_encoder_backend: str = Field("auto", description="auto (openvino for int8, else torch), torch, openvino")
-    tv5_model_cache: str = Field("", description="exported encoder models; empty: ~/.cache/tv5-assets/models")
+    tv5_model_cache: str = Field("", description="exported encoder models; empty: $XDG_CACHE_HOME/tv5-assets/models")
+    xdg_cache_home: str = Field("", description="the standard cache base (used when TV5_MODEL_CACHE is empty); "
+                                "empty: ~/.cache")
 
     def milvus_uri(self) -> str:
         """The Milvus URI the graph uses: the server if one is named, else Lite under the data lake."""

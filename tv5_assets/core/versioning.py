@@ -257,7 +257,7 @@ class _Reach:
                         self.pending.append(sys.modules[owner])
 
 
-def logic_of(fn: Callable[..., Any], *extra: Logic, package: str = PACKAGE) -> list[Logic]:
+def logic_of(fn: Callable[..., Any], package: str = PACKAGE) -> list[Logic]:
     """`fn`, the same-module helpers it calls, the Config classes it takes, the module-level constants of its
     module that these read, and every logic module of `package` reachable from them and from its resources.
 
@@ -265,10 +265,6 @@ def logic_of(fn: Callable[..., Any], *extra: Logic, package: str = PACKAGE) -> l
     is stable across runs.
     """
     reach = _Reach(fn.__module__, package)
-    reach.pending.extend(m for m in extra if isinstance(m, ModuleType))
-    for obj in extra:
-        if not isinstance(obj, ModuleType):
-            reach.add(obj, f"{obj.__module__}.{obj.__qualname__}")
     for annotation in _annotations(fn):
         if isinstance(annotation, type):
             reach.reference(annotation)  # config classes; resources: their modules
@@ -290,11 +286,11 @@ def code_version(*parts: Logic) -> str:
     return digest.hexdigest()[:16]
 
 
-def versioned_asset(*, logic: tuple[Logic, ...] = (), **asset_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+def versioned_asset(**asset_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     """`@dg.asset` whose code_version is derived from the decorated function and the logic it reaches
-    (`logic_of`); `logic` adds what the function reaches only indirectly."""
+    (`logic_of`)."""
 
     def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
-        return dg.asset(code_version=code_version(*logic_of(fn, *logic)), **asset_kwargs)(fn)
+        return dg.asset(code_version=code_version(*logic_of(fn)), **asset_kwargs)(fn)
 
     return decorate

@@ -10,15 +10,11 @@ TV5_ENCODER_PRECISION=fp32). Backend `auto` is openvino for int8 and torch other
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEVICE_KINDS = ("cuda", "mps", "cpu")
 PRECISIONS = ("auto", "fp16", "fp32", "int8")
 BACKENDS = ("auto", "torch", "onnx", "openvino")
-PRECISION_ENV = "TV5_ENCODER_PRECISION"
-BACKEND_ENV = "TV5_ENCODER_BACKEND"
 # CPU: the best batch of benchmarks/encoder_throughput.py on the 2-core machine (128; 256 was no faster).
 # CUDA and MPS: not measured yet (no GPU was available); large batches keep a GPU busy. The openvino
 # backend sends batches of this size to its parallel inference requests (2 on the 2-core machine).
@@ -61,12 +57,12 @@ def choose_device(requested: str, available: Accelerators) -> str:
     return requested
 
 
-def requested_setting(configured: str, env_name: str, environ: Mapping[str, str] = os.environ) -> str:
-    """The resource's setting unless it is `auto`/empty, else the environment variable, else `auto`."""
+def requested_setting(configured: str, from_environment: str) -> str:
+    """The resource's setting unless it is `auto`/empty, else the environment's (`Settings`), else `auto`."""
     configured = configured.strip().lower()
     if configured and configured != "auto":
         return configured
-    return environ.get(env_name, "").strip().lower() or "auto"
+    return from_environment.strip().lower() or "auto"
 
 
 def choose_precision(requested: str, device: str) -> str:

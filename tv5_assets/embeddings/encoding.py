@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from tv5_assets.core.settings import Settings
 from tv5_assets.embeddings import openvino_model
 from tv5_assets.embeddings.devices import (
-    BACKEND_ENV,
     BACKENDS,
-    PRECISION_ENV,
     choose_batch_size,
     choose_device,
     choose_runtime,
@@ -145,11 +144,12 @@ def load_encoder(model: str = "", device: str = "auto", precision: str = "auto",
 
     `precision`/`backend` 'auto' (or empty) defer to env TV5_ENCODER_PRECISION / TV5_ENCODER_BACKEND,
     then to the device: int8 on OpenVINO on the CPU, fp16 on CUDA, fp32 on torch otherwise."""
-    requested_precision = requested_setting(precision, PRECISION_ENV)
-    requested_backend = requested_setting(backend, BACKEND_ENV)
+    settings = Settings()  # read now: a step process sees the run's environment
+    requested_precision = requested_setting(precision, settings.tv5_encoder_precision)
+    requested_backend = requested_setting(backend, settings.tv5_encoder_backend)
     if requested_backend not in BACKENDS:
         raise ValueError(f"unknown backend {requested_backend!r}: use one of {BACKENDS}")
-    source = resolve_model(requested_model(model), allow_download)
+    source = resolve_model(requested_model(model, settings.tv5_encoder_model), allow_download)
     chosen_device = choose_device(device, detect_accelerators())
     chosen_precision, chosen_backend = choose_runtime(requested_precision, requested_backend, chosen_device)
     revision = model_revision(source)

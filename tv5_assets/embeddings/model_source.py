@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from tv5_assets.core.settings import Settings
+
 MODEL_ENV = "TV5_ENCODER_MODEL"
-MODEL_CACHE_ENV = "TV5_MODEL_CACHE"
 # files that do not change what the model computes
 _NOT_MODEL_FILES = {"README.md", ".gitattributes"}
 PRODUCTION_MODEL = "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2"
@@ -45,9 +44,9 @@ class ModelSource:
     offline: bool  # True: load with local files only (HF_HUB_OFFLINE=1)
 
 
-def requested_model(configured: str, environ: Mapping[str, str] = os.environ) -> str:
-    """The configured model, else env TV5_ENCODER_MODEL, else the packaged offline default."""
-    return configured.strip() or environ.get(MODEL_ENV, "").strip() or OFFLINE_MODEL
+def requested_model(configured: str, from_environment: str = "") -> str:
+    """The configured model, else TV5_ENCODER_MODEL (`Settings`), else the packaged offline default."""
+    return configured.strip() or from_environment.strip() or OFFLINE_MODEL
 
 
 def hub_id(name: str) -> str:
@@ -110,11 +109,12 @@ def resolve_model(name: str, allow_download: bool = False) -> ModelSource:
     raise ModelUnavailableError(how_to_provide(name))
 
 
-def model_cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+def model_cache_dir(settings: Settings | None = None) -> Path:
     """Where exports of models are kept: TV5_MODEL_CACHE, else $XDG_CACHE_HOME/tv5-assets/models, else ~/.cache/..."""
-    if explicit := environ.get(MODEL_CACHE_ENV, "").strip():
+    settings = settings or Settings()
+    if explicit := settings.tv5_model_cache.strip():
         return Path(explicit).expanduser()
-    base = environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    base = settings.xdg_cache_home.strip() or str(Path.home() / ".cache")
     return Path(base).expanduser() / "tv5-assets" / "models"
 
 

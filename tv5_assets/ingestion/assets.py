@@ -1,7 +1,6 @@
 """MovieLens stage: the raw release and the four parsed tables (thin Dagster wiring)."""
 
 
-import os
 import time
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from tv5_assets.core.settings import Settings
 from tv5_assets.core import charts
 from tv5_assets.ingestion import movielens
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
@@ -35,7 +35,7 @@ class MovieLensReleaseConfig(dg.Config):
     """Which release to ingest. Default from env TV5_MOVIELENS_SOURCE, else the generated sample."""
 
     source: str = Field(
-        default=os.environ.get("TV5_MOVIELENS_SOURCE", "sample"),
+        default=Settings().tv5_movielens_source,
         description="'sample' (generated offline), a GroupLens release name "
         f"({', '.join(PUBLISHED_RELEASES)}), or a directory of MovieLens CSVs",
     )

@@ -14,7 +14,6 @@ import polars as pl
 
 from tv5_assets.ingestion.csv_reader import LINE, CsvFile, read_fields
 from tv5_assets.ingestion.parsing import (
-    QUARANTINE_SCHEMA,
     Parsed,
     is_blank,
     label_duplicates,
@@ -287,10 +286,6 @@ def parse_genome(scores_path: Path, tags_path: Path, min_relevance: float, top_k
         rows_read={GENOME_TAGS.name: tag_raw.height, GENOME_SCORES.name: raw.height},
         rows_valid={GENOME_TAGS.name: tag_names.height, GENOME_SCORES.name: kept.height},
     )
-
-
-def empty_quarantine() -> pl.DataFrame:
-    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
 
 
 __all__ = [
