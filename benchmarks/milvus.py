@@ -7,8 +7,8 @@ What is measured, on the ml-25m sizes (62,423 media, 162,541 user vectors, 384-d
 - the project's build (`vector_store.rebuild`): column-wise insert requests of at most 16 MiB, flush,
   HNSW index (M=16, efConstruction=200, COSINE), load, exact count, alias swap: time per phase, total,
   vectors/s;
-- the seed's approach on the same rows: `MilvusClient.insert` of 1,000 row dicts per request, then the
-  same flush / index / load; the ratio of the two totals and of the insert phases;
+- the seed's approach on the same rows (`benchmarks.milvus_baselines`): `MilvusClient.insert` of 1,000 row
+  dicts per request, then the same flush / index / load; the ratio of the two totals and of the insert phases;
 - the insert phase alone for all four combinations (the project's, the seed's, row dicts in 16 MiB
   batches, columns in 1,000-row batches), interleaved and repeated (best of 2), after an untimed
   warm-up insert: the full builds run one after the other, so the first pays the server's warm-up;
@@ -32,16 +32,16 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, drop_prefixed
+from benchmarks.milvus_baselines import SEED_BATCH_ROWS, RowDictStore, insert_row_dicts, row_batches
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality
-from tv5_assets.vector_store.batching import byte_batches, row_batches, row_bytes
+from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild, versioned_name
 from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA, USERS, CollectionSpec
 
 DIM = 384
 INSERT_ROUNDS = 2
-SEED_BATCH_ROWS = 1_000
 GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
           "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
 PLATFORMS = ("TV5MONDE", "Netflix", "Amazon Prime", "Disney+", "HBO Max", "Apple TV+", "MUBI", "Criterion Channel")
@@ -83,19 +83,6 @@ def users(n: int, rng: np.random.Generator) -> Rows:
     return user_rows(_vector_frame("user_id", ids, vectors(rng, n, 2_000)), demographics, USERS)
 
 
-class _RowDicts:
-    """The seed's insert path (`MilvusClient.insert` with row dicts) behind the rebuild's store interface."""
-
-    def __init__(self, milvus: MilvusResource) -> None:
-        self._milvus = milvus
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._milvus, name)
-
-    def insert(self, name: str, rows: pl.DataFrame, spec: CollectionSpec, batch_number: int) -> int:
-        return self._milvus.insert_row_dicts(name, rows)
-
-
 def build(milvus: MilvusResource, store: Any, spec: CollectionSpec, rows: Rows, batches: list, label: str,
           keep: bool) -> dict[str, Any]:
     alias = milvus.alias_name(f"{spec.alias}_{label}")
@@ -116,7 +103,7 @@ def insert_only(milvus: MilvusResource, spec: CollectionSpec, rows: Rows, batche
         started = time.perf_counter()
         for number, (start, stop) in enumerate(batches, start=1):
             part = rows.frame.slice(start, stop - start)
-            milvus.insert_row_dicts(name, part) if row_dicts else milvus.insert(name, part, spec, number)
+            insert_row_dicts(milvus, name, part) if row_dicts else milvus.insert(name, part, spec, number)
         return round(time.perf_counter() - started, 3)
     finally:
         milvus.drop_collection(name)
@@ -156,7 +143,7 @@ def collection(milvus: MilvusResource, spec: CollectionSpec, rows: Rows, rng: np
     for name in milvus.list_collections():
         if name.startswith(ours["alias"] + "__v"):
             milvus.drop_collection(name)
-    seed = build(milvus, _RowDicts(milvus), spec, rows, by_rows, "seed", keep=False)
+    seed = build(milvus, RowDictStore(milvus), spec, rows, by_rows, "seed", keep=False)
     print(f"  seed     : {_phases(seed)}", flush=True)
     # The insert phase alone, each way, in interleaved rounds (best of INSERT_ROUNDS): the builds above
     # run one after the other, so the first pays the server's warm-up (segment allocation, caches).

@@ -1,4 +1,4 @@
-"""Shared pieces of the Milvus tests: both backends, unique names, hand-made source lakes.
+"""Shared pieces of the Milvus tests: both backends, unique names, hand-made source lakes, injected faults.
 
 Every test gets its own `collection_prefix` (a uuid), so concurrent test runs sharing the one local
 Milvus server never touch each other's aliases or collections, and drops what it created. The server
@@ -8,13 +8,18 @@ itself is never stopped here.
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
+from tv5_assets.vector_store.connection import MilvusError
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.evaluation.ann import SPEC as EVALUATION
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
@@ -22,6 +27,35 @@ from tv5_assets_tests.services import ensure_milvus_server
 
 BACKENDS = ("lite", "server")
 DIM = 384
+HANG_MARKER = "TV5_FAULT_HANG"
+
+
+class InjectedFault(MilvusError):
+    """Raised by `FaultyMilvusResource` at its `fault_at_batch`."""
+
+
+class FaultyMilvusResource(MilvusResource):
+    """The real resource on real Milvus, except that the N-th insert batch of every build fails.
+
+    `fault_mode="raise"`: that batch raises `InjectedFault` before it is sent. `fault_mode="hang"`: it logs
+    and prints (stderr) a `TV5_FAULT_HANG collection=<name> batch=<n>` line, then blocks until the process
+    is killed (a test kills it there, mid-build). Its configuration travels like the resource's own, so a
+    Dagster run or a child process (`FaultyMilvusResource.model_validate_json`) gets the same fault.
+    """
+
+    fault_at_batch: int = Field(default=0, description="the N-th insert batch fails (0: never)")
+    fault_mode: Literal["raise", "hang"] = "raise"
+
+    def before_insert(self, name: str, batch_number: int) -> None:
+        if not self.fault_at_batch or batch_number != self.fault_at_batch:
+            return
+        if self.fault_mode == "hang":
+            marker = f"{HANG_MARKER} collection={name} batch={batch_number}"
+            self._log.warning(marker)
+            print(marker, file=sys.stderr, flush=True)
+            while True:
+                time.sleep(3600)
+        raise InjectedFault(f"fault injected at insert batch {batch_number} of {name} (fault_at_batch)")
 
 
 def make_resource(backend: str, lake: Path, **config: object) -> MilvusResource:
@@ -33,9 +67,16 @@ def make_resource(backend: str, lake: Path, **config: object) -> MilvusResource:
 
 
 def variant(resource: MilvusResource, **changes: object) -> MilvusResource:
-    """The same resource with some fields changed (Dagster rebuilds resources from their constructor
-    arguments, so `model_copy(update=...)` would not reach a run)."""
-    return MilvusResource(**{**resource.model_dump(), **changes})
+    """The same resource (same class) with some fields changed (Dagster rebuilds resources from their
+    constructor arguments, so `model_copy(update=...)` would not reach a run)."""
+    return type(resource)(**{**resource.model_dump(), **changes})
+
+
+def faulty(resource: MilvusResource, fault_at_batch: int,
+           fault_mode: Literal["raise", "hang"] = "raise") -> FaultyMilvusResource:
+    """The same resource (same Milvus, prefix and settings) with a fault at insert batch `fault_at_batch`."""
+    return FaultyMilvusResource(**{**resource.model_dump(), "fault_at_batch": fault_at_batch,
+                                   "fault_mode": fault_mode})
 
 
 def drop_everything(resource: MilvusResource) -> list[str]:

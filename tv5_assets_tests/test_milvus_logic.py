@@ -20,7 +20,7 @@ from tv5_assets.vector_store.resources import (
     public_uri,
 )
 from tv5_assets.vector_store import quality, rules
-from tv5_assets.vector_store.batching import byte_batches, row_batches, row_bytes
+from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.payload import insert_request
 from tv5_assets.vector_store.rebuild import is_version_of, stale_versions, versioned_name
 from tv5_assets.core.retry import backoff_delays, with_retries
@@ -123,7 +123,6 @@ def test_byte_batches_cover_all_rows_within_the_budget() -> None:
     assert all(sizes[a:b].sum() <= 400 for a, b in batches if b - a > 1)
     assert byte_batches(sizes, 10_000, max_rows=3) == [(0, 3), (3, 6), (6, 8)]
     assert byte_batches(np.array([], dtype=np.int64), 10) == []
-    assert row_batches(2500, 1000) == [(0, 1000), (1000, 2000), (2000, 2500)]
     with pytest.raises(ValueError):
         byte_batches(sizes, 0)
 

@@ -18,7 +18,6 @@ import polars as pl
 import pytest
 
 from tv5_assets.vector_store.resources import (
-    InjectedFault,
     MilvusConfigError,
     MilvusDimensionError,
     MilvusResource,
@@ -30,7 +29,17 @@ from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA, USERS
 from tv5_assets_tests.harness import materialize
-from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned, variant, write_source_lake
+from tv5_assets_tests.milvus_support import (
+    BACKENDS,
+    HANG_MARKER,
+    FaultyMilvusResource,
+    InjectedFault,
+    faulty,
+    make_resource,
+    owned,
+    variant,
+    write_source_lake,
+)
 from tv5_assets_tests.services import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +154,7 @@ def test_injected_failure_keeps_the_alias_and_a_rerun_is_exact(tmp_path: Path, s
     with milvus.connected():
         alias = milvus.alias_name("media_vectors")
         good = _build(milvus, rows)
-    broken = variant(milvus, fault_at_batch=3)
+    broken = faulty(milvus, fault_at_batch=3)
     with broken.connected():
         with pytest.raises(InjectedFault, match="batch 3"):
             _build(broken, rows, batch_bytes=100_000)
@@ -161,17 +170,17 @@ _CHILD = """
 import sys
 import dagster as dg
 from tv5_assets.core.io_manager import PolarsParquetIOManager
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.assets import media_vectors
+from tv5_assets_tests.milvus_support import FaultyMilvusResource
 upstream = [dg.AssetSpec(key) for key in ("content_vectors", "movies", "availability")]
 dg.materialize([media_vectors, *upstream], selection=[media_vectors.key], resources={
     "io_manager": PolarsParquetIOManager(base_dir=sys.argv[1]),
-    "milvus": MilvusResource.model_validate_json(sys.argv[2])})
+    "milvus": FaultyMilvusResource.model_validate_json(sys.argv[2])})
 """
 
 
-def _materialize_until_killed(lake: Path, resource: MilvusResource, timeout: float = 120) -> str:
-    """Run the materialization in a child process, SIGKILL it once it hangs in the fault knob."""
+def _materialize_until_killed(lake: Path, resource: FaultyMilvusResource, timeout: float = 120) -> str:
+    """Run the materialization in a child process, SIGKILL it once it hangs at its injected fault."""
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(lake), resource.model_dump_json()], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -183,7 +192,7 @@ def _materialize_until_killed(lake: Path, resource: MilvusResource, timeout: flo
             line = child.stderr.readline()
             if not line:
                 break
-            if "TV5_FAULT_HANG" in line:
+            if HANG_MARKER in line:
                 os.kill(child.pid, signal.SIGKILL)
                 child.wait(30)
                 return line.split("collection=")[1].split()[0]
@@ -207,7 +216,7 @@ def test_killed_load_is_cleaned_up_and_a_rerun_is_exact(tmp_path: Path) -> None:
         with resource.connected():
             alias = resource.alias_name("media_vectors")
             live = resource.alias_target(alias)
-        half_built = _materialize_until_killed(lake, variant(resource, fault_at_batch=3, fault_mode="hang"))
+        half_built = _materialize_until_killed(lake, faulty(resource, fault_at_batch=3, fault_mode="hang"))
         with resource.connected():
             assert half_built in _ours(resource) and half_built != live
             assert resource.alias_target(alias) == live and resource.count(alias) == 600

@@ -20,7 +20,7 @@ from tv5_assets.agentdb.assets import (DEFAULT_MAX_FILE_MIB, DEFAULT_RECENT_STEP
 from tv5_assets.agentdb.content import user_vector_matrix
 from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import AGENTDB_MAX_BYTES
-from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.core.lake import DataLake
 
 ASSET = "agentdb"
@@ -43,10 +43,9 @@ def _spec(name: str, description: str) -> dg.AssetCheckSpec:
 
 def recorded(context: dg.AssetCheckExecutionContext) -> tuple[int, float]:
     """(recent_steps_per_user, max_file_mib) of the last materialization (the defaults when none recorded them)."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(ASSET))
-    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
-    steps = metadata[RECENT_STEPS].value if RECENT_STEPS in metadata else DEFAULT_RECENT_STEPS
-    bound = metadata[MAX_FILE_MIB].value if MAX_FILE_MIB in metadata else DEFAULT_MAX_FILE_MIB
+    metadata = latest_metadata(context, ASSET) or {}
+    steps = metadata.get(RECENT_STEPS, DEFAULT_RECENT_STEPS)
+    bound = metadata.get(MAX_FILE_MIB, DEFAULT_MAX_FILE_MIB)
     return int(steps), float(bound)
 
 

@@ -1,7 +1,9 @@
-"""What every stage's checks share: a rule's outcome as a plain value, and its Dagster form.
+"""What every stage's checks share: a rule's outcome as a plain value, its Dagster form, and what the
+checked asset's last materialization recorded.
 
 Rules are plain functions returning `RuleResult`, so they can be tested on a hand-made good frame
-and a hand-made bad one; the asset checks only wrap them with `check_result`.
+and a hand-made bad one; the asset checks only wrap them with `check_result`. Checks that compare
+against what a materialization reported (its config, counts, versions) read it with `latest_metadata`.
 """
 
 from __future__ import annotations
@@ -22,13 +24,24 @@ def _metadata_value(value: object) -> object:
     return dg.MetadataValue.json(value) if isinstance(value, (dict, list)) else value
 
 
-def check_result(asset: str, name: str, result: RuleResult, warn_only: bool = False) -> dg.AssetCheckResult:
-    """The Dagster result of a rule: ERROR severity (blocks downstream when blocking) unless warn_only."""
+def check_result(asset: str | dg.AssetKey, name: str, result: RuleResult,
+                 warn_only: bool = False) -> dg.AssetCheckResult:
+    """The Dagster result of a rule: ERROR severity (blocks downstream when blocking) unless warn_only.
+    `asset`: a one-part key's name, or the key itself (a prefixed key such as milvus/media_vectors)."""
     return dg.AssetCheckResult(
-        asset_key=dg.AssetKey(asset),
+        asset_key=asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset),
         check_name=name,
         passed=result.passed,
         severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR,
         description=result.description,
         metadata={k: _metadata_value(v) for k, v in result.metadata.items()},
     )
+
+
+def latest_metadata(context: dg.AssetCheckExecutionContext, asset: str | dg.AssetKey) -> dict[str, object] | None:
+    """The metadata values (`.value` of each entry) of the asset's latest materialization; None when it has none."""
+    key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset)
+    event = context.instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return None
+    return {name: value.value for name, value in event.asset_materialization.metadata.items()}

@@ -9,7 +9,7 @@ Toy Story neighbour check warns: it anchors one pair of titles, which another so
 import dagster as dg
 import polars as pl
 
-from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.embeddings import rules
 
 DIMENSION = "dimension_is_models"
@@ -34,13 +34,6 @@ def _result(asset: str, name: str, result: RuleResult) -> dg.AssetCheckResult:
     return check_result(asset, name, result, warn_only=name in _WARN_ONLY)
 
 
-def _latest_metadata(context: dg.AssetCheckExecutionContext, asset: str) -> dict[str, object]:
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
-
-
 @dg.multi_asset_check(
     specs=[
         _spec("content_vectors", DIMENSION, "vectors are float32 with the model's dimension (384 for both defaults)"),
@@ -58,7 +51,7 @@ def _latest_metadata(context: dg.AssetCheckExecutionContext, asset: str) -> dict
 def content_vectors_checks(context: dg.AssetCheckExecutionContext, content_vectors: pl.DataFrame,
                            movies: pl.DataFrame):
     asset = "content_vectors"
-    metadata = _latest_metadata(context, asset)
+    metadata = latest_metadata(context, asset) or {}
     dimension = metadata.get("dimension")
     yield _result(asset, DIMENSION, rules.vector_dimension(content_vectors, dimension if isinstance(dimension, int)
                                                            else None))
@@ -84,7 +77,7 @@ def content_vectors_checks(context: dg.AssetCheckExecutionContext, content_vecto
 )
 def user_vectors_checks(context: dg.AssetCheckExecutionContext, user_vectors: pl.DataFrame, ratings: pl.LazyFrame):
     asset = "user_vectors"
-    dimension = _latest_metadata(context, "content_vectors").get("dimension")
+    dimension = (latest_metadata(context, "content_vectors") or {}).get("dimension")
     yield _result(asset, DIMENSION, rules.vector_dimension(user_vectors, dimension if isinstance(dimension, int)
                                                            else None))
     yield _result(asset, FINITE, rules.finite_vectors(user_vectors))

@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.graph_store import cypher, model, rules
 from tv5_assets.graph_store.assets import VERSION
 from tv5_assets.graph_store.loader import live_counts, time_explanation
@@ -42,11 +42,7 @@ def _result(name: str, rule: RuleResult, warn_only: bool = False) -> dg.AssetChe
 
 
 def _materialized_version(context: dg.AssetCheckExecutionContext) -> str | None:
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(ASSET))
-    if event is None or event.asset_materialization is None:
-        return None
-    value = event.asset_materialization.metadata.get(VERSION)
-    return None if value is None else value.value
+    return (latest_metadata(context, ASSET) or {}).get(VERSION)
 
 
 @dg.asset_check(asset=ASSET, name=LOAD_COMPLETE, blocking=True,

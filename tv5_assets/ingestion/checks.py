@@ -9,7 +9,7 @@ are blocking; cosmetic ones (plausible years, id format) warn.
 import dagster as dg
 import polars as pl
 
-from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.ingestion import rules
 from tv5_assets.ingestion.parsing import count_by
 from tv5_assets.core.lake import DataLake
@@ -41,10 +41,9 @@ def to_check_result(asset: str, name: str, result: RuleResult) -> dg.AssetCheckR
 def accounting_result(context: dg.AssetCheckExecutionContext, lake: DataLake, asset: str,
                       stored: pl.DataFrame) -> RuleResult:
     """Reconcile the last materialization's reported counts with the stored asset and its quarantine."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
+    meta = latest_metadata(context, asset)
+    if meta is None:
         return RuleResult(False, f"{asset} has no materialization to reconcile against")
-    meta = event.asset_materialization.metadata
     if "rows_read_by_file" not in meta:
         return RuleResult(False, f"the last materialization of {asset} did not report its row counts")
     quarantine_path = lake.quarantine_path(asset)
@@ -52,8 +51,7 @@ def accounting_result(context: dg.AssetCheckExecutionContext, lake: DataLake, as
         return RuleResult(False, f"quarantine file {quarantine_path} is missing")
     quarantined = count_by(pl.read_parquet(quarantine_path), "file")
     return rules.rows_accounted(
-        meta["rows_read_by_file"].value, meta["rows_valid_by_file"].value, quarantined,
-        meta["rows_kept"].value, stored.height,
+        meta["rows_read_by_file"], meta["rows_valid_by_file"], quarantined, meta["rows_kept"], stored.height,
     )
 
 
@@ -121,10 +119,7 @@ def tags_checks(context: dg.AssetCheckExecutionContext, lake: DataLake, tags: pl
 )
 def genome_checks(context: dg.AssetCheckExecutionContext, lake: DataLake, genome: pl.DataFrame,
                   movies: pl.DataFrame):
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("genome"))
-    top_k = 10
-    if event is not None and event.asset_materialization is not None and "top_k" in event.asset_materialization.metadata:
-        top_k = event.asset_materialization.metadata["top_k"].value
+    top_k = (latest_metadata(context, "genome") or {}).get("top_k", 10)
     yield to_check_result("genome", UNIQUE_KEY, rules.unique_key(genome, ["movie_id", "tag_id"]))
     yield to_check_result("genome", RELEVANCE_RANGE, rules.relevance_range(genome))
     yield to_check_result("genome", GENOME_RANKS, rules.genome_ranks(genome, top_k))

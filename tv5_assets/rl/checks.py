@@ -11,7 +11,7 @@ from datetime import timedelta
 import dagster as dg
 import polars as pl
 
-from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.rl import rules
 from tv5_assets.rl.assets import DEFAULT_GAP_DAYS, SESSION_GAP_DAYS
 
@@ -31,10 +31,9 @@ def _spec(asset: str, name: str, description: str, reads: tuple[str, ...] = ()) 
 
 def recorded_gap(context: dg.AssetCheckExecutionContext) -> tuple[timedelta, str]:
     """The session gap the last materialization of `episodes` used (the config default when none recorded one)."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey("episodes"))
-    metadata = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    metadata = latest_metadata(context, "episodes") or {}
     if SESSION_GAP_DAYS in metadata:
-        return timedelta(days=metadata[SESSION_GAP_DAYS].value), "recorded by the last materialization"
+        return timedelta(days=metadata[SESSION_GAP_DAYS]), "recorded by the last materialization"
     return timedelta(days=DEFAULT_GAP_DAYS), "the default (no materialization recorded one)"
 
 

@@ -10,7 +10,7 @@ blocks: a wrong share, code or date would mislead every consumer downstream.
 import dagster as dg
 import polars as pl
 
-from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.ingestion.rules import movie_ids_known, unique_key
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.synthetic import rules
@@ -52,14 +52,6 @@ def _spec(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
                              additional_deps=("ratings", "movies"))
 
 
-def recorded_metadata(context: dg.AssetCheckExecutionContext, asset: str) -> dict[str, object]:
-    """The metadata values of the asset's last materialization ({} when it has none)."""
-    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
-    if event is None or event.asset_materialization is None:
-        return {}
-    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
-
-
 @dg.multi_asset_check(
     specs=[
         _spec("demographics", ARCHETYPE_SHARES, "archetype shares within 1 pp of the targets (1/n below 100 users)"),
@@ -76,7 +68,7 @@ def recorded_metadata(context: dg.AssetCheckExecutionContext, asset: str) -> dic
 )
 def demographics_checks(context: dg.AssetCheckExecutionContext, demographics: pl.DataFrame, ratings: pl.LazyFrame,
                         movies: pl.DataFrame):
-    recorded = recorded_metadata(context, "demographics")
+    recorded = latest_metadata(context, "demographics") or {}
     config = DemographicsConfig(**recorded.get(CONFIG, {}))
     again = build_demographics(ratings, movies, config.seed, config.archetype_shares)
     first_ratings = again.behaviour.select("user_id", "first_rating")
@@ -113,7 +105,7 @@ def demographics_checks(context: dg.AssetCheckExecutionContext, demographics: pl
 )
 def availability_checks(context: dg.AssetCheckExecutionContext, availability: pl.DataFrame, ratings: pl.LazyFrame,
                         movies: pl.DataFrame):
-    recorded = recorded_metadata(context, "availability")
+    recorded = latest_metadata(context, "availability") or {}
     rule_set = availability_rules(AvailabilityConfig(**recorded.get(CONFIG, {})).model_dump())
     again = build_availability(movies, rating_counts(ratings), rule_set)
 

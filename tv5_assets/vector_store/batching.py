@@ -52,8 +52,3 @@ def byte_batches(sizes: np.ndarray, max_bytes: int, max_rows: int = 0) -> list[t
         batches.append((start, min(stop, n)))
         start = min(stop, n)
     return batches
-
-
-def row_batches(n: int, rows: int) -> list[tuple[int, int]]:
-    """Fixed-size batches (the seed's approach, kept as the benchmark's baseline)."""
-    return [(start, min(start + rows, n)) for start in range(0, n, rows)]

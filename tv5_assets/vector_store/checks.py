@@ -8,13 +8,14 @@ are given. Everything blocks except the latency check, which warns.
 
 
 import time
+from collections.abc import Callable
 
 import dagster as dg
 import numpy as np
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.core.checking import RuleResult
+from tv5_assets.core.checking import RuleResult, check_result
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.assets import hybrid_media_vectors, hybrid_user_vectors, media_vectors, user_vectors
@@ -64,20 +65,6 @@ class LatencyConfig(dg.Config):
     seed: int = 2
 
 
-def _result(rule: RuleResult, warn_only: bool = False) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=rule.passed,
-        severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR,
-        description=rule.description,
-        metadata={k: dg.MetadataValue.json(v) if isinstance(v, (dict, list)) else v for k, v in rule.metadata.items()},
-    )
-
-
-def _missing_alias(milvus: MilvusResource, alias: str) -> dg.AssetCheckResult:
-    return _result(RuleResult(False, f"alias {alias} does not exist on {milvus.describe()}: materialize the asset",
-                              {"alias": alias}))
-
-
 def _source(frame: pl.LazyFrame, spec: CollectionSpec) -> tuple[np.ndarray, np.ndarray]:
     """Ids (sorted) and vectors of the source asset."""
     rows = (frame.select(pl.col(spec.id_column).cast(pl.Int64).alias(ID_FIELD), VECTOR_FIELD)
@@ -98,91 +85,98 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
     vectors_in = {"source_vectors": dg.AssetIn(spec.source)}
     probe = spec.probe.value or "its most frequent value"
 
+    def on_live_collection(milvus: MilvusResource, name: str, rule: Callable[[str, str], RuleResult],
+                           searchable: bool = True, warn_only: bool = False) -> dg.AssetCheckResult:
+        """Check `name` on whatever the alias points at now: `rule(alias, collection)`, after making the
+        collection searchable if asked. No alias: the check fails (ERROR severity) saying so."""
+        alias = milvus.alias_name(spec.alias)
+        if (collection := milvus.alias_target(alias)) is None:
+            return check_result(asset.key, name, RuleResult(
+                False, f"alias {alias} does not exist on {milvus.describe()}: materialize the asset", {"alias": alias}))
+        if searchable:
+            milvus.ensure_searchable(collection)
+        return check_result(asset.key, name, rule(alias, collection), warn_only=warn_only)
+
     @dg.asset_check(asset=asset, name=ENTITY_COUNT, blocking=True, additional_ins=vectors_in,
                     description=f"the collection holds exactly one entity per row of {spec.source}")
     def entity_count(milvus: MilvusResource, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        source_rows = int(source_vectors.select(pl.len()).collect().item())
-        return _result(rules.entity_count(collection, milvus.count(alias), source_rows))
+        def rule(alias: str, collection: str) -> RuleResult:
+            source_rows = int(source_vectors.select(pl.len()).collect().item())
+            return rules.entity_count(collection, milvus.count(alias), source_rows)
+
+        return on_live_collection(milvus, ENTITY_COUNT, rule, searchable=False)
 
     @dg.asset_check(asset=asset, name=INDEX_AS_CONFIGURED, blocking=True,
                     description="index type, metric, M and efConstruction as the backend reports them equal the "
                                 "`milvus` resource's configuration (both Milvus Lite and the server report them)")
     def index_as_configured(milvus: MilvusResource) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        return _result(rules.index_as_configured(collection, milvus.describe_index(collection),
-                                                     milvus.index_for(spec)))
+        def rule(_alias: str, collection: str) -> RuleResult:
+            return rules.index_as_configured(collection, milvus.describe_index(collection), milvus.index_for(spec))
+
+        return on_live_collection(milvus, INDEX_AS_CONFIGURED, rule, searchable=False)
 
     @dg.asset_check(asset=asset, name=LOADED, blocking=True,
                     description="the collection is loaded (searchable). On the server it must be loaded as found; "
                                 "Milvus Lite keeps load state per process, so there it must load (found state in "
                                 "metadata)")
     def collection_loaded(milvus: MilvusResource) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        found = milvus.ensure_searchable(collection)
-        return _result(rules.collection_loaded(collection, milvus.load_state(collection), found, milvus.backend))
+        def rule(_alias: str, collection: str) -> RuleResult:
+            found = milvus.ensure_searchable(collection)
+            return rules.collection_loaded(collection, milvus.load_state(collection), found, milvus.backend)
+
+        return on_live_collection(milvus, LOADED, rule, searchable=False)
 
     @dg.asset_check(asset=asset, name=SELF_RETRIEVAL, blocking=True, additional_ins=vectors_in,
                     description="at least 99% of 1,000 sampled source vectors find themselves (or an identical "
                                 "vector) at rank 1")
     def self_retrieval(milvus: MilvusResource, config: SelfRetrievalConfig,
                        source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        milvus.ensure_searchable(collection)
-        ids, vectors = _source(source_vectors, spec)
-        sample = quality.sample_positions(len(ids), config.sample, config.seed)
-        top1 = _search_ids(milvus, alias, vectors[sample], 1, spec)[:, 0]
-        measured = quality.self_retrieval(ids[sample], vectors[sample], top1, ids, vectors,
-                                          milvus.index_for(spec).metric_type)
-        return _result(rules.self_retrieval(collection, measured, config.minimum))
+        def rule(alias: str, collection: str) -> RuleResult:
+            ids, vectors = _source(source_vectors, spec)
+            sample = quality.sample_positions(len(ids), config.sample, config.seed)
+            top1 = _search_ids(milvus, alias, vectors[sample], 1, spec)[:, 0]
+            measured = quality.self_retrieval(ids[sample], vectors[sample], top1, ids, vectors,
+                                              milvus.index_for(spec).metric_type)
+            return rules.self_retrieval(collection, measured, config.minimum)
+
+        return on_live_collection(milvus, SELF_RETRIEVAL, rule)
 
     @dg.asset_check(asset=asset, name=RECALL, blocking=True, additional_ins=vectors_in,
                     description="recall@10 at the configured ef (100; a FLAT index: exact) against exact numpy search, over 200 "
                                 "sampled queries, is at least 0.95 (ties at the 10th score count as found)")
     def recall_at_10(milvus: MilvusResource, config: RecallConfig, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        milvus.ensure_searchable(collection)
-        ids, vectors = _source(source_vectors, spec)
-        queries = vectors[quality.sample_positions(len(ids), config.queries, config.seed)]
-        found = _search_ids(milvus, alias, queries, config.k, spec)
-        value = quality.recall_at_k(found, queries, ids, vectors, config.k, milvus.index_for(spec).metric_type)
-        index = milvus.index_for(spec)
-        return _result(rules.recall(collection, value, config.minimum, config.k, len(queries),
-                                    None if index.exact else index.search_ef))
+        def rule(alias: str, collection: str) -> RuleResult:
+            ids, vectors = _source(source_vectors, spec)
+            queries = vectors[quality.sample_positions(len(ids), config.queries, config.seed)]
+            found = _search_ids(milvus, alias, queries, config.k, spec)
+            value = quality.recall_at_k(found, queries, ids, vectors, config.k, milvus.index_for(spec).metric_type)
+            index = milvus.index_for(spec)
+            return rules.recall(collection, value, config.minimum, config.k, len(queries),
+                                None if index.exact else index.search_ef)
+
+        return on_live_collection(milvus, RECALL, rule)
 
     @dg.asset_check(asset=asset, name=LATENCY, blocking=False, additional_ins=vectors_in,
                     description="single-query search latency p50/p99 (top 10, configured ef); warns when p99 "
                                 "exceeds the budget (default 100 ms)")
     def search_latency(milvus: MilvusResource, config: LatencyConfig,
                        source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        milvus.ensure_searchable(collection)
-        _, vectors = _source(source_vectors, spec)
-        queries = vectors[quality.sample_positions(len(vectors), config.queries + config.warmup, config.seed)]
-        seconds: list[float] = []
-        decisive = quality.over_budget_to_decide_p99(config.queries)
-        for position, query in enumerate(queries):
-            started = time.perf_counter()
-            milvus.search(alias, query[None, :], limit=10, spec=spec)
-            if position >= config.warmup:
-                seconds.append(time.perf_counter() - started)
-                if sum(s * 1000 > config.p99_budget_ms for s in seconds) >= decisive:
-                    break  # the p99 of all planned queries is over the budget already (Lite: ~0.5 s a search)
-        summary = quality.latency_summary(seconds)
-        return _result(rules.latency(collection, summary, config.p99_budget_ms, planned=config.queries),
-                       warn_only=True)
+        def rule(alias: str, collection: str) -> RuleResult:
+            _, vectors = _source(source_vectors, spec)
+            queries = vectors[quality.sample_positions(len(vectors), config.queries + config.warmup, config.seed)]
+            seconds: list[float] = []
+            decisive = quality.over_budget_to_decide_p99(config.queries)
+            for position, query in enumerate(queries):
+                started = time.perf_counter()
+                milvus.search(alias, query[None, :], limit=10, spec=spec)
+                if position >= config.warmup:
+                    seconds.append(time.perf_counter() - started)
+                    if sum(s * 1000 > config.p99_budget_ms for s in seconds) >= decisive:
+                        break  # the p99 of all planned queries is over the budget already (Lite: ~0.5 s a search)
+            summary = quality.latency_summary(seconds)
+            return rules.latency(collection, summary, config.p99_budget_ms, planned=config.queries)
+
+        return on_live_collection(milvus, LATENCY, rule, warn_only=True)
 
     @dg.asset_check(asset=asset, name=FILTERED_SEARCH, blocking=True,
                     additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes)},
@@ -191,19 +185,19 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
                                 f"({spec.attributes})")
     def filtered_search(milvus: MilvusResource, source_vectors: pl.LazyFrame,
                         attributes: pl.DataFrame) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        milvus.ensure_searchable(collection)
-        ids, vectors = _source(source_vectors, spec)
-        value, truth = probe_truth(pl.Series(ids), attributes, spec.id_column, spec.probe.column, spec.probe.value)
-        if value is None:
-            return _result(RuleResult(False, f"{spec.attributes} has no {spec.probe.column} value to filter on"))
-        expression = filter_expression(spec, spec.probe.field, value)
-        hits = milvus.search(alias, vectors[:1], limit=FILTER_LIMIT, expression=expression, spec=spec,
-                             output_fields=[spec.probe.field])[0]
-        return _result(rules.filtered_search(collection, expression, spec.probe.field, value, hits, FILTER_LIMIT,
-                                             milvus.count_where(alias, expression), truth.to_list()))
+        def rule(alias: str, collection: str) -> RuleResult:
+            ids, vectors = _source(source_vectors, spec)
+            value, truth = probe_truth(pl.Series(ids), attributes, spec.id_column, spec.probe.column,
+                                       spec.probe.value)
+            if value is None:
+                return RuleResult(False, f"{spec.attributes} has no {spec.probe.column} value to filter on")
+            expression = filter_expression(spec, spec.probe.field, value)
+            hits = milvus.search(alias, vectors[:1], limit=FILTER_LIMIT, expression=expression, spec=spec,
+                                 output_fields=[spec.probe.field])[0]
+            return rules.filtered_search(collection, expression, spec.probe.field, value, hits, FILTER_LIMIT,
+                                         milvus.count_where(alias, expression), truth.to_list())
+
+        return on_live_collection(milvus, FILTERED_SEARCH, rule)
 
     categorical = [f.name for f in spec.scalars if f.categorical]
 
@@ -215,22 +209,22 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
                                 "from the values the filter returns")
     def every_filter_value(milvus: MilvusResource, source_vectors: pl.DataFrame, attributes: pl.DataFrame,
                            movies: pl.DataFrame) -> dg.AssetCheckResult:
-        alias = milvus.alias_name(spec.alias)
-        if (collection := milvus.alias_target(alias)) is None:
-            return _missing_alias(milvus, alias)
-        milvus.ensure_searchable(collection)
-        rows = (media_rows(source_vectors, movies, attributes, spec) if spec.id_column == "movie_id"
-                else user_rows(source_vectors, attributes, spec))
-        expected = value_counts(rows.frame, categorical)
-        found = []
-        for field in categorical:
-            values = expected.filter(pl.col("field") == field)["value"].to_list()
-            if values:  # one filtered query per field: Milvus Lite evaluates each filter over every row in Python
-                stored = milvus.values_where(alias, any_of_expression(spec, field, values), field)
-                found.append(value_counts(stored, [field]).rename({"rows": "found"}))
-        counts = expected.join(pl.concat(found), on=["field", "value"], how="left") if found else expected
-        counts = counts.with_columns(pl.col("found").fill_null(0) if "found" in counts.columns else pl.lit(0).alias("found"))
-        return _result(rules.every_value_found(collection, counts.select("field", "value", "rows", "found")))
+        def rule(alias: str, collection: str) -> RuleResult:
+            rows = (media_rows(source_vectors, movies, attributes, spec) if spec.id_column == "movie_id"
+                    else user_rows(source_vectors, attributes, spec))
+            expected = value_counts(rows.frame, categorical)
+            found = []
+            for field in categorical:
+                values = expected.filter(pl.col("field") == field)["value"].to_list()
+                if values:  # one filtered query per field: Milvus Lite evaluates each filter over every row in Python
+                    stored = milvus.values_where(alias, any_of_expression(spec, field, values), field)
+                    found.append(value_counts(stored, [field]).rename({"rows": "found"}))
+            counts = expected.join(pl.concat(found), on=["field", "value"], how="left") if found else expected
+            counts = counts.with_columns(pl.col("found").fill_null(0) if "found" in counts.columns
+                                         else pl.lit(0).alias("found"))
+            return rules.every_value_found(collection, counts.select("field", "value", "rows", "found"))
+
+        return on_live_collection(milvus, EVERY_VALUE, rule)
 
     return [entity_count, index_as_configured, collection_loaded, self_retrieval, recall_at_10, search_latency,
             filtered_search, every_filter_value]

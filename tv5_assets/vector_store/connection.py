@@ -37,10 +37,6 @@ class MilvusDimensionError(MilvusError):
     """Vectors do not have the dimension of the collection they go into."""
 
 
-class InjectedFault(MilvusError):
-    """Raised by the `fault_at_batch` knob."""
-
-
 _TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
 _TRANSIENT_CODES = {2, 4, 8}  # service unavailable / request limit / rate limit (Milvus error codes)

@@ -65,12 +65,3 @@ def insert_request(collection: str, frame: pl.DataFrame, spec: CollectionSpec) -
     request.fields_data.extend([ids, _vector_field(vector_matrix(frame))])
     request.fields_data.extend(_scalar_field(frame, f.name, f.kind) for f in spec.scalars)
     return request
-
-
-def insert_rows(frame: pl.DataFrame) -> list[dict]:
-    """The same rows as pymilvus row dicts (`MilvusClient.insert`): the slow path, kept for comparison."""
-    vectors = vector_matrix(frame)
-    rows = frame.drop(VECTOR_FIELD).to_dicts()
-    for row, vector in zip(rows, vectors):
-        row[VECTOR_FIELD] = vector
-    return rows

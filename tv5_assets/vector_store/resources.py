@@ -9,20 +9,17 @@ URI), refused credentials (`MilvusAuthError`), vectors of the wrong dimension (`
 Milvus Lite keeps an exclusive lock on its data directory for as long as a process has it open, so
 teardown releases it, and setup waits (up to `lite_lock_wait_s`) while another step process holds it.
 
-`fault_at_batch` is a fault-injection knob for tests and drills, off (0) by default: the N-th insert
-batch of every build raises `InjectedFault` (`fault_mode="raise"`) or blocks until the process is
-killed (`fault_mode="hang"`), after logging a `TV5_FAULT_HANG` line.
+`before_insert` is called before each insert batch is sent and does nothing here; a subclass may
+override it (the tests' `FaultyMilvusResource` makes the N-th batch fail or hang there, on real Milvus).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import dagster as dg
 import numpy as np
@@ -35,7 +32,6 @@ from pymilvus.exceptions import ConnectionConfigException, MilvusException
 from tv5_assets.vector_store.connection import (
     ALIAS_MISSING_WORDS,
     LITE_LOCK_FAILURE,
-    InjectedFault,
     MilvusAuthError,
     MilvusConfigError,
     MilvusDimensionError,
@@ -49,12 +45,12 @@ from tv5_assets.vector_store.connection import (
     lite_path,
     public_uri,
 )
-from tv5_assets.vector_store.payload import insert_request, insert_rows
+from tv5_assets.vector_store.payload import insert_request
 from tv5_assets.core.retry import with_retries
 from tv5_assets.core.settings import Settings
 from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec, FieldKind, VectorIndex
 
-__all__ = ["InjectedFault", "MilvusAuthError", "MilvusConfigError", "MilvusDimensionError", "MilvusError",
+__all__ = ["MilvusAuthError", "MilvusConfigError", "MilvusDimensionError", "MilvusError",
            "MilvusResource", "MilvusUnavailableError", "check_uri", "is_auth_error", "is_transient", "lite_path",
            "milvus_from_env", "public_uri"]
 
@@ -91,8 +87,6 @@ class MilvusResource(dg.ConfigurableResource):
     retry_max_s: float = 8.0
     lite_lock_wait_s: float = Field(default=3600.0, description="Milvus Lite: wait this long while another "
                                     "process (another step) has the file open")
-    fault_at_batch: int = Field(default=0, description="fault injection (tests): the N-th insert batch fails")
-    fault_mode: Literal["raise", "hang"] = "raise"
 
     _client: MilvusClient | None = PrivateAttr(default=None)
     _log: Any = PrivateAttr(default=None)
@@ -280,16 +274,12 @@ class MilvusResource(dg.ConfigurableResource):
         self._dimensions.pop(name, None)
 
     # ------------------------------------------------------------------ loading
-    def _inject_fault(self, name: str, batch_number: int) -> None:
-        if not self.fault_at_batch or batch_number != self.fault_at_batch:
-            return
-        if self.fault_mode == "hang":
-            marker = f"TV5_FAULT_HANG collection={name} batch={batch_number}"
-            self._log.warning(marker)
-            print(marker, file=sys.stderr, flush=True)
-            while True:
-                time.sleep(3600)
-        raise InjectedFault(f"fault injected at insert batch {batch_number} of {name} (fault_at_batch)")
+    def before_insert(self, name: str, batch_number: int) -> None:
+        """Called by `insert` before batch `batch_number` (1-based) of `name` is checked and sent; does nothing.
+
+        An overridable hook: a subclass may raise here (the batch is not sent; a rebuild then drops its
+        half-built collection) or block. The tests' `FaultyMilvusResource` injects its faults this way.
+        """
 
     def _check_dimension(self, name: str, rows: pl.DataFrame) -> None:
         dtype = rows.schema[VECTOR_FIELD]
@@ -301,7 +291,7 @@ class MilvusResource(dg.ConfigurableResource):
 
     def insert(self, name: str, rows: pl.DataFrame, spec: CollectionSpec, batch_number: int = 1) -> int:
         """Insert one batch as a single column-wise request; returns the rows Milvus acknowledged."""
-        self._inject_fault(name, batch_number)
+        self.before_insert(name, batch_number)
         self._check_dimension(name, rows)
         request = insert_request(name, rows, spec)
         context = CallContext(db_name=self.db_name)
@@ -315,13 +305,6 @@ class MilvusResource(dg.ConfigurableResource):
         if inserted != rows.height:
             raise MilvusError(f"{name}: batch {batch_number} sent {rows.height} rows, Milvus acknowledged {inserted}")
         return inserted
-
-    def insert_row_dicts(self, name: str, rows: pl.DataFrame) -> int:
-        """Insert through pymilvus's row API (`MilvusClient.insert`): the slow path, for comparison."""
-        self._check_dimension(name, rows)
-        data = insert_rows(rows)
-        return int(self._call(f"insert rows into {name}",
-                              lambda c: c.insert(name, data, timeout=self.timeout_s))["insert_count"])
 
     def flush(self, name: str) -> None:
         self._call(f"flush {name}", lambda c: c.flush(name, timeout=self.build_timeout_s))
