@@ -66,9 +66,18 @@ def test_sample_builds_both_collections_with_green_checks_and_switches_the_alias
     assert media.metadata["movies_on_a_platform"].value > 0 and users.metadata["users_without_demographics"].value == 0
     assert media.metadata["vectors_per_s"].value > 0 and media.metadata["load_time_s"].value >= 0
 
-    again = _materializations(materialize(COLLECTIONS.without_checks(), lake, instance=instance, milvus=milvus))
+    # Unchanged rows: the collections already served are kept (nothing reloaded), same data version.
+    kept = _materializations(materialize(COLLECTIONS.without_checks(), lake, instance=instance, milvus=milvus))
+    for key, before in built.items():
+        assert kept[key].metadata["kept"].value is True and kept[key].metadata["batches"].value == 0
+        assert kept[key].metadata["collection"].value == before.metadata["collection"].value
+        assert kept[key].tags["dagster/data_version"] == before.tags["dagster/data_version"]
+    # force_rebuild builds new versions anyway and drops the previous ones.
+    force = {"ops": {op: {"config": {"force_rebuild": True}} for op in ("milvus__media_vectors", "milvus__user_vectors")}}
+    again = _materializations(materialize(COLLECTIONS.without_checks(), lake, force, instance=instance, milvus=milvus))
     for key, before in built.items():
         after = again[key]
+        assert after.metadata["kept"].value is False
         assert after.metadata["previous_collection"].value == before.metadata["collection"].value
         assert after.metadata["previous_dropped"].value is True
         assert after.tags["dagster/data_version"] == before.tags["dagster/data_version"]  # unchanged input

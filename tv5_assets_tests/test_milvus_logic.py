@@ -22,7 +22,7 @@ from tv5_assets.vector_store.resources import (
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.payload import insert_request
-from tv5_assets.vector_store.rebuild import is_version_of, stale_versions, versioned_name
+from tv5_assets.vector_store.rebuild import content_of, is_version_of, stale_versions, versioned_name
 from tv5_assets.core.retry import backoff_delays, with_retries
 from tv5_assets.vector_store.rows import ValueTooLongError, content_version, media_rows, probe_truth, user_rows, value_counts
 from tv5_assets.vector_store.schema import MEDIA, USERS, VectorIndex, filter_expression
@@ -162,6 +162,14 @@ def test_insert_request_carries_every_column_exactly(sources: dict[str, pl.DataF
 
 
 # ----------------------------------------------------------------------------- versions
+def test_a_versioned_name_carries_its_content_version() -> None:
+    name = versioned_name("tv5_t_media_vectors", dt.datetime(2024, 1, 2, 3, 4, 5), "abcdef", content="0123456789abcdef01234567")
+    assert name == "tv5_t_media_vectors__v20240102030405_abcdef_c0123456789abcdef01234567"
+    assert content_of(name) == "0123456789abcdef01234567" and is_version_of(name, "tv5_t_media_vectors")
+    assert content_of(versioned_name("media_vectors", token="abcdef")) is None  # built before names carried it
+    assert content_of("media_vectors") is None
+
+
 def test_versioned_names_sort_by_time_and_stale_versions_exclude_the_live_one() -> None:
     early = versioned_name("media_vectors", dt.datetime(2024, 1, 2, 3, 4, 5), "aaaaaa")
     late = versioned_name("media_vectors", dt.datetime(2024, 1, 2, 3, 4, 6), "000000")

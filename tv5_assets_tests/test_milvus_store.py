@@ -175,7 +175,8 @@ from tv5_assets_tests.milvus_support import FaultyMilvusResource
 upstream = [dg.AssetSpec(key) for key in ("content_vectors", "movies", "availability")]
 dg.materialize([media_vectors, *upstream], selection=[media_vectors.key], resources={
     "io_manager": PolarsParquetIOManager(base_dir=sys.argv[1]),
-    "milvus": FaultyMilvusResource.model_validate_json(sys.argv[2])})
+    "milvus": FaultyMilvusResource.model_validate_json(sys.argv[2])},
+    run_config={"ops": {"milvus__media_vectors": {"config": {"force_rebuild": True}}}})  # same rows: build anyway
 """
 
 

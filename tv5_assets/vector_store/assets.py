@@ -10,6 +10,7 @@ import time
 
 import dagster as dg
 import polars as pl
+from pydantic import Field
 
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.vector_store.resources import MilvusResource
@@ -30,22 +31,33 @@ _REBUILD_RULES = (
     "efConstruction=200, metric COSINE by default: all set on the `milvus` resource), load, and an exact "
     "entity count; only then does the alias move to it and the previous version get dropped. A failure "
     "leaves the alias on the previous complete collection; leftovers of interrupted builds are dropped "
-    "by the next one. Runs on Milvus Lite (default data/milvus.db) or a Milvus server (TV5_MILVUS_URI)."
+    "by the next one. When the alias already serves exactly these rows, schema and index (the content version "
+    "in its collection's name), complete and searchable, that collection is kept (config `force_rebuild`). "
+    "Runs on Milvus Lite (default data/milvus.db) or a Milvus server (TV5_MILVUS_URI)."
 )
 
 
+class CollectionConfig(dg.Config):
+    force_rebuild: bool = Field(
+        default=False,
+        description="build a new collection even when the alias already serves these exact rows, schema and "
+        "index (complete and searchable); by default such a collection is kept",
+    )
+
+
 def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: CollectionSpec,
-             rows: Rows, extra: dict[str, object]) -> dg.MaterializeResult:
+             rows: Rows, extra: dict[str, object], force: bool) -> dg.MaterializeResult:
     started = time.perf_counter()
     alias = milvus.alias_name(spec.alias)
-    batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
-    report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info)
     version = content_version(rows, milvus.index_for(spec), spec)
+    batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
+    report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info, content=version, force=force)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
             "alias": alias,
             "collection": report.collection,
+            "kept": report.kept,
             "previous_collection": report.previous or "",
             "previous_dropped": report.previous_dropped,
             "stale_collections_dropped": dg.MetadataValue.json(report.dropped_stale),
@@ -82,13 +94,14 @@ def media_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinit
         automation_condition=FOLLOW_INPUTS,
         description=description + " " + _REBUILD_RULES,
     )
-    def collection(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
-                   movies: pl.DataFrame, availability: pl.DataFrame) -> dg.MaterializeResult:
+    def collection(context: dg.AssetExecutionContext, config: CollectionConfig, milvus: MilvusResource,
+                   source_vectors: pl.DataFrame, movies: pl.DataFrame,
+                   availability: pl.DataFrame) -> dg.MaterializeResult:
         rows = media_rows(source_vectors, movies, availability, spec)
         return _publish(context, milvus, spec, rows, {
             "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
             "movies_without_year": int((rows.frame["year"] == 0).sum()),
-        })
+        }, config.force_rebuild)
 
     return collection
 
@@ -105,12 +118,12 @@ def user_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefiniti
         automation_condition=FOLLOW_INPUTS,
         description=description + " " + _REBUILD_RULES,
     )
-    def collection(context: dg.AssetExecutionContext, milvus: MilvusResource, source_vectors: pl.DataFrame,
-                   demographics: pl.DataFrame) -> dg.MaterializeResult:
+    def collection(context: dg.AssetExecutionContext, config: CollectionConfig, milvus: MilvusResource,
+                   source_vectors: pl.DataFrame, demographics: pl.DataFrame) -> dg.MaterializeResult:
         rows = user_rows(source_vectors, demographics, spec)
         return _publish(context, milvus, spec, rows, {
             "users_without_demographics": int((rows.frame["country"] == "").sum()),
-        })
+        }, config.force_rebuild)
 
     return collection
 

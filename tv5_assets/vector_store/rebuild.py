@@ -1,12 +1,16 @@
 """Zero-downtime rebuild: load a new versioned collection, then move the alias onto it.
 
 Readers only ever search the alias (`media_vectors`, `user_vectors`). A rebuild creates
-`<alias>__v<UTC time>_<token>`, inserts, flushes, builds and loads the index, verifies the exact entity
-count, and only then points the alias at it (one atomic alias change) and drops the previous
+`<alias>__v<UTC time>_<token>_c<content version>`, inserts, flushes, builds and loads the index, verifies
+the exact entity count, and only then points the alias at it (one atomic alias change) and drops the previous
 collection. Any failure before the swap drops the new collection and leaves the alias where it was;
 a process killed outright leaves its half-built collection behind, and the next rebuild drops every
 `<alias>__v*` collection that the alias does not point at before it starts. One writer per alias at
 a time (a Dagster asset is materialized by one run at a time).
+
+A collection's name carries the content version of what it holds (rows, schema, index), so a rebuild
+asked for rows the alias already serves, complete and searchable, keeps that collection instead (an
+edit to a shared helper moves code versions without changing a row: nothing to reload).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from tv5_assets.vector_store.rows import Rows
 from tv5_assets.vector_store.schema import CollectionSpec
 
 VERSION_MARK = "__v"
+CONTENT_MARK = "_c"
 
 
 class IncompleteLoadError(RuntimeError):
@@ -41,14 +46,26 @@ class VectorStore(Protocol):
     def build_index(self, name: str, spec: CollectionSpec | None = None) -> None: ...
     def load(self, name: str) -> None: ...
     def count(self, name: str) -> int: ...
+    def ensure_searchable(self, name: str) -> str: ...
+    def load_state(self, name: str) -> str: ...
     def point_alias(self, alias: str, name: str) -> None: ...
     def drop_collection(self, name: str) -> None: ...
 
 
-def versioned_name(alias: str, when: dt.datetime | None = None, token: str | None = None) -> str:
-    """`<alias>__v<YYYYmmddHHMMSS>_<6 hex>`: sortable by build time, unique across concurrent builders."""
+def versioned_name(alias: str, when: dt.datetime | None = None, token: str | None = None,
+                   content: str | None = None) -> str:
+    """`<alias>__v<YYYYmmddHHMMSS>_<6 hex>[_c<content version>]`: sortable by build time, unique across
+    concurrent builders, naming what it holds."""
     when = when or dt.datetime.now(dt.UTC)
-    return f"{alias}{VERSION_MARK}{when:%Y%m%d%H%M%S}_{token or uuid.uuid4().hex[:6]}"
+    name = f"{alias}{VERSION_MARK}{when:%Y%m%d%H%M%S}_{token or uuid.uuid4().hex[:6]}"
+    return f"{name}{CONTENT_MARK}{content}" if content else name
+
+
+def content_of(name: str) -> str | None:
+    """The content version a versioned collection's name carries (None for names without one)."""
+    tail = name.rsplit(VERSION_MARK, 1)[-1]
+    parts = tail.split("_")
+    return parts[2][1:] if len(parts) == 3 and parts[2].startswith("c") else None
 
 
 def is_version_of(name: str, alias: str) -> bool:
@@ -69,6 +86,7 @@ class RebuildReport:
     batches: int
     largest_batch_rows: int
     dropped_stale: list[str] = field(default_factory=list)
+    kept: bool = False
     previous_dropped: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -91,6 +109,14 @@ def _discard(store: VectorStore, alias: str, name: str, previous: str | None, lo
         log(f"could not drop {name} ({error}); the next rebuild will")
 
 
+def serves(store: VectorStore, alias: str, current: str | None, content: str | None, rows: int) -> bool:
+    """Whether `current` (the alias's collection) holds exactly `rows` entities of `content` and is searchable."""
+    if not content or not current or not is_version_of(current, alias) or content_of(current) != content:
+        return False
+    store.ensure_searchable(current)
+    return store.load_state(current) == "Loaded" and store.count(current) == rows
+
+
 def rebuild(
     store: VectorStore,
     spec: CollectionSpec,
@@ -99,15 +125,22 @@ def rebuild(
     batches: Sequence[tuple[int, int]],
     log: Callable[[str], None] = lambda _: None,
     name: str | None = None,
+    content: str | None = None,
+    force: bool = False,
 ) -> RebuildReport:
-    """Build a new version of `alias` from `rows` in `batches` ([start, stop) row slices), then swap."""
+    """Build a new version of `alias` from `rows` in `batches` ([start, stop) row slices), then swap; or,
+    unless `force`, keep the collection the alias points at when it holds `content` complete."""
     started = time.perf_counter()
     previous = store.alias_target(alias)
     stale = stale_versions(store.list_collections(), alias, previous)
     for leftover in stale:
         log(f"dropping {leftover}: an earlier build of {alias} that never went live")
         store.drop_collection(leftover)
-    name = name or versioned_name(alias)
+    if not force and serves(store, alias, previous, content, rows.frame.height):
+        log(f"{alias} already serves {previous}, complete, with content version {content}: kept")
+        return RebuildReport(alias, str(previous), previous, rows.frame.height, 0, 0, dropped_stale=stale,
+                             kept=True, seconds={"total": round(time.perf_counter() - started, 3)})
+    name = name or versioned_name(alias, content=content)
     report = RebuildReport(alias, name, previous, rows.frame.height, len(batches),
                            max((stop - start for start, stop in batches), default=0), dropped_stale=stale)
     clock = time.perf_counter()
