@@ -72,16 +72,6 @@ def measure(target: Callable[..., Any], *args: Any) -> tuple[Any, float, float]:
     return result, seconds, peak_mib
 
 
-def dotenv(root: Path = Path(__file__).resolve().parents[1]) -> dict[str, str]:
-    """KEY=value pairs of the repo's .env (NEO4J_*, MILVUS_URI), as `scripts/services` writes it; {} when absent."""
-    path = root / ".env"
-    if not path.exists():
-        return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
-             if "=" in line and not line.lstrip().startswith("#"))
-    return {k.strip().removeprefix("export ").strip(): v.strip().strip("'\"") for k, v in pairs}
-
-
 def drop_prefixed(milvus: Any) -> None:
     """Drop the aliases and collections named with the resource's prefix: a shared server is left as found."""
     for alias in milvus.client.list_aliases().get("aliases", []):

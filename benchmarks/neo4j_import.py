@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import time
 
-from benchmarks.common import BENCH_DIR, dotenv, ml25m_tables, report
+from benchmarks.common import BENCH_DIR, ml25m_tables, report
 from benchmarks.neo4j_load import stand_ins, user_slice
 from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import import_graph, load_graph, read_load_state
 from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.core.settings import Settings
-from tv5_assets.graph_store.resources import PROJECT_ROOT, Neo4jClient, Neo4jResource, project_local_server
+from tv5_assets.graph_store.resources import Neo4jClient, Neo4jResource, project_local_server
+from tv5_assets import local_services
 
 
 def main() -> None:
@@ -43,10 +43,10 @@ def main() -> None:
     version = rows.fingerprint(salt=cypher.statements_digest())
     del tables, ratings
 
-    subprocess.run([str(PROJECT_ROOT / "scripts" / "services"), "start", "neo4j"], check=True)
-    env = {**dotenv(), **os.environ}
-    uri = env.get("NEO4J_URI", "bolt://127.0.0.1:7687")
-    resource = Neo4jResource(uri=uri, user=env.get("NEO4J_USER", "neo4j"), password=env["NEO4J_PASSWORD"],
+    local_services.start("neo4j")
+    neo4j = local_services.ServiceSettings().neo4j_connection()  # environment, then .env (a first start writes it)
+    uri = neo4j.uri
+    resource = Neo4jResource(uri=uri, user=neo4j.user, password=neo4j.password,
                              **project_local_server(Settings(neo4j_uri=uri)))
     server = resource.local_server()
     if server is None:

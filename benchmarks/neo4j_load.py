@@ -38,7 +38,7 @@ from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import create_schema, live_counts, load_graph, time_explanation
 from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.graph_store.resources import Neo4jClient
-from tv5_assets_tests.services import PrivateNeo4j, free_port
+from tv5_assets.local_services import PrivateNeo4j, free_port
 
 HOME = BENCH_DIR / "neo4j-home"
 # fewer checkpoints during a long load (recovery after a crash replays more log; nothing else changes)

@@ -37,7 +37,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import BENCH_DIR, dotenv, ml25m_release
+from benchmarks.common import BENCH_DIR, ml25m_release
+from tv5_assets import local_services
 from tv5_assets.ingestion.release import sample_release
 from tv5_assets.sample.generator import SampleSpec
 
@@ -110,12 +111,7 @@ class RssSampler(threading.Thread):
 
 
 def neo4j_pid() -> int | None:
-    pid_file = ROOT / "data" / "services" / "neo4j.pid"
-    try:
-        pid = int(pid_file.read_text().strip())
-        return pid if psutil.pid_exists(pid) else None
-    except (OSError, ValueError):
-        return None
+    return local_services.running_pid("neo4j")
 
 
 def machine() -> dict:
@@ -266,10 +262,10 @@ def main() -> None:
     config = work / "run_config.json"
     config.write_text(json.dumps(run_config(spec)))
 
-    subprocess.run([str(ROOT / "scripts" / "services"), "start", "neo4j"], check=True)
+    local_services.start("neo4j")
     env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(work / "lake"),
            "TV5_EXECUTOR": "in_process", "HF_HUB_OFFLINE": "1"}
-    env.update({k: v for k, v in dotenv().items() if k not in os.environ})
+    env.update({k: v for k, v in local_services.env_file_values().items() if k not in os.environ})
     started = time.time()
     child = subprocess.Popen([sys.executable, "-m", "dagster", "job", "execute", "-m", "tv5_assets.definitions",
                               "-j", "whole_graph", "-c", str(config)], env=env, cwd=ROOT,

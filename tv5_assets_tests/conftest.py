@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real MovieLens data is, and a throw-away data lake per test."""
+"""Shared fixtures: where the real MovieLens data is, a throw-away data lake per test, and the real
+local services (started through tv5_assets.local_services when they are not running)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ def lake_dir(tmp_path: Path) -> Path:
     path = tmp_path / "lake"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def milvus_server():
+    """The shared local Milvus standalone server (started if needed): its settings."""
+    from tv5_assets_tests.services import ensure_milvus_server
+
+    return ensure_milvus_server()
 
 
 # Defined once for the whole session (a fixture imported into two test modules would be two session

@@ -1,29 +1,179 @@
-"""The real local services (scripts/services): Neo4j over Bolt with auth, the Milvus standalone
-server, and that none of them listens beyond loopback.
+"""The local services package (`tv5_assets.local_services`, behind `scripts/services`): its settings and
+`.env` handling, start / status / stop of private instances of the real servers (own port, data and
+state directories: the shared servers are not touched), the CLI's lines and exit codes, and the shared
+servers themselves: Neo4j over Bolt with auth, the Milvus standalone server, loopback only.
 
-These start the services when they are not running (first Neo4j start also builds the launcher)
-and leave them running; `scripts/services stop` stops them.
+The shared servers are started when they are not running and left running.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
+from tv5_assets import local_services as ls
 from tv5_assets_tests import services as svc
 
+REPO = Path(__file__).resolve().parents[1]
+_TUNABLES = ("NEO4J_BOLT_PORT", "NEO4J_HOME_DIR", "NEO4J_HEAP", "NEO4J_PAGECACHE", "NEO4J_TX_MEMORY", "NEO4J_PASSWORD",
+             "NEO4J_URI", "NEO4J_USER", "MILVUS_PORT", "MILVUS_URI", "MILVUS_DATA_DIR", "SERVICES_STOP_TIMEOUT")
 
-@pytest.fixture(scope="module")
-def neo4j_server() -> svc.Neo4jSettings:
-    return svc.ensure_neo4j()
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No service variable in the environment (scripts/test exports .env's)."""
+    for name in _TUNABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
-@pytest.fixture(scope="module")
-def milvus_server() -> svc.MilvusServerSettings:
-    return svc.ensure_milvus_server()
+# ------------------------------------------------------------------ settings and .env (no server)
+def test_settings_come_from_the_environment_then_env_file_then_defaults(tmp_path: Path, clean_env) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("export NEO4J_HEAP='3g'\nMILVUS_PORT=\"19999\"\nNEO4J_PAGECACHE=\n# NEO4J_TX_MEMORY=9g\n"
+                        "SOMETHING_ELSE=x\nNEO4J_HOME_DIR=data/elsewhere\n")
+    settings = ls.ServiceSettings(_env_file=env_file)
+    assert (settings.neo4j_heap, settings.milvus_port) == ("3g", 19999)  # export prefix and quotes
+    assert (settings.neo4j_pagecache, settings.neo4j_tx_memory) == ("512m", "1g")  # empty / commented: default
+    assert settings.neo4j_home == ls.ROOT / "data" / "elsewhere"  # relative: under the repo root
+    assert settings.services_stop_timeout == 60 and settings.neo4j_bolt_port == 7687
+
+    clean_env.setenv("NEO4J_HEAP", "4g")
+    clean_env.setenv("MILVUS_PORT", "")  # empty counts as unset, as in the bash script
+    clean_env.setenv("NEO4J_HOME_DIR", str(tmp_path / "home"))
+    settings = ls.ServiceSettings(_env_file=env_file)
+    assert (settings.neo4j_heap, settings.milvus_port, settings.neo4j_home) == ("4g", 19999, tmp_path / "home")
+    assert settings.neo4j_connection() == ls.Neo4jConnection("bolt://127.0.0.1:7687", "neo4j", "")
+    assert settings.milvus_server_uri() == "http://127.0.0.1:19999"
+    assert ls.env_file_values(env_file)["NEO4J_HEAP"] == "3g" and ls.env_file_values(tmp_path / "none") == {}
+
+
+def test_env_file_gets_a_random_password_and_only_missing_keys(tmp_path: Path, clean_env) -> None:
+    env_file, said = tmp_path / ".env", []
+    settings = ls.ensure_env_file(ls.ServiceSettings(_env_file=env_file), env_file, said.append)
+    password = settings.neo4j_password
+    assert len(password) == 48 and int(password, 16) >= 0
+    assert ls.env_file_values(env_file) == {"NEO4J_PASSWORD": password, "NEO4J_URI": "bolt://127.0.0.1:7687",
+                                            "NEO4J_USER": "neo4j", "MILVUS_URI": "http://127.0.0.1:19530"}
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert said == [f"generated a random NEO4J_PASSWORD and wrote it to {env_file}",
+                    f"created {env_file} (gitignored)"]
+    before, said = env_file.read_text(), []
+    again = ls.ensure_env_file(ls.ServiceSettings(_env_file=env_file), env_file, said.append)
+    assert again.neo4j_password == password and env_file.read_text() == before and said == []
+
+    # keys already there are kept (even empty ones); a password from the environment is not written
+    other = tmp_path / "other.env"
+    other.write_text("NEO4J_USER=someone\nMILVUS_URI=\nNEO4J_URI=bolt://db.example:7687")  # no final newline
+    clean_env.setenv("NEO4J_PASSWORD", "from-the-environment")
+    clean_env.setenv("NEO4J_BOLT_PORT", "7700")
+    settings = ls.ensure_env_file(ls.ServiceSettings(_env_file=other), other, said.append)
+    assert settings.neo4j_password == "from-the-environment" and said == []
+    assert ls.env_file_values(other) == {"NEO4J_USER": "someone", "MILVUS_URI": "",
+                                         "NEO4J_URI": "bolt://db.example:7687"}
+    missing = tmp_path / "missing.env"
+    missing.write_text("NEO4J_PASSWORD=x\n")
+    ls.ensure_env_file(ls.ServiceSettings(_env_file=missing), missing, said.append)
+    assert ls.env_file_values(missing)["NEO4J_URI"] == "bolt://127.0.0.1:7700"
+
+
+def test_start_refuses_a_port_held_by_another_process(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        settings = ls.ServiceSettings(_env_file=tmp_path / ".env", milvus_port=port, neo4j_password="unused")
+        state = tmp_path / "state"
+        [before] = ls.status("milvus", settings, state_dir=state)
+        assert before.describe() == (f"milvus: not started by this script, but 127.0.0.1:{port} is in use by "
+                                     "another process")
+        with pytest.raises(ls.ServiceError, match=f"port 127.0.0.1:{port} is already in use.*set MILVUS_PORT"):
+            ls.start("milvus", settings, env_file=tmp_path / ".env", state_dir=state, out=lambda _: None)
+    assert ls.status("milvus", settings, state_dir=state)[0].describe() == "milvus: stopped"
+
+
+# ------------------------------------------------------------------ private instances of the real servers
+def _start_status_stop(name: str, settings: ls.ServiceSettings, tmp_path: Path) -> list[str]:
+    """start, start again, status, stop, status through the package; returns what it said."""
+    state, said = tmp_path / "state", []
+    (tmp_path / ".env").touch()  # so that `start` has no file to create (and say so)
+    try:
+        ls.start(name, settings, env_file=tmp_path / ".env", state_dir=state, out=said.append)
+        [running] = ls.status(name, settings, state_dir=state)
+        assert running.answering and running.pid == ls.running_pid(name, state), said
+        assert running.describe().startswith(f"{name}: running, answering on 127.0.0.1:{settings.port(name)} "
+                                             f"(pid {running.pid}, RSS ")
+        assert (state / f"{name}.pid").read_text().strip() == str(running.pid)
+        ls.start(name, settings, env_file=tmp_path / ".env", state_dir=state, out=said.append)
+        assert said[-1] == f"{name} already running (pid {running.pid})"
+        ls.stop(name, settings, state_dir=state, out=said.append)
+        assert not ls.is_alive(running.pid) and not (state / f"{name}.pid").exists()
+        [stopped] = ls.status(name, settings, state_dir=state)
+        assert (stopped.pid, stopped.answering, stopped.describe()) == (None, False, f"{name}: stopped")
+        ls.stop(name, settings, state_dir=state, out=said.append)
+        assert said[-1] == f"{name} not running"
+    finally:
+        ls.stop(name, settings, state_dir=state, out=lambda _: None)
+    assert said[0].startswith(f"{name} starting (pid ") and said[1].startswith(f"{name} ready in ")
+    assert said[3] == f"stopping {name} (pid {running.pid})" and said[4].startswith(f"{name} stopped (")
+    return said
+
+
+@pytest.mark.milvus_server
+def test_a_private_milvus_starts_answers_and_stops(tmp_path: Path) -> None:
+    """Its components live in the launcher's own network namespace, so they do not clash with the shared
+    server's. (Milvus 2.3.5 also writes /run/milvus/standalone.pid, whatever its data directory, and
+    removes it on stop; it ignores a failed lock on it, so two servers run side by side.)"""
+    settings = ls.ServiceSettings(_env_file=tmp_path / ".env", milvus_port=ls.free_port(), neo4j_password="unused",
+                                  milvus_data_dir=str(tmp_path / "milvus"))
+    try:
+        _start_status_stop("milvus", settings, tmp_path)
+        assert (tmp_path / "milvus" / "logs").is_dir()  # its data directory, not the shared server's
+        assert "MILVUS_URI=http://127.0.0.1:" in (tmp_path / ".env").read_text()
+    finally:
+        shutil.rmtree(tmp_path / "milvus", ignore_errors=True)  # ~400 MB: the launcher copies the binary there
+
+
+@pytest.mark.neo4j
+def test_a_private_neo4j_starts_with_the_password_and_tunables_and_stops(tmp_path: Path) -> None:
+    settings = ls.ServiceSettings(_env_file=tmp_path / ".env", neo4j_bolt_port=ls.free_port(),
+                                  neo4j_home_dir=str(tmp_path / "home"), neo4j_password="private-password",
+                                  neo4j_heap="384m", neo4j_pagecache="64m", neo4j_tx_memory="128m",
+                                  neo4j_java_opts="-XX:TieredStopAtLevel=1")
+    state, said = tmp_path / "state", []
+    try:
+        ls.start("neo4j", settings, env_file=tmp_path / ".env", state_dir=state, out=said.append)
+        pid = ls.running_pid("neo4j", state)
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        assert b"-Xmx384m" in command and b"-XX:TieredStopAtLevel=1" in command
+        assert command[-1] == str(tmp_path / "home").encode()
+        connection = ls.Neo4jConnection(settings.local_bolt_uri(), "neo4j", "private-password")
+        assert ls.neo4j_answers(connection)
+        assert not ls.neo4j_answers(ls.Neo4jConnection(connection.uri, "neo4j", "wrong"))
+    finally:
+        ls.stop("neo4j", settings, state_dir=state, out=said.append)
+    assert said[-1].startswith("neo4j stopped (") and not ls.is_alive(pid)
+    assert "NEO4J_PASSWORD" not in (tmp_path / ".env").read_text()  # given, so not generated
+
+
+# ------------------------------------------------------------------ the CLI and the shared servers
+def test_the_cli_prints_a_line_per_service_and_exits_0_only_if_all_answer(neo4j_server, milvus_server) -> None:
+    wrapper = str(REPO / "scripts" / "services")
+    for command in ([sys.executable, "-m", ls.CLI_MODULE, "status", "all"], [wrapper, "status"]):
+        run = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert run.returncode == 0, run
+        lines = run.stdout.splitlines()
+        assert [line.split(":", 1)[0] for line in lines] == ["neo4j", "milvus"]
+        assert all(": running, answering on 127.0.0.1:" in line for line in lines), lines
+    bad = subprocess.run([wrapper, "status", "postgres"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
 @pytest.mark.neo4j
@@ -122,7 +272,7 @@ def test_service_ports_listen_on_loopback_only(neo4j_server: svc.Neo4jSettings,
     ours: dict[int, str] = {}
     for name in ("neo4j", "milvus"):
         pid = svc.service_pid(name)
-        assert pid is not None, f"{name} is not running under scripts/services"
+        assert pid is not None, f"{name} is not running under tv5_assets.local_services"
         for p in svc.process_tree(pid):
             ours[p] = name
     listeners = svc.listening_sockets()

@@ -3,7 +3,8 @@
 Why: the online load (UNWIND batches over Bolt) writes ~51,000 RATED relationships/s on 2 cores, so
 ml-25m's 25M ratings take 8.5 minutes; `neo4j-admin database import full` writes the same store in
 about 2 minutes. It needs the store directory, so it is only for the project's own local server
-(`scripts/services`), which this process may stop and start; any other server gets the online load.
+(`tv5_assets.local_services`, behind `scripts/services`), which this process may stop and start; any
+other server gets the online load.
 
 Order, each step leaving a readable graph behind it:
 1. the rows as CSV files (polars), one per label and per type;

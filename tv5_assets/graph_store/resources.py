@@ -14,9 +14,8 @@ next run rebuilds the graph from a cleared state.
 from __future__ import annotations
 
 import logging
-import os
-import random
 import shlex
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -30,6 +29,8 @@ import neo4j
 from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, SessionExpired, TransientError
 from pydantic import Field, PrivateAttr
 
+from tv5_assets import local_services
+from tv5_assets.core.retry import with_retries
 from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.offline_import import LocalServer
 
@@ -42,6 +43,16 @@ logger = logging.getLogger(__name__)
 
 class Neo4jUnavailableError(RuntimeError):
     """The server does not answer (down, wrong port, or refusing the credentials)."""
+
+
+def _out_of_tx_memory(exc: BaseException) -> bool:
+    return _OUT_OF_TX_MEMORY in str(getattr(exc, "code", ""))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Worth another try: a transient error, except a commit of unknown outcome (a retried CREATE could
+    duplicate rows) and a transaction over the server's memory cap (it would fail again)."""
+    return isinstance(exc, RETRYABLE) and not isinstance(exc, IncompleteCommit) and not _out_of_tx_memory(exc)
 
 
 @dataclass(frozen=True)
@@ -81,29 +92,30 @@ class Neo4jClient:
 
     # ------------------------------------------------------------------ retries
     def _retrying(self, what: str, work: Callable[[], T], max_retries: int | None = None) -> tuple[T, int]:
-        """Run `work`, retrying transient failures with exponential back-off; (result, retries used)."""
+        """Run `work`, retrying transient failures with jittered exponential back-off (the project's one
+        retry policy); (result, retries used). Errors are then translated for the caller."""
         max_retries = self.max_retries if max_retries is None else max_retries
-        attempt = 0
-        while True:
-            try:
-                return work(), attempt
-            except IncompleteCommit:
-                raise
-            except RETRYABLE as exc:
-                if _OUT_OF_TX_MEMORY in str(getattr(exc, "code", "")):
-                    raise RuntimeError(f"{what}: the transaction exceeded the server's transaction memory "
-                                       "(dbms.memory.transaction.total.max): use smaller batches") from exc
-                if attempt >= max_retries:
-                    if isinstance(exc, (ServiceUnavailable, SessionExpired)):
-                        raise Neo4jUnavailableError(
-                            f"Neo4j at {self.uri} stopped answering during {what} "
-                            f"(gave up after {attempt} retries): {exc}") from exc
-                    raise
-                delay = self.retry_delay_s * (2 ** attempt) * (0.5 + random.random())
-                attempt += 1
-                self.log(f"{what}: {type(exc).__name__} ({exc}); retry {attempt}/{max_retries} "
-                         f"in {delay:.2f} s")
-                time.sleep(delay)
+        retries = 0
+
+        def on_retry(number: int, delay: float, exc: BaseException) -> None:
+            nonlocal retries
+            retries = number
+            self.log(f"{what}: {type(exc).__name__} ({exc}); retry {number}/{max_retries} in {delay:.2f} s")
+
+        try:
+            result = with_retries(work, attempts=max_retries + 1, base_s=self.retry_delay_s, max_s=float("inf"),
+                                  is_transient=_is_transient, on_retry=on_retry, jitter=True)
+        except IncompleteCommit:
+            raise
+        except RETRYABLE as exc:
+            if _out_of_tx_memory(exc):
+                raise RuntimeError(f"{what}: the transaction exceeded the server's transaction memory "
+                                   "(dbms.memory.transaction.total.max): use smaller batches") from exc
+            if isinstance(exc, (ServiceUnavailable, SessionExpired)):
+                raise Neo4jUnavailableError(f"Neo4j at {self.uri} stopped answering during {what} "
+                                            f"(gave up after {retries} retries): {exc}") from exc
+            raise
+        return result, retries
 
     def verify(self, retries: int | None = None) -> dict[str, str]:
         """Check that the server answers with these credentials; name the URI when it does not."""
@@ -244,7 +256,8 @@ class Neo4jResource(dg.ConfigurableResource):
     local_home: str = Field(default="", description="DBMS home of the project's own local server, which full "
                             "rebuilds may stop, import into and restart ('' for any other server: online load only)")
     local_control: str = Field(default="", description="command stopping / starting that server, its "
-                               "'{action}' replaced by stop or start (the project's: scripts/services {action} neo4j)")
+                               "'{action}' replaced by stop or start (the project's: "
+                               "python -m tv5_assets.local_services {action} neo4j)")
     import_classpath: str = Field(default="", description="class path of the Neo4j jars holding the import tool")
     import_max_off_heap: str = Field(default="2g", description="the import tool's off-heap memory cap")
 
@@ -288,19 +301,21 @@ class Neo4jResource(dg.ConfigurableResource):
 
 
 def project_local_server(settings: Settings, root: Path = PROJECT_ROOT) -> dict[str, str]:
-    """The offline-import settings for the server `scripts/services` runs, when NEO4J_URI is that server.
+    """The offline-import settings for the server `tv5_assets.local_services` runs, when NEO4J_URI is that server.
 
     Only for a loopback URI on the services' port, in a checkout with the launcher built and
-    TV5_NEO4J_IMPORT not 'off'; else {} (online load)."""
+    TV5_NEO4J_IMPORT not 'off'; else {} (online load). The port and home come from the services' own
+    settings (environment, then .env), so they are those of the server the control command starts."""
+    local = local_services.ServiceSettings(_env_file=root / ".env")
     host_port = settings.neo4j_uri.split("://", 1)[-1].split("/", 1)[0]
-    port = settings.neo4j_bolt_port
+    port = local.neo4j_bolt_port
     jars = root / "services" / "neo4j" / "target" / "dependency"
     if (settings.tv5_neo4j_import == "off" or host_port not in (f"127.0.0.1:{port}", f"localhost:{port}")
-            or not jars.is_dir() or not (root / "scripts" / "services").exists()):
+            or not jars.is_dir()):
         return {}
-    home = Path(settings.neo4j_home_dir)
+    home = Path(local.neo4j_home_dir)
     return {"local_home": str(home if home.is_absolute() else root / home),
-            "local_control": f"{shlex.quote(str(root / 'scripts' / 'services'))} {{action}} neo4j",
+            "local_control": f"{shlex.quote(sys.executable)} -m {local_services.CLI_MODULE} {{action}} neo4j",
             "import_classpath": f"{jars}/*"}
 
 

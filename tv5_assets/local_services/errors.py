@@ -1,0 +1,7 @@
+"""The one error of the local services, so callers (CLI, tests, benchmarks) catch a single type."""
+
+from __future__ import annotations
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be built, started or stopped, or does not answer."""

@@ -1,0 +1,132 @@
+"""Where the local services live and how they are tuned: one settings class for every reader.
+
+Why pydantic-settings: the same precedence as the old bash script (environment first, then `.env` at
+the repo root, then the default; an empty value counts as unset) without a hand-written parser. The
+`.env` file itself is read with python-dotenv, the parser pydantic-settings uses, so `export KEY=v`,
+quotes and comments mean the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_FILE = ROOT / ".env"
+STATE_DIR = ROOT / "data" / "services"  # pid files, logs, the start/stop lock
+SERVICES = ("neo4j", "milvus")
+_SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
+
+
+@dataclass(frozen=True)
+class Neo4jConnection:
+    """What a Bolt client needs to reach a Neo4j."""
+
+    uri: str
+    user: str
+    password: str
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.user, self.password)
+
+
+class ServiceSettings(BaseSettings):
+    """The tunables of `scripts/services` (the field name upper-cased is the variable)."""
+
+    model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True,
+                                      case_sensitive=False, extra="ignore")
+
+    neo4j_bolt_port: int = 7687
+    neo4j_home_dir: str = "data/neo4j"  # relative paths are under the repo root
+    neo4j_heap: str = "2g"
+    neo4j_pagecache: str = "512m"
+    neo4j_tx_memory: str = "1g"
+    neo4j_java_opts: str = ""
+    neo4j_start_timeout: float = 180
+    neo4j_uri: str = ""  # clients only; empty: bolt://127.0.0.1:<NEO4J_BOLT_PORT>
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = ""
+    milvus_port: int = 19530
+    milvus_data_dir: str = "data/milvus-server"
+    milvus_start_timeout: float = 240
+    milvus_uri: str = ""  # clients only; a server URI, else http://127.0.0.1:<MILVUS_PORT>
+    services_stop_timeout: float = 60
+
+    @property
+    def neo4j_home(self) -> Path:
+        return _under_root(self.neo4j_home_dir)
+
+    @property
+    def milvus_data(self) -> Path:
+        return _under_root(self.milvus_data_dir)
+
+    def port(self, name: str) -> int:
+        return self.neo4j_bolt_port if name == "neo4j" else self.milvus_port
+
+    def start_timeout(self, name: str) -> float:
+        return self.neo4j_start_timeout if name == "neo4j" else self.milvus_start_timeout
+
+    def local_bolt_uri(self) -> str:
+        """The server this machine runs (what `start` waits for), whatever NEO4J_URI says."""
+        return f"bolt://127.0.0.1:{self.neo4j_bolt_port}"
+
+    def neo4j_connection(self) -> Neo4jConnection:
+        """NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD, defaulting to the local server."""
+        return Neo4jConnection(self.neo4j_uri or self.local_bolt_uri(), self.neo4j_user, self.neo4j_password)
+
+    def milvus_server_uri(self) -> str:
+        """MILVUS_URI when it names a server (not a Milvus Lite file), else the local server's."""
+        if self.milvus_uri.startswith(_SERVER_SCHEMES):
+            return self.milvus_uri
+        return f"http://127.0.0.1:{self.milvus_port}"
+
+
+def _under_root(value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else ROOT / path
+
+
+def env_file_values(path: Path = ENV_FILE) -> dict[str, str]:
+    """The KEY=value pairs of a `.env` file ({} when absent), for handing on to a child's environment."""
+    if not path.is_file():
+        return {}
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def _append(path: Path, key: str, value: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(("\n" if text and not text.endswith("\n") else "") + f"{key}={value}\n")
+
+
+def ensure_env_file(settings: ServiceSettings, path: Path = ENV_FILE,
+                    say: Callable[[str], None] = print) -> ServiceSettings:
+    """Give the services a password and clients their keys: create `.env` (mode 600) if missing, write a
+    random NEO4J_PASSWORD when neither the environment nor the file has one, and add NEO4J_URI,
+    NEO4J_USER and MILVUS_URI when the file lacks them (keys already there are kept).
+
+    Returns `settings` with the password that the server will be started with."""
+    created = not path.exists()
+    if created:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    password = settings.neo4j_password
+    if not password:
+        password = secrets.token_hex(24)  # hex: never starts with '-'
+        _append(path, "NEO4J_PASSWORD", password)
+        path.chmod(0o600)
+        say(f"generated a random NEO4J_PASSWORD and wrote it to {path}")
+    present = dotenv_values(path)
+    for key, value in (("NEO4J_URI", settings.local_bolt_uri()), ("NEO4J_USER", "neo4j"),
+                       ("MILVUS_URI", f"http://127.0.0.1:{settings.milvus_port}")):
+        if present.get(key) is None:
+            _append(path, key, value)
+    if created:
+        say(f"created {path} (gitignored)")
+    return settings.model_copy(update={"neo4j_password": password})
