@@ -9,13 +9,16 @@ import pytest
 
 from tv5_assets.core.settings import Settings, settings_table
 from tv5_assets.graph_store.resources import neo4j_from_env
+from tv5_assets.local_services.settings import ServiceSettings
 from tv5_assets.vector_store.resources import milvus_from_env
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_readme_documents_every_setting_and_default() -> None:
-    assert settings_table() in README.read_text(), "README's settings table differs from core/settings.py"
+    readme = README.read_text()
+    assert settings_table() in readme, "README's settings table differs from core/settings.py"
+    assert settings_table(ServiceSettings) in readme, "README's services table differs from local_services/settings.py"
 
 
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,8 +38,6 @@ class Settings(BaseSettings):
     neo4j_database: str = Field("neo4j", description="Neo4j database")
     neo4j_password: str = Field("", description="secret, required: Neo4j password; passed as dg.EnvVar "
                                 "(scripts/services start writes one to .env)")
-    neo4j_bolt_port: int = Field(7687, description="Bolt port of the local server (scripts/services)")
-    neo4j_home_dir: str = Field("data/neo4j", description="home of the local server (scripts/services)")
     tv5_neo4j_import: Literal["auto", "off"] = Field(
         "auto", description="off: never use the offline import tool for full rebuilds of the local server")
     tv5_encoder_model: str = Field("", description="sentence-transformers model; empty: the packaged "
@@ -61,10 +59,10 @@ class Settings(BaseSettings):
         return dg.EnvVar(name.upper()) if getattr(self, name.lower()) else ""
 
 
-def settings_table() -> str:
-    """The Markdown table of every setting, its default and what it does (README, test-checked)."""
+def settings_table(settings: type[BaseSettings] = Settings) -> str:
+    """The Markdown table of every field of `settings`, its default and what it does (README, test-checked)."""
     lines = ["| variable | default | what it sets |", "| --- | --- | --- |"]
-    for name, field in Settings.model_fields.items():
+    for name, field in settings.model_fields.items():
         default = "" if name.upper() in SECRETS else field.default
         lines.append(f"| `{name.upper()}` | `{default}` | {field.description} |".replace("``", "(empty)"))
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,26 +39,27 @@ class Neo4jConnection:
 
 
 class ServiceSettings(BaseSettings):
-    """The tunables of `scripts/services` (the field name upper-cased is the variable)."""
+    """The tunables of `scripts/services` (the field name upper-cased is the variable; environment, then .env)."""
 
     model_config = SettingsConfigDict(env_file=ENV_FILE, env_file_encoding="utf-8", env_ignore_empty=True,
                                       case_sensitive=False, extra="ignore")
 
-    neo4j_bolt_port: int = 7687
-    neo4j_home_dir: str = "data/neo4j"  # relative paths are under the repo root
-    neo4j_heap: str = "2g"
-    neo4j_pagecache: str = "512m"
-    neo4j_tx_memory: str = "1g"
-    neo4j_java_opts: str = ""
-    neo4j_start_timeout: float = 180
-    neo4j_uri: str = ""  # clients only; empty: bolt://127.0.0.1:<NEO4J_BOLT_PORT>
-    neo4j_user: str = "neo4j"
-    neo4j_password: str = ""
-    milvus_port: int = 19530
-    milvus_data_dir: str = "data/milvus-server"
-    milvus_start_timeout: float = 240
-    milvus_uri: str = ""  # clients only; a server URI, else http://127.0.0.1:<MILVUS_PORT>
-    services_stop_timeout: float = 60
+    neo4j_bolt_port: int = Field(7687, description="Bolt port of the local Neo4j (127.0.0.1 only)")
+    neo4j_home_dir: str = Field("data/neo4j", description="its home: store, logs, conf (relative: under the repo)")
+    neo4j_heap: str = Field("2g", description="its JVM heap")
+    neo4j_pagecache: str = Field("512m", description="its page cache")
+    neo4j_tx_memory: str = Field("1g", description="its transaction memory cap (dbms.memory.transaction.total.max)")
+    neo4j_java_opts: str = Field("", description="extra JVM options")
+    neo4j_start_timeout: float = Field(180, description="seconds `start` waits for Bolt to answer")
+    neo4j_uri: str = Field("", description="clients only; empty: bolt://127.0.0.1:$NEO4J_BOLT_PORT")
+    neo4j_user: str = Field("neo4j", description="clients only: the user")
+    neo4j_password: str = Field("", description="secret; `start` writes a random one to .env when none is set")
+    milvus_port: int = Field(19530, description="port of the local Milvus server (127.0.0.1 only)")
+    milvus_data_dir: str = Field("data/milvus-server", description="its data (relative: under the repo)")
+    milvus_start_timeout: float = Field(240, description="seconds `start` waits for it to answer")
+    milvus_uri: str = Field("", description="clients only (tools, tests); empty: http://127.0.0.1:$MILVUS_PORT; "
+                            "the assets read TV5_MILVUS_URI instead")
+    services_stop_timeout: float = Field(60, description="seconds `stop` waits after SIGTERM before SIGKILL")
 
     @property
     def neo4j_home(self) -> Path:
