@@ -36,8 +36,8 @@ from tv5_assets.agentdb import content, rows
 from tv5_assets.agentdb.assets import DEFAULT_RECENT_STEPS
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.agentdb.writer import write_database
-from tv5_assets.embeddings.cache import vector_column
 from tv5_assets.core.storage import file_sha256, write_parquet_atomic
+from tv5_assets.embeddings.cache import vector_column
 
 RL = rl_bench.OUT
 OUT = BENCH_DIR / "agentdb"

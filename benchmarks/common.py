@@ -16,10 +16,10 @@ from typing import Any
 
 import polars as pl
 
+from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets.ingestion import movielens
 from tv5_assets.ingestion.release import sample_release
 from tv5_assets.sample.generator import SampleSpec
-from tv5_assets.core.storage import write_parquet_atomic
 
 BENCH_DIR = Path(os.environ.get("TV5_BENCH_DIR", "data/bench"))
 

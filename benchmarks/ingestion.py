@@ -22,8 +22,8 @@ import pandas as pd
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, measure, ml25m_release, report
-from tv5_assets.ingestion import movielens
 from tv5_assets.core.storage import write_parquet_atomic
+from tv5_assets.ingestion import movielens
 
 CHUNK = 1_000_000
 OUT = BENCH_DIR / "ingestion"

@@ -33,10 +33,10 @@ import polars as pl
 
 from benchmarks.common import BENCH_DIR, drop_prefixed
 from benchmarks.milvus_baselines import SEED_BATCH_ROWS, RowDictStore, insert_row_dicts, row_batches
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild, versioned_name
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA, USERS, CollectionSpec
 

@@ -25,10 +25,10 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import drop_prefixed, report
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, CollectionSpec
 

@@ -20,12 +20,12 @@ import time
 
 from benchmarks.common import BENCH_DIR, ml25m_tables, report
 from benchmarks.neo4j_load import stand_ins, user_slice
+from tv5_assets import local_services
+from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import import_graph, load_graph, read_load_state
-from tv5_assets.graph_store.rows import graph_rows
-from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.resources import Neo4jClient, Neo4jResource, project_local_server
-from tv5_assets import local_services
+from tv5_assets.graph_store.rows import graph_rows
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ import polars as pl
 from benchmarks.common import BENCH_DIR, ml25m_tables, report
 from tv5_assets.graph_store import cypher
 from tv5_assets.graph_store.loader import create_schema, live_counts, load_graph, time_explanation
-from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.graph_store.resources import Neo4jClient
+from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.local_services import PrivateNeo4j, free_port
 
 HOME = BENCH_DIR / "neo4j-home"

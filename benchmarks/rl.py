@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import argparse
 import time
+
 import numpy as np
 import pandas as pd
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, measure, ml25m_tables, report
+from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
 from tv5_assets.rl import policies as policy_logic
 from tv5_assets.rl import transitions
-from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
 
 TABLES = BENCH_DIR / "tables"
 OUT = BENCH_DIR / "rl"

@@ -27,15 +27,15 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, measure, ml25m_tables, report
-from tv5_assets.definitions import defs
 from tv5_assets.core.io_manager import PolarsParquetIOManager
-from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.core.lake import DataLake
-from tv5_assets.vector_store.resources import MilvusResource
-from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.core.storage import write_parquet_atomic
+from tv5_assets.definitions import defs
+from tv5_assets.embeddings.resources import EncoderResource
+from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.synthetic.availability import AvailabilityRules, build_availability, rating_counts
 from tv5_assets.synthetic.demographics import build_demographics
+from tv5_assets.vector_store.resources import MilvusResource
 
 LAKE = BENCH_DIR / "taste"
 TABLES = BENCH_DIR / "tables"

@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 
 from benchmarks.common import BENCH_DIR, measure, ml25m_tables, report
+from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets.embeddings.cache import vector_column
 from tv5_assets.embeddings.user_vectors import user_vectors
-from tv5_assets.core.storage import write_parquet_atomic
 
 TABLES = BENCH_DIR / "tables"
 OUT = BENCH_DIR / "embeddings"

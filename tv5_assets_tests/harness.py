@@ -7,12 +7,12 @@ from typing import Any
 
 import dagster as dg
 
-from tv5_assets.definitions import defs
 from tv5_assets.core.io_manager import PolarsParquetIOManager
-from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.core.lake import DataLake
-from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.definitions import defs
+from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.services import neo4j_settings
 
 # A small sample that keeps in-process runs to seconds.

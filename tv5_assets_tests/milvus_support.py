@@ -19,9 +19,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from tv5_assets.evaluation.ann import SPEC as EVALUATION
 from tv5_assets.vector_store.connection import MilvusError
 from tv5_assets.vector_store.resources import MilvusResource
-from tv5_assets.evaluation.ann import SPEC as EVALUATION
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 from tv5_assets_tests.services import ensure_milvus_server
 

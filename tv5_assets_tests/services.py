@@ -26,8 +26,7 @@ import subprocess
 from dataclasses import dataclass
 
 from tv5_assets import local_services
-from tv5_assets.local_services import (STATE_DIR, PrivateNeo4j, ServiceError, free_port, neo4j_answers,
-                                       process_tree)
+from tv5_assets.local_services import STATE_DIR, PrivateNeo4j, ServiceError, free_port, neo4j_answers, process_tree
 from tv5_assets.local_services import Neo4jConnection as Neo4jSettings
 from tv5_assets.local_services import running_pid as service_pid
 

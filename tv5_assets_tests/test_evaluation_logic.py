@@ -3,7 +3,6 @@ held-out ratings into the train-side vectors, and the quality rules both ways.""
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 import pytest

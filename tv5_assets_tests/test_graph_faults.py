@@ -15,8 +15,8 @@ import dagster as dg
 import pytest
 
 from tv5_assets.graph_store.loader import live_counts, read_load_state
-from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.graph_store.resources import Neo4jClient
+from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets_tests import services as svc
 from tv5_assets_tests.graph_support import sources, write_sources
 from tv5_assets_tests.harness import check_results, local_neo4j, materialize

@@ -12,12 +12,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store import cypher, model, offline_import
 from tv5_assets.graph_store.loader import import_graph, live_counts, load_graph, read_load_state
 from tv5_assets.graph_store.offline_import import ImportToolError
-from tv5_assets.graph_store.rows import graph_rows
-from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.resources import Neo4jClient, project_local_server
+from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets_tests.graph_support import sources
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, local_neo4j, materialize, release_config
 

@@ -8,8 +8,8 @@ import pytest
 
 from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import GraphLoadError, live_counts, load_graph, read_load_state
-from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets.graph_store.resources import Neo4jClient, Neo4jUnavailableError
+from tv5_assets.graph_store.rows import graph_rows
 from tv5_assets_tests.graph_support import sources
 from tv5_assets_tests.services import free_port
 

@@ -11,9 +11,9 @@ import pytest
 from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, TransientError
 
 from tv5_assets.graph_store import batches, cypher, model, rules
+from tv5_assets.graph_store.resources import Neo4jClient, Neo4jUnavailableError
 from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.ingestion import movielens
-from tv5_assets.graph_store.resources import Neo4jClient, Neo4jUnavailableError
 from tv5_assets_tests.graph_support import sources
 
 

@@ -12,9 +12,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import checks
 from tv5_assets.vector_store.assets import media_vectors, user_vectors
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, materialize, release_config
 from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned
 

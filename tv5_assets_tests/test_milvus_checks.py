@@ -11,10 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import checks
 from tv5_assets.vector_store.assets import media_vectors, user_vectors
 from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA as MEDIA_SPEC
 from tv5_assets.vector_store.schema import USERS as USER_SPEC

@@ -10,6 +10,11 @@ import polars as pl
 import pytest
 from pymilvus.exceptions import ConnectionConfigException, MilvusException, ParamError
 
+from tv5_assets.core.retry import backoff_delays, with_retries
+from tv5_assets.vector_store import quality, rules
+from tv5_assets.vector_store.batching import byte_batches, row_bytes
+from tv5_assets.vector_store.payload import insert_request
+from tv5_assets.vector_store.rebuild import content_of, is_version_of, stale_versions, versioned_name
 from tv5_assets.vector_store.resources import (
     MilvusConfigError,
     MilvusError,
@@ -19,12 +24,14 @@ from tv5_assets.vector_store.resources import (
     lite_path,
     public_uri,
 )
-from tv5_assets.vector_store import quality, rules
-from tv5_assets.vector_store.batching import byte_batches, row_bytes
-from tv5_assets.vector_store.payload import insert_request
-from tv5_assets.vector_store.rebuild import content_of, is_version_of, stale_versions, versioned_name
-from tv5_assets.core.retry import backoff_delays, with_retries
-from tv5_assets.vector_store.rows import ValueTooLongError, content_version, media_rows, probe_truth, user_rows, value_counts
+from tv5_assets.vector_store.rows import (
+    ValueTooLongError,
+    content_version,
+    media_rows,
+    probe_truth,
+    user_rows,
+    value_counts,
+)
 from tv5_assets.vector_store.schema import MEDIA, USERS, VectorIndex, filter_expression
 from tv5_assets_tests.milvus_support import unit_vectors, vector_frame, write_source_lake
 

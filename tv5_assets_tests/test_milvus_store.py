@@ -17,15 +17,15 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tv5_assets.vector_store.assets import media_vectors
+from tv5_assets.vector_store.batching import byte_batches, row_bytes
+from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.resources import (
     MilvusConfigError,
     MilvusDimensionError,
     MilvusResource,
     MilvusUnavailableError,
 )
-from tv5_assets.vector_store.assets import media_vectors
-from tv5_assets.vector_store.batching import byte_batches, row_bytes
-from tv5_assets.vector_store.rebuild import rebuild
 from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA, USERS
 from tv5_assets_tests.harness import materialize

@@ -9,8 +9,8 @@ from pydantic import Field
 
 from tv5_assets.agentdb import content, writer
 from tv5_assets.agentdb.node import NodeRuntime
-from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.lake import DataLake
+from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "rl"

@@ -15,8 +15,14 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.agentdb import rules
-from tv5_assets.agentdb.assets import (DEFAULT_MAX_FILE_MIB, DEFAULT_RECENT_STEPS, FILE_NAME, MAX_FILE_MIB,
-                                       RECENT_STEPS, agentdb)
+from tv5_assets.agentdb.assets import (
+    DEFAULT_MAX_FILE_MIB,
+    DEFAULT_RECENT_STEPS,
+    FILE_NAME,
+    MAX_FILE_MIB,
+    RECENT_STEPS,
+    agentdb,
+)
 from tv5_assets.agentdb.content import user_vector_matrix
 from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import AGENTDB_MAX_BYTES

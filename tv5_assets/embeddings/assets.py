@@ -8,14 +8,14 @@ import numpy as np
 import polars as pl
 
 from tv5_assets.core import charts
-from tv5_assets.embeddings.cache import cache_path, encode_with_cache, read_cache, write_cache
-from tv5_assets.embeddings.texts import TEMPLATE, TOP_TAGS, movie_texts
-from tv5_assets.embeddings.user_vectors import user_vectors as compute_user_vectors
-from tv5_assets.core.metadata import markdown_table
-from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.core.lake import DataLake
+from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.core.versioning import versioned_asset
+from tv5_assets.embeddings.cache import cache_path, encode_with_cache, read_cache, write_cache
+from tv5_assets.embeddings.resources import EncoderResource
+from tv5_assets.embeddings.texts import TEMPLATE, TOP_TAGS, movie_texts
+from tv5_assets.embeddings.user_vectors import user_vectors as compute_user_vectors
 
 GROUP = "embeddings"
 OWNERS = ["team:data-platform"]

@@ -16,9 +16,9 @@ import numpy as np
 import polars as pl
 
 from tv5_assets.evaluation.evaluate import AnnTop, exclude_rated
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import fit_to_spec
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, ID_FIELD, VECTOR_FIELD, CollectionSpec
 

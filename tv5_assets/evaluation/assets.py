@@ -9,14 +9,14 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.core import charts
+from tv5_assets.core.metadata import markdown_table
+from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.evaluation import evaluate as evaluation
 from tv5_assets.evaluation import rules
 from tv5_assets.evaluation.ann import milvus_top
 from tv5_assets.evaluation.split import SplitSettings
-from tv5_assets.core.metadata import markdown_table
 from tv5_assets.vector_store.resources import MilvusResource
-from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "evaluation"
 OWNERS = ["team:data-platform"]

@@ -9,12 +9,12 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.graph_store import cypher, model
-from tv5_assets.graph_store.loader import import_graph, load_graph
-from tv5_assets.graph_store.rows import graph_rows
-from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.core.automation import FOLLOW_INPUTS
 from tv5_assets.core.versioning import versioned_asset
+from tv5_assets.graph_store import cypher, model
+from tv5_assets.graph_store.loader import import_graph, load_graph
+from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.graph_store.rows import graph_rows
 
 GROUP = "graph_store"
 OWNERS = ["team:data-platform"]

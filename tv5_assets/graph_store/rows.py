@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from tv5_assets.graph_store import model
 from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.graph_store import model
 
 
 @dataclass(frozen=True)

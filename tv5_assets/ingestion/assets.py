@@ -8,8 +8,12 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.core.settings import Settings
 from tv5_assets.core import charts
+from tv5_assets.core.lake import DataLake
+from tv5_assets.core.metadata import markdown_table
+from tv5_assets.core.settings import Settings
+from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
+from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.ingestion import movielens
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
 from tv5_assets.ingestion.release import (
@@ -22,10 +26,6 @@ from tv5_assets.ingestion.release import (
     sample_release,
 )
 from tv5_assets.sample.generator import SampleSpec
-from tv5_assets.core.metadata import markdown_table
-from tv5_assets.core.lake import DataLake
-from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
-from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "movielens"
 OWNERS = ["team:data-platform"]

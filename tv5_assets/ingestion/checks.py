@@ -10,9 +10,9 @@ import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
+from tv5_assets.core.lake import DataLake
 from tv5_assets.ingestion import rules
 from tv5_assets.ingestion.parsing import count_by
-from tv5_assets.core.lake import DataLake
 
 # check names, per asset
 UNIQUE_KEY = "unique_key"

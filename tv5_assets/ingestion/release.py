@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
+from tv5_assets.core.storage import file_sha256
 from tv5_assets.ingestion.errors import MovieLensInputError
 from tv5_assets.sample.generator import SampleSpec, write_sample_release
-from tv5_assets.core.storage import file_sha256
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens"
 PUBLISHED_RELEASES = ("ml-latest-small", "ml-25m", "ml-latest")

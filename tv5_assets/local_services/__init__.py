@@ -14,8 +14,16 @@ from tv5_assets.local_services.neo4j_server import java_command as neo4j_java_co
 from tv5_assets.local_services.private import PrivateNeo4j
 from tv5_assets.local_services.probes import milvus_answers, neo4j_answers, wait_ready
 from tv5_assets.local_services.processes import free_port, is_alive, process_tree, running_pid, wait_gone
-from tv5_assets.local_services.settings import (ENV_FILE, ROOT, SERVICES, STATE_DIR, Neo4jConnection,
-                                                ServiceSettings, ensure_env_file, env_file_values)
+from tv5_assets.local_services.settings import (
+                                                ENV_FILE,
+                                                ROOT,
+                                                SERVICES,
+                                                STATE_DIR,
+                                                Neo4jConnection,
+                                                ServiceSettings,
+                                                ensure_env_file,
+                                                env_file_values,
+)
 
 CLI_MODULE = "tv5_assets.local_services"  # `python -m` this to control the services from another process
 

@@ -22,8 +22,15 @@ from pathlib import Path
 from tv5_assets.local_services import milvus_server, neo4j_server
 from tv5_assets.local_services.errors import ServiceError
 from tv5_assets.local_services.probes import wait_ready
-from tv5_assets.local_services.processes import (kill_group, log_file, pid_file, port_busy, rss_mib, running_pid,
-                                                 wait_gone)
+from tv5_assets.local_services.processes import (
+    kill_group,
+    log_file,
+    pid_file,
+    port_busy,
+    rss_mib,
+    running_pid,
+    wait_gone,
+)
 from tv5_assets.local_services.settings import ENV_FILE, SERVICES, STATE_DIR, ServiceSettings, ensure_env_file
 
 LOCK_TIMEOUT_S = 900

@@ -9,10 +9,10 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.core.metadata import markdown_table
-from tv5_assets.rl import policies as policy_logic
-from tv5_assets.rl import transitions
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.core.versioning import versioned_asset
+from tv5_assets.rl import policies as policy_logic
+from tv5_assets.rl import transitions
 
 GROUP = "rl"
 OWNERS = ["team:data-platform"]

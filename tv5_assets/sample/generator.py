@@ -507,7 +507,7 @@ def _genome(rng: np.random.Generator, spec: SampleSpec, cat: _Catalogue,
 # --------------------------------------------------------------------------- CLI
 def main(argv: Sequence[str] | None = None) -> None:
     """`python -m tv5_assets.sample --out DIR [--ml25m] [--seed N ...]`."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tv5_assets.sample", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--ml25m", action="store_true", help="the full ml-25m shape")
     for f in fields(SampleSpec):

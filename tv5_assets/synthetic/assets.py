@@ -10,11 +10,11 @@ from pydantic import Field
 
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.synthetic import archetypes, report
 from tv5_assets.synthetic import platforms as pf
 from tv5_assets.synthetic.availability import AvailabilityRules, build_availability, rating_counts
 from tv5_assets.synthetic.demographics import build_demographics
-from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "synthetic"
 OWNERS = ["team:data-platform"]

@@ -11,8 +11,8 @@ import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
-from tv5_assets.ingestion.rules import movie_ids_known, unique_key
 from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.ingestion.rules import movie_ids_known, unique_key
 from tv5_assets.synthetic import rules
 from tv5_assets.synthetic.assets import (
     CONFIG,

@@ -16,8 +16,8 @@ import polars as pl
 from tv5_assets.core import charts
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.taste import factors, hybrid
 from tv5_assets.core.versioning import versioned_asset
+from tv5_assets.taste import factors, hybrid
 
 GROUP = "taste"
 OWNERS = ["team:data-platform"]

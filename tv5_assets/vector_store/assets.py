@@ -12,14 +12,14 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from tv5_assets.core.automation import FOLLOW_INPUTS
 from tv5_assets.core.metadata import markdown_table
-from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
-from tv5_assets.core.automation import FOLLOW_INPUTS
-from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "vector_store"
 OWNERS = ["team:data-platform"]

@@ -16,9 +16,9 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.core.checking import RuleResult, check_result
-from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.assets import hybrid_media_vectors, hybrid_user_vectors, media_vectors, user_vectors
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import media_rows, probe_truth, user_rows, value_counts
 from tv5_assets.vector_store.schema import (
     HYBRID_MEDIA,

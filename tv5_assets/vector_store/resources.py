@@ -29,6 +29,8 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.client.call_context import CallContext
 from pymilvus.exceptions import ConnectionConfigException, MilvusException
 
+from tv5_assets.core.retry import with_retries
+from tv5_assets.core.settings import Settings
 from tv5_assets.vector_store.connection import (
     ALIAS_MISSING_WORDS,
     LITE_LOCK_FAILURE,
@@ -46,8 +48,6 @@ from tv5_assets.vector_store.connection import (
     public_uri,
 )
 from tv5_assets.vector_store.payload import insert_request
-from tv5_assets.core.retry import with_retries
-from tv5_assets.core.settings import Settings
 from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec, FieldKind, VectorIndex
 
 __all__ = ["MilvusAuthError", "MilvusConfigError", "MilvusDimensionError", "MilvusError",
