@@ -180,6 +180,7 @@ def test_every_value_check_fails_on_a_collection_holding_a_cut_value(tmp_path: P
         with milvus.connected():
             rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), cut, [(0, cut.frame.height)])
         evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE)
+        print(f"cut collection: passed={evaluation.passed} severity={evaluation.severity}: {evaluation.description}")
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
         truth = availability.filter(pl.col("platform") == "Criterion Channel").height
         assert f"platforms = 'Criterion Channel': 0 of {truth}" in evaluation.description
