@@ -269,3 +269,26 @@ def test_lite_waits_while_another_process_has_the_file_open(tmp_path: Path) -> N
         holder.kill()
         holder.wait(10)
         holder.stdout.close()
+
+
+def test_values_where_returns_every_match_past_one_querys_cap(milvus: MilvusResource) -> None:
+    """More matches than one server query may return (16,384): the server reads in batches, Lite in one query
+    (it has no cap, and evaluates the filter once per query); both return every matching entity once."""
+    n = 20_000
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((n, 8)).astype(np.float32)
+    frame = pl.DataFrame({
+        "id": np.arange(1, n + 1, dtype=np.int64),
+        "vector": pl.Series(vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).cast(pl.Array(pl.Float32, 8)),
+        "title": [f"t{i}" for i in range(n)], "year": np.full(n, 2000, dtype=np.int32),
+        "genres": [["Drama"] if i % 4 else ["Drama", "Comedy"] for i in range(n)],
+        "platforms": [["MUBI"] if i % 2 else [] for i in range(n)]})
+    with milvus.connected():
+        alias = milvus.alias_name("media_vectors")
+        rebuild(milvus, MEDIA, alias, Rows(frame), byte_batches(row_bytes(frame), milvus.batch_bytes))
+        drama = milvus.values_where(alias, 'ARRAY_CONTAINS_ANY(genres, ["Drama"])', "genres")
+        assert drama.height == n and drama["id"].n_unique() == n
+        comedy = milvus.values_where(alias, 'ARRAY_CONTAINS(genres, "Comedy")', "genres")
+        assert sorted(comedy["id"].to_list()) == list(range(1, n + 1, 4))
+        mubi = milvus.values_where(alias, 'ARRAY_CONTAINS(platforms, "MUBI")', "platforms")
+        assert mubi.height == n // 2

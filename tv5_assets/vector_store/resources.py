@@ -55,6 +55,7 @@ __all__ = ["MilvusAuthError", "MilvusConfigError", "MilvusDimensionError", "Milv
            "milvus_from_env", "public_uri"]
 
 T = TypeVar("T")
+_LITE_QUERY_LIMIT = 10_000_000  # rows one Milvus Lite query may return in `values_where`
 LOG = logging.getLogger(__name__)
 
 
@@ -338,9 +339,19 @@ class MilvusResource(dg.ConfigurableResource):
         return int(result[0]["count(*)"])
 
     def values_where(self, name: str, expression: str, field: str, batch_size: int = 16_384) -> pl.DataFrame:
-        """(id, field) of every entity matching `expression`, read in batches (a query may return at most
-        16,384 rows at once)."""
+        """(id, field) of every entity matching `expression`: a server returns at most 16,384 rows a query, so
+        it is read in batches; Milvus Lite has no such cap and evaluates the filter anew for every batch (about
+        6 s a pass over 62K rows), so there it is one query."""
+        def read_once() -> pl.DataFrame | None:
+            rows = self.client.query(name, filter=expression, output_fields=[ID_FIELD, field],
+                                     limit=_LITE_QUERY_LIMIT, timeout=self.timeout_s)
+            if len(rows) >= _LITE_QUERY_LIMIT:
+                return None  # more than one query returns: read in batches after all
+            return pl.DataFrame({ID_FIELD: [r[ID_FIELD] for r in rows], field: [r[field] for r in rows]})
+
         def read() -> pl.DataFrame:
+            if self.backend == "milvus-lite" and (whole := read_once()) is not None:
+                return whole
             iterator = self.client.query_iterator(name, batch_size=batch_size, filter=expression,
                                                   output_fields=[ID_FIELD, field], timeout=self.timeout_s)
             parts = []
