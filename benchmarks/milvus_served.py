@@ -69,13 +69,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uri", default="http://127.0.0.1:19530")
     parser.add_argument("--lake", type=Path, default=Path("data/bench/lake25m"))
+    parser.add_argument("--collections", default=",".join(spec.alias for spec in SPECS),
+                        help="aliases to build and measure, comma-separated (default: all four)")
     args = parser.parse_args()
+    wanted = args.collections.split(",")
     rng = np.random.default_rng(0)
     milvus = MilvusResource(uri=args.uri, collection_prefix=f"bench_{uuid.uuid4().hex[:8]}_", timeout_s=600)
     figures: list[tuple[str, str]] = []
     with milvus.connected():
         try:
-            for spec in SPECS:
+            for spec in (spec for spec in SPECS if spec.alias in wanted):
                 result = measure(milvus, spec, rows_for(spec, args.lake), rng)
                 figures.append((f"{spec.alias} ({result['rows']:,} x {result['dimension']}, {result['index_params']})", ""))
                 figures.append(("  build (insert / flush / index / load = total)",

@@ -61,8 +61,9 @@ def test_sample_builds_both_collections_with_green_checks_and_switches_the_alias
     assert media.metadata["collection"].value.startswith(milvus.alias_name("media_vectors") + "__v")
     assert media.metadata["index"].value == {"index_type": "HNSW", "metric_type": "COSINE", "M": 16,
                                              "efConstruction": 200, "search_ef": 100}
-    # content user vectors: exact search (HNSW cannot separate their near-tied neighbours at ml-25m shape)
-    assert users.metadata["index"].value == {"index_type": "FLAT", "metric_type": "COSINE"}
+    # content user vectors: an inverted file (HNSW cannot separate their near-tied neighbours at ml-25m shape)
+    assert users.metadata["index"].value == {"index_type": "IVF_FLAT", "metric_type": "COSINE", "nlist": 1024,
+                                             "search_nprobe": 64}
     assert media.metadata["movies_on_a_platform"].value > 0 and users.metadata["users_without_demographics"].value == 0
     assert media.metadata["vectors_per_s"].value > 0 and media.metadata["load_time_s"].value >= 0
 

@@ -332,9 +332,11 @@ def test_quality_rules() -> None:
     bad = rules.self_retrieval("c", quality.SelfRetrieval(0.5, 0.5, 1000, [7]), 0.99)
     assert not bad.passed and "50.00% of 1000" in bad.description and bad.metadata["missed_ids"] == [7]
     assert not rules.self_retrieval("c", quality.SelfRetrieval(0.0, 0.0, 0, []), 0.99).passed
-    assert rules.recall("c", 0.97, 0.95, 10, 200, 100).passed
-    assert "recall@10 = 0.9000" in rules.recall("c", 0.9, 0.95, 10, 200, 100).description
-    assert not rules.recall("c", 0.9, 0.95, 10, 200, 100).passed
+    assert rules.recall("c", 0.97, 0.95, 10, 200, {"ef": 100}).passed
+    assert "recall@10 = 0.9000 over 200 queries at ef=100" in rules.recall("c", 0.9, 0.95, 10, 200, {"ef": 100}).description
+    assert "at nprobe=64" in rules.recall("c", 0.97, 0.95, 10, 200, {"nprobe": 64}).description
+    assert "exact (FLAT)" in rules.recall("c", 0.97, 0.95, 10, 200, {}).description
+    assert not rules.recall("c", 0.9, 0.95, 10, 200, {"ef": 100}).passed
     fast = quality.latency_summary([0.005] * 50)
     assert rules.latency("c", fast, 100).passed and not rules.latency("c", fast, 1).passed
 

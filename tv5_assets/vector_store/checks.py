@@ -142,7 +142,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
         return on_live_collection(milvus, SELF_RETRIEVAL, rule)
 
     @dg.asset_check(asset=asset, name=RECALL, blocking=True, additional_ins=vectors_in,
-                    description="recall@10 at the configured ef (100; a FLAT index: exact) against exact numpy search, over 200 "
+                    description="recall@10 at the configured search breadth (HNSW ef 100; IVF_FLAT nprobe 64) against exact numpy search, over 200 "
                                 "sampled queries, is at least 0.95 (ties at the 10th score count as found)")
     def recall_at_10(milvus: MilvusResource, config: RecallConfig, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
         def rule(alias: str, collection: str) -> RuleResult:
@@ -151,8 +151,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
             found = _search_ids(milvus, alias, queries, config.k, spec)
             value = quality.recall_at_k(found, queries, ids, vectors, config.k, milvus.index_for(spec).metric_type)
             index = milvus.index_for(spec)
-            return rules.recall(collection, value, config.minimum, config.k, len(queries),
-                                None if index.exact else index.search_ef)
+            return rules.recall(collection, value, config.minimum, config.k, len(queries), index.breadth())
 
         return on_live_collection(milvus, RECALL, rule)
 

@@ -169,7 +169,8 @@ class MilvusResource(dg.ConfigurableResource):
         if spec is None:
             return self.index
         return VectorIndex(spec.index_type or self.index_type, spec.metric_type or self.metric_type,
-                           spec.hnsw_m or self.hnsw_m, self.hnsw_ef_construction, spec.search_ef or self.search_ef)
+                           spec.hnsw_m or self.hnsw_m, self.hnsw_ef_construction, spec.search_ef or self.search_ef,
+                           spec.ivf_nlist, spec.ivf_nprobe)
 
     def alias_name(self, alias: str) -> str:
         return f"{self.collection_prefix}{alias}"
@@ -389,7 +390,7 @@ class MilvusResource(dg.ConfigurableResource):
             return client.describe_index(name, names[0]) if names else {}
 
         raw = self._call(f"describe index of {name}", describe) or {}
-        reported = {k: v for k, v in raw.items() if k in ("M", "efConstruction")}
+        reported = {k: v for k, v in raw.items() if k in ("M", "efConstruction", "nlist")}
         nested = raw.get("params") if isinstance(raw.get("params"), dict) else {}
         return {"index_type": raw.get("index_type"), "metric_type": raw.get("metric_type"),
                 "params": {k: int(v) for k, v in {**nested, **reported}.items()},

@@ -53,14 +53,15 @@ def self_retrieval(collection: str, result: SelfRetrieval, minimum: float) -> Ru
     )
 
 
-def recall(collection: str, value: float, minimum: float, k: int, queries: int, ef: int | None) -> RuleResult:
-    """`ef` None: the collection's index is exact (FLAT)."""
+def recall(collection: str, value: float, minimum: float, k: int, queries: int,
+           breadth: dict[str, int]) -> RuleResult:
+    """`breadth`: the search parameters ({"ef": 100}, {"nprobe": 64}); empty for an exact (FLAT) index."""
     passed = queries > 0 and value >= minimum
-    breadth = f"at ef={ef}" if ef is not None else "with its exact (FLAT) index"
-    return RuleResult(passed, f"{collection}: recall@{k} = {value:.4f} over {queries} queries {breadth} against "
+    where = ("at " + ", ".join(f"{k}={v}" for k, v in breadth.items())) if breadth else "with its exact (FLAT) index"
+    return RuleResult(passed, f"{collection}: recall@{k} = {value:.4f} over {queries} queries {where} against "
                               f"exact numpy search; required {minimum}",
-                      {"collection": collection, f"recall_at_{k}": round(value, 4), "queries": queries, "ef": ef,
-                       "minimum": minimum})
+                      {"collection": collection, f"recall_at_{k}": round(value, 4), "queries": queries,
+                       "search_params": breadth, "minimum": minimum})
 
 
 def latency(collection: str, summary: dict[str, float], p99_budget_ms: float, planned: int | None = None) -> RuleResult:

@@ -14,7 +14,7 @@ ID_FIELD = "id"
 VECTOR_FIELD = "vector"
 UNKNOWN_YEAR = 0
 METRICS = ("COSINE", "L2", "IP")
-INDEX_TYPES = ("HNSW", "FLAT")  # FLAT: exact search, no graph (see USERS)
+INDEX_TYPES = ("HNSW", "FLAT", "IVF_FLAT")  # FLAT: exact search, no graph; IVF_FLAT: exact within probed lists (USERS)
 
 
 class FieldKind(str, Enum):
@@ -64,6 +64,8 @@ class CollectionSpec:
     hnsw_m: int | None = None  # None: the resource's
     index_type: str | None = None  # None: the resource's (HNSW)
     search_ef: int | None = None  # None: the resource's
+    ivf_nlist: int = 1024  # IVF_FLAT: lists (k-means centroids)
+    ivf_nprobe: int = 64  # IVF_FLAT: lists searched per query
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -118,16 +120,19 @@ USERS = CollectionSpec(
     ),
     probe=FilterProbe("country", "country"),
     description="tv5 user taste vectors: one per user who rated, with archetype and country",
-    # exact search. A content user vector is the mean of ~150 movie vectors, so at ml-25m shape the 162K of them
-    # sit in a narrow cone (mean vector norm 0.986) and, by the central limit theorem, their offsets look like
-    # noise in ~50 dimensions (participation ratio 50.6): a user's 1st and 10th neighbours are almost equally far
-    # (cosine distance 0.0096 vs 0.0102). Graph search cannot separate such near-ties: FAISS HNSW (Milvus
-    # Lite's engine) finds 75 % of the exact top 10 at M=16/ef=100, 86 % at ef=400, 93 % at M=48/ef=400,
-    # and a vector itself at rank 1 only 70-97 % of the time; L2 instead of IP changes nothing (benchmark
-    # log in docs/scaling.md). Off the hot path (the "for you" and "users like you" rows search the hybrid
-    # collections, whose collaborative part is low-rank and indexes well), exact search costs a few ms
-    # at this size and needs no index build.
-    index_type="FLAT",
+    # IVF_FLAT, nlist 1024, nprobe 64. A content user vector is the mean of ~150 movie vectors, so at ml-25m
+    # shape the 162K of them sit in a narrow cone (mean vector norm 0.986) and their offsets look like noise in
+    # ~50 dimensions (participation ratio 50.6): a user's 1st and 10th neighbours are almost equally far (cosine
+    # distance 0.0096 vs 0.0102). Graph search cannot separate such near-ties: FAISS HNSW (Milvus Lite's engine)
+    # finds 75 % of the exact top 10 at M=16/ef=100 and 93 % at M=48/ef=400, and a vector itself at rank 1 only
+    # 70-97 % of the time. An inverted file compares exactly within the lists it probes, and near neighbours
+    # share lists: on the same 162K vectors (FAISS, 200 queries) nprobe 32 finds 97.9 % of the exact top 10,
+    # nprobe 64 99.7 % and 128 99.9 %, a vector itself at rank 1 always, at ~1.8 ms a query at nprobe 64, where
+    # exact search (FLAT) took 42 ms p99 on the server (docs/scaling.md). Small collections index fine too
+    # (Milvus searches lists with fewer vectors than lists exactly).
+    index_type="IVF_FLAT",
+    ivf_nlist=1024,
+    ivf_nprobe=64,
 )
 
 HYBRID_USERS = CollectionSpec(
@@ -150,6 +155,8 @@ class VectorIndex:
     m: int = 16
     ef_construction: int = 200
     search_ef: int = 100
+    nlist: int = 1024  # IVF_FLAT only
+    nprobe: int = 64  # IVF_FLAT only
 
     def __post_init__(self) -> None:
         if self.metric_type not in METRICS:
@@ -163,20 +170,28 @@ class VectorIndex:
 
     @property
     def build_params(self) -> dict[str, int]:
+        if self.index_type == "IVF_FLAT":
+            return {"nlist": self.nlist}
         return {} if self.exact else {"M": self.m, "efConstruction": self.ef_construction}
 
+    def breadth(self, ef: int | None = None) -> dict[str, int]:
+        """How widely a search looks: HNSW's `ef` (the argument overrides the configured one), IVF_FLAT's
+        `nprobe` (lists searched), nothing for FLAT (every vector)."""
+        if self.index_type == "IVF_FLAT":
+            return {"nprobe": self.nprobe}
+        return {} if self.exact else {"ef": self.search_ef if ef is None else ef}
+
     def search_params_with(self, ef: int | None = None) -> dict[str, object]:
-        """The search parameters; `ef` (HNSW's breadth) overrides the configured one, FLAT takes none."""
-        params = {} if self.exact else {"ef": self.search_ef if ef is None else ef}
-        return {"metric_type": self.metric_type, "params": params}
+        """The search parameters; `ef` (HNSW's breadth) overrides the configured one."""
+        return {"metric_type": self.metric_type, "params": self.breadth(ef)}
 
     @property
     def search_params(self) -> dict[str, object]:
         return self.search_params_with()
 
     def describe(self) -> dict[str, object]:
-        return {"index_type": self.index_type, "metric_type": self.metric_type, **self.build_params,
-                **({} if self.exact else {"search_ef": self.search_ef})}
+        searched = {f"search_{k}": v for k, v in self.breadth().items()}
+        return {"index_type": self.index_type, "metric_type": self.metric_type, **self.build_params, **searched}
 
 
 def _field_kind(spec: CollectionSpec, field: str) -> FieldKind:
