@@ -24,7 +24,7 @@ from tv5_assets.vector_store.schema import HYBRID_MEDIA, ID_FIELD, VECTOR_FIELD,
 
 SPEC = CollectionSpec(alias="evaluation_hybrid_media", source="recommendation_quality", attributes="",
                       id_column="movie_id", scalars=(), metric_type=HYBRID_MEDIA.metric_type,
-                      hnsw_m=HYBRID_MEDIA.hnsw_m,
+                      hnsw_m=HYBRID_MEDIA.hnsw_m, search_ef=HYBRID_MEDIA.search_ef,
                       description="throw-away: the evaluation's hybrid movie vectors, dropped after the search")
 MILVUS_TOP_K_CAP = 16_384
 BATCH = 50  # queries a request at most
