@@ -65,7 +65,8 @@ def content_of(name: str) -> str | None:
     """The content version a versioned collection's name carries (None for names without one)."""
     tail = name.rsplit(VERSION_MARK, 1)[-1]
     parts = tail.split("_")
-    return parts[2][1:] if len(parts) == 3 and parts[2].startswith("c") else None
+    mark = CONTENT_MARK.lstrip("_")  # the parts are split on "_"
+    return parts[2][len(mark):] if len(parts) == 3 and parts[2].startswith(mark) else None
 
 
 def is_version_of(name: str, alias: str) -> bool:
