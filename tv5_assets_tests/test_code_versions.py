@@ -28,15 +28,36 @@ print(json.dumps({"package": tv5_assets.__file__, "versions": versions}))
 Edits = dict[str, list[tuple[str, str]]]  # file under tv5_assets/ -> (old text, new text), each old text unique
 
 
-def versions(root: Path) -> dict[str, str]:
-    """Every asset's code_version, computed by a fresh interpreter importing the package under `root`."""
-    done = subprocess.run([sys.executable, "-c", PRINT_VERSIONS], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-                          capture_output=True, text=True, timeout=600)
+def run_in_copy(root: Path, script: str, *args: str, env: dict[str, str] | None = None) -> dict:
+    """The JSON last printed by `script` in a fresh interpreter importing the package copied under `root`
+    (`env` adds variables; PYTHONPATH may add paths after `root`)."""
+    env = {**os.environ, "PYTHONPATH": str(root), **(env or {})}
+    done = subprocess.run([sys.executable, "-c", script, *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     printed = json.loads(done.stdout.strip().splitlines()[-1])
     assert Path(printed["package"]).resolve().is_relative_to(root.resolve())  # the copy, not the checkout
-    assert all(printed["versions"].values()), printed["versions"]
-    return printed["versions"]
+    return printed
+
+
+def edited_copy(package: Path, edits: Edits, root: Path) -> Path:
+    """`package` copied to `root/tv5_assets` with `edits` applied (each old text must occur once); `root`."""
+    shutil.copytree(package, root / "tv5_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    for file, replacements in edits.items():
+        path = root / "tv5_assets" / file
+        text = path.read_text()
+        for old, new in replacements:
+            assert text.count(old) == 1, (file, old)
+            text = text.replace(old, new)
+        path.write_text(text)
+    return root
+
+
+def versions(root: Path) -> dict[str, str]:
+    """Every asset's code_version, computed by a fresh interpreter importing the package under `root`."""
+    found = run_in_copy(root, PRINT_VERSIONS)["versions"]
+    assert all(found.values()), found
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -50,15 +71,7 @@ def unedited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 def changed_by(edits: Edits, unedited: tuple[Path, dict[str, str]], tmp_path: Path) -> set[str]:
     """The assets whose code_version `edits` change (printed, for the record)."""
     source, before = unedited
-    shutil.copytree(source / "tv5_assets", tmp_path / "tv5_assets", ignore=shutil.ignore_patterns("__pycache__"))
-    for file, replacements in edits.items():
-        path = tmp_path / "tv5_assets" / file
-        text = path.read_text()
-        for old, new in replacements:
-            assert text.count(old) == 1, (file, old)
-            text = text.replace(old, new)
-        path.write_text(text)
-    after = versions(tmp_path)
+    after = versions(edited_copy(source / "tv5_assets", edits, tmp_path))
     assert after.keys() == before.keys()
     moved = {key for key in before if after[key] != before[key]}
     print(f"code versions changed by {sorted(edits)}: {sorted(moved)}")

@@ -8,11 +8,7 @@ would. Re-materializing goes through the edited copy too.
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -20,7 +16,7 @@ import pytest
 
 from tv5_assets.definitions import defs
 from tv5_assets_tests.harness import SMALL_SAMPLE, materialize, release_config
-from tv5_assets_tests.test_code_versions import L1, L2, TOP_K, Edits
+from tv5_assets_tests.test_code_versions import L1, L2, TOP_K, Edits, edited_copy, run_in_copy
 
 pytestmark = pytest.mark.neo4j
 
@@ -54,28 +50,9 @@ print(json.dumps({"package": tv5_assets.__file__,
 """
 
 
-def edited_copy(edits: Edits, root: Path) -> Path:
-    """A copy of the package under `root` with `edits` applied (each old text must occur once)."""
-    shutil.copytree(REPO / "tv5_assets", root / "tv5_assets", ignore=shutil.ignore_patterns("__pycache__"))
-    for file, replacements in edits.items():
-        path = root / "tv5_assets" / file
-        text = path.read_text()
-        for old, new in replacements:
-            assert text.count(old) == 1, (file, old)
-            text = text.replace(old, new)
-        path.write_text(text)
-    return root
-
-
 def run_in(root: Path, home: Path, script: str, *args: str) -> dict:
     """Run `script` in a fresh interpreter that imports the package under `root` and the instance at `home`."""
-    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{REPO}", "DAGSTER_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-c", script, *args], cwd=root, env=env, capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stderr[-4000:]
-    printed = json.loads(done.stdout.strip().splitlines()[-1])
-    assert Path(printed["package"]).resolve().is_relative_to(root.resolve())  # the edited copy, not the checkout
-    return printed
+    return run_in_copy(root, script, *args, env={"PYTHONPATH": f"{root}{os.pathsep}{REPO}", "DAGSTER_HOME": str(home)})
 
 
 def readers_of(asset: str) -> set[str]:
@@ -94,7 +71,7 @@ def built(neo4j_server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
 
 def unsynced_after(edits: Edits, built: tuple[Path, Path], root: Path) -> set[str]:
     home, _ = built
-    stale = set(run_in(edited_copy(edits, root), home, UNSYNCED)["unsynced"])
+    stale = set(run_in(edited_copy(REPO / "tv5_assets", edits, root), home, UNSYNCED)["unsynced"])
     print(f"unsynced after editing {sorted(edits)}: {sorted(stale)}")
     return stale
 
