@@ -13,7 +13,8 @@ the graph rebuild; only the generated release CSVs are reused between runs (`dat
 generating a sample is not a production step (a release is downloaded once).
 
 What it prints: per asset, the step's wall time, the Dagster process's peak RSS during the step, the
-throughput (rows of the output, or entities / relationships loaded, per second) and the time of its
+throughput (rows of the output, or entities / relationships loaded, per second), the cores it kept busy
+(CPU seconds of the Dagster process, its children and Neo4j over wall seconds) and the time of its
 checks; then the total, the peak RSS of the Dagster process, of its children (Milvus Lite's server,
 Node for AgentDB) and of the Neo4j server, and the checks passed / failed / warned. RSS is sampled
 every 0.2 s from /proc. The result is saved as `benchmarks/results/whole_graph-<label>.json` and `.md`
@@ -61,6 +62,7 @@ class StepFigure:
     status: str
     rows: int | None = None
     checks: list[dict] = field(default_factory=list)
+    cpu_s: float = 0.0
 
 
 def run_config(spec: SampleSpec) -> dict:
@@ -80,7 +82,8 @@ class RssSampler(threading.Thread):
         self.process = psutil.Process(pid)
         self.neo4j: psutil.Process | None = None  # followed through its pid file: the graph import restarts it
         self.every_s = every_s
-        self.samples: list[tuple[float, float, float, float]] = []  # (time, main MiB, children MiB, neo4j MiB)
+        # (time, main MiB, children MiB, neo4j MiB, CPU seconds of all three so far)
+        self.samples: list[tuple[float, float, float, float, float]] = []
         self.done = threading.Event()
 
     @staticmethod
@@ -90,24 +93,41 @@ class RssSampler(threading.Thread):
         except psutil.Error:
             return 0.0
 
+    @staticmethod
+    def _cpu(process: psutil.Process | None) -> float:
+        try:
+            times = process.cpu_times() if process else None
+        except psutil.Error:
+            return 0.0
+        return (times.user + times.system + times.children_user + times.children_system) if times else 0.0
+
     def run(self) -> None:
         while not self.done.is_set():
             try:
-                children = sum(self._rss(c) for c in self.process.children(recursive=True))
+                live = self.process.children(recursive=True)
+                children = sum(self._rss(c) for c in live)
+                child_cpu = sum(self._cpu(c) for c in live)
             except psutil.Error:
-                children = 0.0
+                children, child_cpu = 0.0, 0.0
             pid = neo4j_pid()
             if pid and (self.neo4j is None or self.neo4j.pid != pid):
                 try:
                     self.neo4j = psutil.Process(pid)
                 except psutil.Error:
                     self.neo4j = None
-            self.samples.append((time.time(), self._rss(self.process), children, self._rss(self.neo4j)))
+            cpu = self._cpu(self.process) + child_cpu + self._cpu(self.neo4j)
+            self.samples.append((time.time(), self._rss(self.process), children, self._rss(self.neo4j), cpu))
             self.done.wait(self.every_s)
 
     def peak(self, start: float = 0.0, end: float = float("inf"), column: int = 1) -> float:
         values = [s[column] for s in self.samples if start <= s[0] <= end]
         return max(values, default=0.0)
+
+    def cpu_seconds(self, start: float, end: float) -> float:
+        """CPU time the Dagster process, its children and the Neo4j server used in [start, end] (a child
+        that exits inside the window and was not yet waited for is missed: a lower bound)."""
+        inside = [s[4] for s in self.samples if start <= s[0] <= end]
+        return max(0.0, max(inside) - inside[0]) if len(inside) > 1 else 0.0
 
 
 def neo4j_pid() -> int | None:
@@ -150,6 +170,7 @@ def step_figures(instance, run_id: str, sampler: RssSampler) -> list[StepFigure]
             figure = figures.setdefault(key, StepFigure(key, "checks", "", 0.0, 0.0, ""))
             figure.seconds = entry.timestamp - start
             figure.peak_rss_mib = sampler.peak(start, entry.timestamp)
+            figure.cpu_s = sampler.cpu_seconds(start, entry.timestamp)
             figure.status = "success" if event.event_type == DagsterEventType.STEP_SUCCESS else "failure"
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
             figures[key] = StepFigure(key, "checks", "", 0.0, 0.0, "skipped")
@@ -180,12 +201,14 @@ def summarise(figures: list[StepFigure]) -> list[dict]:
     rows: dict[str, dict] = {}
     for figure in figures:
         row = rows.setdefault(figure.asset, {"asset": figure.asset, "seconds": 0.0, "peak_rss_mib": 0.0,
-                                             "rows": None, "check_seconds": 0.0, "status": "", "checks": []})
+                                             "rows": None, "check_seconds": 0.0, "status": "", "checks": [],
+                                             "cpu_s": 0.0, "check_cpu_s": 0.0})
         if figure.kind == "asset":
             row.update(seconds=figure.seconds, peak_rss_mib=figure.peak_rss_mib, rows=figure.rows,
-                       status=figure.status)
+                       status=figure.status, cpu_s=figure.cpu_s)
         else:
             row["check_seconds"] += figure.seconds
+            row["check_cpu_s"] += figure.cpu_s
             row["peak_rss_mib"] = max(row["peak_rss_mib"], figure.peak_rss_mib)
             row["status"] = row["status"] or figure.status
         row["checks"] += figure.checks
@@ -201,14 +224,18 @@ def check_counts(rows: list[dict]) -> dict[str, int]:
 
 def markdown(result: dict, baseline: dict | None) -> str:
     base = {r["asset"]: r for r in baseline["assets"]} if baseline else {}
-    header = "| asset | wall s | checks s | peak RSS MiB | rows | rows/s | issue report s |"
+    header = "| asset | wall s | checks s | cores busy | peak RSS MiB | rows | rows/s | issue report s |"
     if baseline:
         header += f" {baseline['label']} s | ratio |"
     lines = [header, "|" + " --- |" * (header.count("|") - 1)]
     for row in result["assets"]:
         rate = f"{row['rows'] / row['seconds']:,.0f}" if row["rows"] and row["seconds"] > 0 else ""
         issue = ISSUE_REPORT_S.get(row["asset"], "")
-        line = (f"| {row['asset']} | {row['seconds']:.1f} | {row['check_seconds']:.1f} | {row['peak_rss_mib']:,.0f} "
+        busy = row.get("cpu_s", 0.0) + row.get("check_cpu_s", 0.0)
+        wall = row["seconds"] + row["check_seconds"]
+        cores = f"{busy / wall:.2f}" if wall > 1 and busy else ""
+        line = (f"| {row['asset']} | {row['seconds']:.1f} | {row['check_seconds']:.1f} | {cores} "
+                f"| {row['peak_rss_mib']:,.0f} "
                 f"| {row['rows'] or ''} | {rate} | {issue} |")
         if baseline:
             before = base.get(row["asset"])
@@ -219,9 +246,9 @@ def markdown(result: dict, baseline: dict | None) -> str:
         lines.append(line)
     total = result["total_s"]
     outside = total - sum(f["seconds"] for f in result["steps"])
-    lines.append(f"| (outside steps: process start, resources, run bookkeeping) | {outside:.1f} | | | | | |"
+    lines.append(f"| (outside steps: process start, resources, run bookkeeping) | {outside:.1f} | | | | | | |"
                  + (" | |" if baseline else ""))
-    line = (f"| **total** | **{total:.1f}** | | **{result['peak_rss_mib']:,.0f}** | | | "
+    line = (f"| **total** | **{total:.1f}** | | | **{result['peak_rss_mib']:,.0f}** | | | "
             f"{ISSUE_REPORT_S['total']} |")
     if baseline:
         line += f" {baseline['total_s']:.1f} | {baseline['total_s'] / total:.2f}x |"
