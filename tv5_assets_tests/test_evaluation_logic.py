@@ -173,3 +173,17 @@ def test_ann_agrees_with_exact_both_ways() -> None:
     lost = rules.ann_agrees_with_exact(_table(0.10, 0.1, exact=0.166))
     assert not lost.passed and lost.metadata["ratio"] < 0.95
     assert not rules.ann_agrees_with_exact(_table(0.16, 0.1)).passed  # no exact row: not shown, not passed
+
+
+def test_spd_inverse_matches_the_general_inverse_and_refuses_an_indefinite_matrix() -> None:
+    from tv5_assets.evaluation.scorers import spd_inverse
+
+    rng = np.random.default_rng(0)
+    liked = (rng.random((400, 300)) < 0.05).astype(np.float32)
+    gram = liked.T @ liked + 250.0 * np.eye(300, dtype=np.float32)
+    inverse = spd_inverse(gram)
+    assert inverse.dtype == np.float32
+    np.testing.assert_allclose(inverse, np.linalg.inv(gram.astype(np.float64)), atol=1e-7)
+    np.testing.assert_array_equal(inverse, inverse.T)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        spd_inverse(-gram)

@@ -127,7 +127,8 @@ def test_quality_checks_fail_when_the_source_vectors_changed(built, tmp_path: Pa
 
 
 def test_recall_fails_for_an_index_too_coarse_for_the_data(tmp_path: Path) -> None:
-    """Pure-noise 384-d vectors defeat a tiny HNSW graph (M=4, efConstruction=8) searched at ef=10."""
+    """Pure-noise 384-d vectors defeat a tiny HNSW graph (M=4; efConstruction is the media spec's 100, which
+    overrides the resource's 8) searched at ef=10."""
     frames = write_source_lake(tmp_path, movies=1500, users=10)
     rng = np.random.default_rng(7)
     noise = rng.normal(size=(1500, 384)).astype(np.float32)

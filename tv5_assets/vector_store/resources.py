@@ -164,12 +164,13 @@ class MilvusResource(dg.ConfigurableResource):
         return VectorIndex(self.index_type, self.metric_type, self.hnsw_m, self.hnsw_ef_construction, self.search_ef)
 
     def index_for(self, spec: CollectionSpec | None) -> VectorIndex:
-        """The configured index, with the collection's own index type, metric, M and search ef where its spec
-        sets them."""
+        """The configured index, with the collection's own index type, metric, M, efConstruction and search ef
+        where its spec sets them."""
         if spec is None:
             return self.index
         return VectorIndex(spec.index_type or self.index_type, spec.metric_type or self.metric_type,
-                           spec.hnsw_m or self.hnsw_m, self.hnsw_ef_construction, spec.search_ef or self.search_ef,
+                           spec.hnsw_m or self.hnsw_m, spec.hnsw_ef_construction or self.hnsw_ef_construction,
+                           spec.search_ef or self.search_ef,
                            spec.ivf_nlist, spec.ivf_nprobe)
 
     def alias_name(self, alias: str) -> str:
