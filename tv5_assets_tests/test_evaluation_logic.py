@@ -187,3 +187,18 @@ def test_spd_inverse_matches_the_general_inverse_and_refuses_an_indefinite_matri
     np.testing.assert_array_equal(inverse, inverse.T)
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
         spd_inverse(-gram)
+
+
+def test_top_k_columns_picks_the_highest_scores_best_first_and_masked_ones_last() -> None:
+    from tv5_assets.core.topk import top_k_columns
+
+    scores = np.random.default_rng(3).random((40, 500), dtype=np.float32)
+    scores[:, :5] = -np.inf  # e.g. movies the user rated
+    columns, values = top_k_columns(scores, 20)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :20]
+    np.testing.assert_array_equal(columns, expected)
+    np.testing.assert_array_equal(values, np.take_along_axis(scores, expected, axis=1))
+    columns, _ = top_k_columns(scores[:, :8], 8)  # fewer finite scores than k: the masked ones come last
+    assert set(columns[0, :3]) == {5, 6, 7} and set(columns[0, 3:]) == {0, 1, 2, 3, 4}
+    with pytest.raises(ValueError, match="more than the 8 columns"):
+        top_k_columns(scores[:, :8], 9)

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from tv5_assets.core.topk import top_k_columns
 from tv5_assets.evaluation import metrics
 from tv5_assets.evaluation.scorers import Catalogue, Scores, binary_matrix
 
@@ -61,9 +62,7 @@ def top_k(scores: Scores, data: Catalogue, rows: np.ndarray, k: int, block: int 
         block_scores = np.asarray(scores(part), dtype=np.float32)
         seen = data.rated[part].tocoo()
         block_scores[seen.row, seen.col] = -np.inf
-        best = np.argpartition(-block_scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(block_scores, best, axis=1), axis=1, kind="stable")
-        out[start:start + block] = np.take_along_axis(best, order, axis=1)
+        out[start:start + block] = top_k_columns(block_scores, k)[0]
     return out
 
 

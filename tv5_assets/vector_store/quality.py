@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tv5_assets.core.topk import top_k_columns
+
 TOLERANCE = 1e-5
 
 
@@ -42,17 +44,13 @@ def scores(queries: np.ndarray, corpus: np.ndarray, metric: str) -> np.ndarray:
 
 def exact_top_k(corpus: np.ndarray, queries: np.ndarray, k: int, metric: str,
                 chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Positions and scores of the k closest corpus rows of each query, closest first (chunked numpy)."""
+    """Positions and scores of the k closest corpus rows of each query, closest first (chunked)."""
     k = min(k, len(corpus))
     positions = np.empty((len(queries), k), dtype=np.int64)
     best = np.empty((len(queries), k), dtype=np.float32)
     for start in range(0, len(queries), chunk):
         block = scores(queries[start:start + chunk], corpus, metric)
-        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        top_scores = np.take_along_axis(block, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        positions[start:start + chunk] = np.take_along_axis(top, order, axis=1)
-        best[start:start + chunk] = np.take_along_axis(top_scores, order, axis=1)
+        positions[start:start + chunk], best[start:start + chunk] = top_k_columns(block, k)
     return positions, best
 
 
