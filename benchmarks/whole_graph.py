@@ -14,8 +14,8 @@ generating a sample is not a production step (a release is downloaded once).
 
 What it prints: per asset, the step's wall time, the Dagster process's peak RSS during the step, the
 throughput (rows of the output, or entities / relationships loaded, per second), the cores it kept busy
-(CPU seconds of the Dagster process, its children and Neo4j over wall seconds) and the time of its
-checks; then the total, the peak RSS of the Dagster process, of its children (Milvus Lite's server,
+(CPU seconds of the Dagster process, its children, Neo4j and, with `TV5_MILVUS_URI`, the local
+Milvus server over wall seconds) and the time of its checks; then the total, the peak RSS of the Dagster process, of its children (Milvus Lite's server,
 Node for AgentDB) and of the Neo4j server, and the checks passed / failed / warned. RSS is sampled
 every 0.2 s from /proc. The result is saved as `benchmarks/results/whole_graph-<label>.json` and `.md`
 with the machine described; `--compare` prints the per-asset ratios against an earlier saved result.
@@ -42,6 +42,7 @@ from benchmarks.common import BENCH_DIR, ml25m_release
 from tv5_assets import local_services
 from tv5_assets.ingestion.release import sample_release
 from tv5_assets.sample.generator import SampleSpec
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS
 
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,13 +66,30 @@ class StepFigure:
     cpu_s: float = 0.0
 
 
-def run_config(spec: SampleSpec) -> dict:
-    return {"ops": {
+# imported once by the forkserver, not by every step process: the definitions (the stack: ~7 s) and the
+# instance's SQLite storage, which each step process opens (~2.5 s of imports otherwise)
+FORKSERVER_PRELOAD = ("tv5_assets.definitions", "dagster._core.storage.sqlite_storage",
+                      "dagster._core.storage.event_log.sqlite", "dagster._core.storage.runs.sqlite",
+                      "dagster._core.storage.schedules.sqlite", "alembic.command")
+
+
+def run_config(spec: SampleSpec, executor: str = "in_process", lite: bool = True) -> dict:
+    """The release at `spec`'s shape, a forced graph rebuild; with the multiprocess executor, one step per
+    core, step processes forked from a server that imported the definitions once, and (Milvus Lite: one
+    process at a time) the steps that open the `milvus` resource one at a time."""
+    config: dict = {"ops": {
         "movielens_release": {"config": {
             "source": "sample", "sample_seed": spec.seed, "sample_movies": spec.movies, "sample_users": spec.users,
             "sample_ratings": spec.ratings, "sample_tags": spec.tags, "sample_genome_movies": spec.genome_movies}},
         "graph": {"config": {"force_reload": True}},
     }}
+    if executor == "multiprocess":
+        [(key, value)] = MILVUS_STEP_TAGS.items()
+        config["execution"] = {"config": {
+            "max_concurrent": os.cpu_count() or 2,
+            "start_method": {"forkserver": {"preload_modules": list(FORKSERVER_PRELOAD)}},
+            "tag_concurrency_limits": [{"key": key, "value": value, "limit": 1}] if lite else []}}
+    return config
 
 
 class RssSampler(threading.Thread):
@@ -81,9 +99,13 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
         self.neo4j: psutil.Process | None = None  # followed through its pid file: the graph import restarts it
+        # the local Milvus server's launcher (its components are its children), when the run uses it
+        self.milvus: psutil.Process | None = None
+        self.follow_milvus = bool(os.environ.get("TV5_MILVUS_URI"))
         self.every_s = every_s
-        # (time, main MiB, children MiB, neo4j MiB, CPU seconds of all three so far)
-        self.samples: list[tuple[float, float, float, float, float]] = []
+        # (time, main MiB, children MiB, neo4j MiB, CPU seconds of all of them so far, Milvus server MiB,
+        #  MiB of the largest single process among the main one and its children)
+        self.samples: list[tuple[float, float, float, float, float, float, float]] = []
         self.done = threading.Event()
 
     @staticmethod
@@ -105,19 +127,41 @@ class RssSampler(threading.Thread):
         while not self.done.is_set():
             try:
                 live = self.process.children(recursive=True)
-                children = sum(self._rss(c) for c in live)
+                sizes = [self._rss(c) for c in live]
+                children, largest = sum(sizes), max(sizes, default=0.0)
                 child_cpu = sum(self._cpu(c) for c in live)
             except psutil.Error:
-                children, child_cpu = 0.0, 0.0
+                children, child_cpu, largest = 0.0, 0.0, 0.0
             pid = neo4j_pid()
             if pid and (self.neo4j is None or self.neo4j.pid != pid):
                 try:
                     self.neo4j = psutil.Process(pid)
                 except psutil.Error:
                     self.neo4j = None
-            cpu = self._cpu(self.process) + child_cpu + self._cpu(self.neo4j)
-            self.samples.append((time.time(), self._rss(self.process), children, self._rss(self.neo4j), cpu))
+            milvus_rss, milvus_cpu = self._milvus_server()
+            cpu = self._cpu(self.process) + child_cpu + self._cpu(self.neo4j) + milvus_cpu
+            main = self._rss(self.process)
+            self.samples.append((time.time(), main, children, self._rss(self.neo4j), cpu, milvus_rss,
+                                 max(main, largest)))
             self.done.wait(self.every_s)
+
+    def _milvus_server(self) -> tuple[float, float]:
+        """RSS (MiB) and CPU seconds of the local Milvus server's process tree; zeros on Milvus Lite."""
+        if not self.follow_milvus:
+            return 0.0, 0.0
+        pid = local_services.running_pid("milvus")
+        if pid and (self.milvus is None or self.milvus.pid != pid):
+            try:
+                self.milvus = psutil.Process(pid)
+            except psutil.Error:
+                self.milvus = None
+        if self.milvus is None:
+            return 0.0, 0.0
+        try:
+            tree = [self.milvus, *self.milvus.children(recursive=True)]
+        except psutil.Error:
+            return 0.0, 0.0
+        return sum(self._rss(p) for p in tree), sum(self._cpu(p) for p in tree)
 
     def peak(self, start: float = 0.0, end: float = float("inf"), column: int = 1) -> float:
         values = [s[column] for s in self.samples if start <= s[0] <= end]
@@ -152,7 +196,7 @@ def machine() -> dict:
             "neo4j": "local Neo4j Community 5.26 via scripts/services"}
 
 
-def step_figures(instance, run_id: str, sampler: RssSampler) -> list[StepFigure]:
+def step_figures(instance, run_id: str, sampler: RssSampler, rss_column: int = 1) -> list[StepFigure]:
     """Per step: wall time from the event log, peak RSS in that window, rows, check evaluations."""
     from dagster import DagsterEventType
 
@@ -169,7 +213,7 @@ def step_figures(instance, run_id: str, sampler: RssSampler) -> list[StepFigure]
             start = starts.get(key, entry.timestamp)
             figure = figures.setdefault(key, StepFigure(key, "checks", "", 0.0, 0.0, ""))
             figure.seconds = entry.timestamp - start
-            figure.peak_rss_mib = sampler.peak(start, entry.timestamp)
+            figure.peak_rss_mib = sampler.peak(start, entry.timestamp, column=rss_column)
             figure.cpu_s = sampler.cpu_seconds(start, entry.timestamp)
             figure.status = "success" if event.event_type == DagsterEventType.STEP_SUCCESS else "failure"
         elif event.event_type == DagsterEventType.STEP_SKIPPED:
@@ -246,8 +290,12 @@ def markdown(result: dict, baseline: dict | None) -> str:
         lines.append(line)
     total = result["total_s"]
     outside = total - sum(f["seconds"] for f in result["steps"])
-    lines.append(f"| (outside steps: process start, resources, run bookkeeping) | {outside:.1f} | | | | | | |"
-                 + (" | |" if baseline else ""))
+    if result.get("executor") == "multiprocess":  # steps overlap: their walls add up to more than the run's
+        lines.append(f"| (steps overlap: their wall times add up to {total - outside:.1f} s) | | | | | | | |"
+                     + (" | |" if baseline else ""))
+    else:
+        lines.append(f"| (outside steps: process start, resources, run bookkeeping) | {outside:.1f} | | | | | | |"
+                     + (" | |" if baseline else ""))
     line = (f"| **total** | **{total:.1f}** | | | **{result['peak_rss_mib']:,.0f}** | | | "
             f"{ISSUE_REPORT_S['total']} |")
     if baseline:
@@ -256,8 +304,12 @@ def markdown(result: dict, baseline: dict | None) -> str:
     counts = result["checks"]
     lines += ["", f"run {result['run_status']} (run id {result['run_id']}); checks: {counts['passed']} passed, "
               f"{counts['failed']} failed, {counts['warned']} warned; steps skipped: {result['skipped_steps']}",
-              f"peak RSS: Dagster process {result['peak_rss_mib']:,.0f} MiB, its children (Milvus Lite, Node) "
-              f"{result['children_peak_rss_mib']:,.0f} MiB, Neo4j server {result['neo4j_peak_rss_mib']:,.0f} MiB",
+              f"peak RSS: {'largest step process' if result.get('executor') == 'multiprocess' else 'Dagster process'} "
+              f"{result['peak_rss_mib']:,.0f} MiB, its children (Node, the import tool"
+              f"{', the step processes' if result.get('executor') == 'multiprocess' else ''}) "
+              f"{result['children_peak_rss_mib']:,.0f} MiB, Neo4j server {result['neo4j_peak_rss_mib']:,.0f} MiB"
+              + (f", Milvus server {result['milvus_server_peak_rss_mib']:,.0f} MiB"
+                 if result.get("milvus_server_peak_rss_mib") else ""),
               f"design: {DESIGN_TOTAL}; targets: whole run <= {TARGETS_S['total']} s and <= 8 GiB, graph <= "
               f"{TARGETS_S['graph']} s, content_vectors <= {TARGETS_S['content_vectors']} s",
               f"machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
@@ -274,6 +326,9 @@ def main() -> None:
     parser.add_argument("--compare", help="label of an earlier saved result to print ratios against")
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "whole_graph")
     parser.add_argument("--small", action="store_true", help="the default small sample (a quick trial run)")
+    parser.add_argument("--executor", choices=("in_process", "multiprocess"), default="in_process",
+                        help="in_process: every step in the run's process (the README's main job); multiprocess: "
+                             "one step per core at a time, forked from a server that imported the definitions once")
     args = parser.parse_args()
 
     spec = SampleSpec() if args.small else SampleSpec.ml25m()
@@ -287,11 +342,12 @@ def main() -> None:
     home.mkdir()
     (home / "dagster.yaml").write_text("")
     config = work / "run_config.json"
-    config.write_text(json.dumps(run_config(spec)))
+    lite = not os.environ.get("TV5_MILVUS_URI")
+    config.write_text(json.dumps(run_config(spec, args.executor, lite)))
 
     local_services.start("neo4j")
     env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(work / "lake"),
-           "TV5_EXECUTOR": "in_process", "HF_HUB_OFFLINE": "1"}
+           "TV5_EXECUTOR": args.executor, "HF_HUB_OFFLINE": "1"}
     env.update({k: v for k, v in local_services.env_file_values().items() if k not in os.environ})
     started = time.time()
     child = subprocess.Popen([sys.executable, "-m", "dagster", "job", "execute", "-m", "tv5_assets.definitions",
@@ -309,13 +365,17 @@ def main() -> None:
 
     instance = DagsterInstance.get()
     run = instance.get_runs(limit=1)[0]
-    figures = step_figures(instance, run.run_id, sampler)
+    # multiprocess: each step runs in its own process, so the figure that counts is the largest one
+    rss_column = 6 if args.executor == "multiprocess" else 1
+    figures = step_figures(instance, run.run_id, sampler, rss_column)
     rows = summarise(figures)
     result = {
         "label": args.label, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit(),
         "run_id": run.run_id, "run_status": run.status.value, "exit_code": code, "total_s": round(total, 1),
-        "peak_rss_mib": round(sampler.peak(), 0), "children_peak_rss_mib": round(sampler.peak(column=2), 0),
-        "neo4j_peak_rss_mib": round(sampler.peak(column=3), 0), "checks": check_counts(rows),
+        "executor": args.executor,
+        "peak_rss_mib": round(sampler.peak(column=rss_column), 0), "children_peak_rss_mib": round(sampler.peak(column=2), 0),
+        "neo4j_peak_rss_mib": round(sampler.peak(column=3), 0),
+        "milvus_server_peak_rss_mib": round(sampler.peak(column=5), 0), "checks": check_counts(rows),
         "skipped_steps": sum(f.status == "skipped" for f in figures), "assets": rows, "machine": machine(),
         "steps": [asdict(f) for f in figures],
     }

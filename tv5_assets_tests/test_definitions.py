@@ -94,3 +94,17 @@ def test_workspace_yaml_points_at_the_definitions_module() -> None:
     workspace = yaml.safe_load((Path(__file__).resolve().parents[1] / "workspace.yaml").read_text())
     assert workspace["load_from"][0]["python_module"]["module_name"] == "tv5_assets.definitions"
     assert isinstance(defs, dg.Definitions)
+
+
+def test_every_step_that_opens_milvus_carries_the_milvus_tag() -> None:
+    """A multiprocess run holds Milvus Lite's users to one at a time through this tag
+    (`tag_concurrency_limits`), so no step that opens the resource may lack it, and no other step carries it."""
+    from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS
+
+    job = defs.resolve_job_def("whole_graph")
+    [(key, value)] = MILVUS_STEP_TAGS.items()
+    opens = {node.name for node in job.graph.node_defs if "milvus" in node.required_resource_keys}
+    tagged = {node.name for node in job.graph.node_defs if node.tags.get(key) == value}
+    assert opens == tagged
+    assert "recommendation_quality" in tagged and "milvus__user_vectors_search_latency" in tagged
+    assert len(tagged) == 4 + 4 * 8 + 1  # the collections, their checks, the evaluation's ANN search

@@ -55,6 +55,7 @@ def test_every_check_passes_on_a_good_build(built) -> None:
     latency = evaluations[(MEDIA, checks.LATENCY)]
     assert latency.severity == dg.AssetCheckSeverity.WARN
     assert {"p50_ms", "p99_ms", "p99_budget_ms"} <= set(latency.metadata)
+    assert latency.metadata["p99_budget_ms"].value == checks.LITE_P99_BUDGET_MS  # Lite's default budget
     assert evaluations[(MEDIA, checks.RECALL)].metadata["recall_at_10"].value >= 0.95
     assert evaluations[(MEDIA, checks.FILTERED_SEARCH)].metadata["expression"].value == \
         'ARRAY_CONTAINS(platforms, "TV5MONDE")'
@@ -191,3 +192,12 @@ def test_every_value_check_fails_on_a_collection_holding_a_cut_value(tmp_path: P
         evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE)
         assert evaluation.passed, evaluation.description
         assert evaluation.metadata["values_per_field"].value == {"genres": 3, "platforms": 3}
+
+
+def test_latency_budget_defaults_to_the_backend_and_yields_to_config() -> None:
+    """The serving budget (10 ms) on a Milvus server, Lite's documented latency (100 ms) on Lite; a configured
+    budget wins on both."""
+    assert checks.LatencyConfig().budget_ms("milvus-server") == checks.SERVER_P99_BUDGET_MS == 10.0
+    assert checks.LatencyConfig().budget_ms("milvus-lite") == checks.LITE_P99_BUDGET_MS == 100.0
+    assert checks.LatencyConfig(p99_budget_ms=25.0).budget_ms("milvus-server") == 25.0
+    assert checks.LatencyConfig(p99_budget_ms=25.0).budget_ms("milvus-lite") == 25.0

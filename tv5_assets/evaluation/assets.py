@@ -16,7 +16,7 @@ from tv5_assets.evaluation import evaluate as evaluation
 from tv5_assets.evaluation import rules
 from tv5_assets.evaluation.ann import milvus_top
 from tv5_assets.evaluation.split import SplitSettings
-from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
 
 GROUP = "evaluation"
 OWNERS = ["team:data-platform"]
@@ -49,6 +49,7 @@ def quality_chart(table: pl.DataFrame) -> str:
 @versioned_asset(
     group_name=GROUP,
     kinds={"numpy", "milvus"},
+    op_tags=MILVUS_STEP_TAGS,
     owners=OWNERS,
     description=(
         "How well the vectors recommend, measured as the 'for you' row uses them. Per-user temporal split: each "

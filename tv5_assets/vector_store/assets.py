@@ -17,7 +17,7 @@ from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
-from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
 
@@ -91,6 +91,7 @@ def media_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinit
              "availability": dg.AssetIn("availability")},
         group_name=GROUP,
         kinds={"milvus"},
+        op_tags=MILVUS_STEP_TAGS,
         owners=OWNERS,
         automation_condition=FOLLOW_INPUTS,
         description=description + " " + _REBUILD_RULES,
@@ -115,6 +116,7 @@ def user_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefiniti
         ins={"source_vectors": dg.AssetIn(spec.source), "demographics": dg.AssetIn("demographics")},
         group_name=GROUP,
         kinds={"milvus"},
+        op_tags=MILVUS_STEP_TAGS,
         owners=OWNERS,
         automation_condition=FOLLOW_INPUTS,
         description=description + " " + _REBUILD_RULES,

@@ -59,6 +59,11 @@ _LITE_QUERY_LIMIT = 10_000_000  # rows one Milvus Lite query may return in `valu
 LOG = logging.getLogger(__name__)
 
 
+# Every step that opens the `milvus` resource carries this tag, so that a multiprocess run can hold such
+# steps to one at a time with the executor's `tag_concurrency_limits` (Milvus Lite: one process at a time).
+MILVUS_STEP_TAGS = {"tv5/store": "milvus"}
+
+
 class MilvusResource(dg.ConfigurableResource):
     """Connection, batching, retries and error translation for the vector collections.
 
