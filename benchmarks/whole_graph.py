@@ -15,8 +15,9 @@ generating a sample is not a production step (a release is downloaded once).
 What it prints: per asset, the step's wall time, the Dagster process's peak RSS during the step, the
 throughput (rows of the output, or entities / relationships loaded, per second), the cores it kept busy
 (CPU seconds of the Dagster process, its children, Neo4j and, with `TV5_MILVUS_URI`, the local
-Milvus server over wall seconds) and the time of its checks; then the total, the peak RSS of the Dagster process, of its children (Milvus Lite's server,
-Node for AgentDB) and of the Neo4j server, and the checks passed / failed / warned. RSS is sampled
+Milvus server over wall seconds) and the time of its checks; then the total, the peak RSS of the
+Dagster process (with `--executor multiprocess`: of the largest step process), of its children (Node
+for AgentDB, the Neo4j import tool) and of the Neo4j server, and the checks passed / failed / warned. RSS is sampled
 every 0.2 s from /proc. The result is saved as `benchmarks/results/whole_graph-<label>.json` and `.md`
 with the machine described; `--compare` prints the per-asset ratios against an earlier saved result.
 """
@@ -373,7 +374,8 @@ def main() -> None:
         "label": args.label, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "commit": _commit(),
         "run_id": run.run_id, "run_status": run.status.value, "exit_code": code, "total_s": round(total, 1),
         "executor": args.executor,
-        "peak_rss_mib": round(sampler.peak(column=rss_column), 0), "children_peak_rss_mib": round(sampler.peak(column=2), 0),
+        "peak_rss_mib": round(sampler.peak(column=rss_column), 0),
+        "children_peak_rss_mib": round(sampler.peak(column=2), 0),
         "neo4j_peak_rss_mib": round(sampler.peak(column=3), 0),
         "milvus_server_peak_rss_mib": round(sampler.peak(column=5), 0), "checks": check_counts(rows),
         "skipped_steps": sum(f.status == "skipped" for f in figures), "assets": rows, "machine": machine(),

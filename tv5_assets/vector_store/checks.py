@@ -139,7 +139,8 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, LOADED, rule, searchable=False)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=SELF_RETRIEVAL, blocking=True, additional_ins=vectors_in,
+    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=SELF_RETRIEVAL, blocking=True,
+                    additional_ins=vectors_in,
                     description="at least 99% of 1,000 sampled source vectors find themselves (or an identical "
                                 "vector) at rank 1")
     def self_retrieval(milvus: MilvusResource, config: SelfRetrievalConfig,
