@@ -17,8 +17,8 @@ throughput (rows of the output, or entities / relationships loaded, per second),
 (CPU seconds of the Dagster process, its children, Neo4j and, with `TV5_MILVUS_URI`, the local
 Milvus server over wall seconds) and the time of its checks; then the total, the peak RSS of the
 Dagster process (with `--executor multiprocess`: of the largest step process), of its children (Node
-for AgentDB, the Neo4j import tool) and of the Neo4j server, and the checks passed / failed / warned. RSS is sampled
-every 0.2 s from /proc. The result is saved as `benchmarks/results/whole_graph-<label>.json` and `.md`
+for AgentDB, the Neo4j import tool) and of the Neo4j server, and the checks passed / failed / warned.
+RSS is sampled every 0.2 s from /proc. The result is saved as `benchmarks/results/whole_graph-<label>.json` and `.md`
 with the machine described; `--compare` prints the per-asset ratios against an earlier saved result.
 """
 
@@ -96,13 +96,14 @@ def run_config(spec: SampleSpec, executor: str = "in_process", lite: bool = True
 class RssSampler(threading.Thread):
     """Samples the RSS of a process (and, separately, of its children and of the Neo4j server)."""
 
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+    def __init__(self, pid: int, every_s: float = 0.2, follow_milvus: bool = False) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.neo4j: psutil.Process | None = None  # followed through its pid file: the graph import restarts it
+        # services followed through their pid files: the graph import restarts Neo4j
+        self.neo4j: psutil.Process | None = None
         # the local Milvus server's launcher (its components are its children), when the run uses it
         self.milvus: psutil.Process | None = None
-        self.follow_milvus = bool(os.environ.get("TV5_MILVUS_URI"))
+        self.follow_milvus = follow_milvus
         self.every_s = every_s
         # (time, main MiB, children MiB, neo4j MiB, CPU seconds of all of them so far, Milvus server MiB,
         #  MiB of the largest single process among the main one and its children)
@@ -133,12 +134,7 @@ class RssSampler(threading.Thread):
                 child_cpu = sum(self._cpu(c) for c in live)
             except psutil.Error:
                 children, child_cpu, largest = 0.0, 0.0, 0.0
-            pid = neo4j_pid()
-            if pid and (self.neo4j is None or self.neo4j.pid != pid):
-                try:
-                    self.neo4j = psutil.Process(pid)
-                except psutil.Error:
-                    self.neo4j = None
+            self.neo4j = self._followed("neo4j", self.neo4j)
             milvus_rss, milvus_cpu = self._milvus_server()
             cpu = self._cpu(self.process) + child_cpu + self._cpu(self.neo4j) + milvus_cpu
             main = self._rss(self.process)
@@ -146,16 +142,22 @@ class RssSampler(threading.Thread):
                                  max(main, largest)))
             self.done.wait(self.every_s)
 
+    @staticmethod
+    def _followed(service: str, current: psutil.Process | None) -> psutil.Process | None:
+        """The process of a `scripts/services` service now: `current` unless its pid file names another."""
+        pid = local_services.running_pid(service)
+        if pid and (current is None or current.pid != pid):
+            try:
+                return psutil.Process(pid)
+            except psutil.Error:
+                return None
+        return current
+
     def _milvus_server(self) -> tuple[float, float]:
         """RSS (MiB) and CPU seconds of the local Milvus server's process tree; zeros on Milvus Lite."""
         if not self.follow_milvus:
             return 0.0, 0.0
-        pid = local_services.running_pid("milvus")
-        if pid and (self.milvus is None or self.milvus.pid != pid):
-            try:
-                self.milvus = psutil.Process(pid)
-            except psutil.Error:
-                self.milvus = None
+        self.milvus = self._followed("milvus", self.milvus)
         if self.milvus is None:
             return 0.0, 0.0
         try:
@@ -173,10 +175,6 @@ class RssSampler(threading.Thread):
         that exits inside the window and was not yet waited for is missed: a lower bound)."""
         inside = [s[4] for s in self.samples if start <= s[0] <= end]
         return max(0.0, max(inside) - inside[0]) if len(inside) > 1 else 0.0
-
-
-def neo4j_pid() -> int | None:
-    return local_services.running_pid("neo4j")
 
 
 def machine() -> dict:
@@ -291,7 +289,8 @@ def markdown(result: dict, baseline: dict | None) -> str:
         lines.append(line)
     total = result["total_s"]
     outside = total - sum(f["seconds"] for f in result["steps"])
-    if result.get("executor") == "multiprocess":  # steps overlap: their walls add up to more than the run's
+    multiprocess = result.get("executor") == "multiprocess"
+    if multiprocess:  # steps overlap: their walls add up to more than the run's
         lines.append(f"| (steps overlap: their wall times add up to {total - outside:.1f} s) | | | | | | | |"
                      + (" | |" if baseline else ""))
     else:
@@ -305,9 +304,9 @@ def markdown(result: dict, baseline: dict | None) -> str:
     counts = result["checks"]
     lines += ["", f"run {result['run_status']} (run id {result['run_id']}); checks: {counts['passed']} passed, "
               f"{counts['failed']} failed, {counts['warned']} warned; steps skipped: {result['skipped_steps']}",
-              f"peak RSS: {'largest step process' if result.get('executor') == 'multiprocess' else 'Dagster process'} "
+              f"peak RSS: {'largest step process' if multiprocess else 'Dagster process'} "
               f"{result['peak_rss_mib']:,.0f} MiB, its children (Node, the import tool"
-              f"{', the step processes' if result.get('executor') == 'multiprocess' else ''}) "
+              f"{', the step processes' if multiprocess else ''}) "
               f"{result['children_peak_rss_mib']:,.0f} MiB, Neo4j server {result['neo4j_peak_rss_mib']:,.0f} MiB"
               + (f", Milvus server {result['milvus_server_peak_rss_mib']:,.0f} MiB"
                  if result.get("milvus_server_peak_rss_mib") else ""),
@@ -354,7 +353,7 @@ def main() -> None:
     child = subprocess.Popen([sys.executable, "-m", "dagster", "job", "execute", "-m", "tv5_assets.definitions",
                               "-j", "whole_graph", "-c", str(config)], env=env, cwd=ROOT,
                              stdout=open(work / "run.log", "w"), stderr=subprocess.STDOUT)
-    sampler = RssSampler(child.pid)
+    sampler = RssSampler(child.pid, follow_milvus=not lite)
     sampler.start()
     code = child.wait()
     total = time.time() - started

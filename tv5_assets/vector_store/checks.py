@@ -7,6 +7,7 @@ are given. Everything blocks except the latency check, which warns.
 """
 
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -96,6 +97,8 @@ def _search_ids(milvus: MilvusResource, alias: str, queries: np.ndarray, k: int,
 def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.AssetChecksDefinition]:
     """The eight checks of one collection."""
     vectors_in = {"source_vectors": dg.AssetIn(spec.source)}
+    # every check opens the `milvus` resource: tagged so a multiprocess run can hold them to one at a time
+    milvus_check = functools.partial(dg.asset_check, asset=asset, op_tags=MILVUS_STEP_TAGS)
     probe = spec.probe.value or "its most frequent value"
 
     def on_live_collection(milvus: MilvusResource, name: str, rule: Callable[[str, str], RuleResult],
@@ -110,7 +113,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
             milvus.ensure_searchable(collection)
         return check_result(asset.key, name, rule(alias, collection), warn_only=warn_only)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=ENTITY_COUNT, blocking=True, additional_ins=vectors_in,
+    @milvus_check(name=ENTITY_COUNT, blocking=True, additional_ins=vectors_in,
                     description=f"the collection holds exactly one entity per row of {spec.source}")
     def entity_count(milvus: MilvusResource, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
         def rule(alias: str, collection: str) -> RuleResult:
@@ -119,7 +122,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, ENTITY_COUNT, rule, searchable=False)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=INDEX_AS_CONFIGURED, blocking=True,
+    @milvus_check(name=INDEX_AS_CONFIGURED, blocking=True,
                     description="index type, metric, M and efConstruction as the backend reports them equal the "
                                 "`milvus` resource's configuration (both Milvus Lite and the server report them)")
     def index_as_configured(milvus: MilvusResource) -> dg.AssetCheckResult:
@@ -128,7 +131,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, INDEX_AS_CONFIGURED, rule, searchable=False)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=LOADED, blocking=True,
+    @milvus_check(name=LOADED, blocking=True,
                     description="the collection is loaded (searchable). On the server it must be loaded as found; "
                                 "Milvus Lite keeps load state per process, so there it must load (found state in "
                                 "metadata)")
@@ -139,8 +142,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, LOADED, rule, searchable=False)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=SELF_RETRIEVAL, blocking=True,
-                    additional_ins=vectors_in,
+    @milvus_check(name=SELF_RETRIEVAL, blocking=True, additional_ins=vectors_in,
                     description="at least 99% of 1,000 sampled source vectors find themselves (or an identical "
                                 "vector) at rank 1")
     def self_retrieval(milvus: MilvusResource, config: SelfRetrievalConfig,
@@ -155,7 +157,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, SELF_RETRIEVAL, rule)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=RECALL, blocking=True, additional_ins=vectors_in,
+    @milvus_check(name=RECALL, blocking=True, additional_ins=vectors_in,
                     description="recall@10 at the configured search breadth (HNSW ef 100; IVF_FLAT nprobe 64) against exact numpy search, over 200 "
                                 "sampled queries, is at least 0.95 (ties at the 10th score count as found)")
     def recall_at_10(milvus: MilvusResource, config: RecallConfig, source_vectors: pl.LazyFrame) -> dg.AssetCheckResult:
@@ -169,7 +171,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, RECALL, rule)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=LATENCY, blocking=False, additional_ins=vectors_in,
+    @milvus_check(name=LATENCY, blocking=False, additional_ins=vectors_in,
                     description="single-query search latency p50/p99 (top 10, configured ef); warns when p99 "
                                 "exceeds the budget (default 10 ms on a Milvus server, 100 ms on Milvus Lite)")
     def search_latency(milvus: MilvusResource, config: LatencyConfig,
@@ -192,7 +194,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
         return on_live_collection(milvus, LATENCY, rule, warn_only=True)
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=FILTERED_SEARCH, blocking=True,
+    @milvus_check(name=FILTERED_SEARCH, blocking=True,
                     additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes)},
                     description=f"a search filtered on {spec.probe.field} ({probe}) returns matching entities only "
                                 f"(at least one), and the filter counts exactly the source rows that match "
@@ -215,7 +217,7 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
 
     categorical = [f.name for f in spec.scalars if f.categorical]
 
-    @dg.asset_check(asset=asset, op_tags=MILVUS_STEP_TAGS, name=EVERY_VALUE, blocking=True,
+    @milvus_check(name=EVERY_VALUE, blocking=True,
                     additional_ins={**vectors_in, "attributes": dg.AssetIn(spec.attributes), "movies": dg.AssetIn("movies")},
                     description=f"for every distinct value of {', '.join(categorical)} in the source rows, a filtered "
                                 "query finds exactly the entities that hold it (a cut or altered value is found 0 "
