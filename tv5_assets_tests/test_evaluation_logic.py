@@ -57,6 +57,32 @@ def test_search_requests_stay_within_the_reply_budget() -> None:
     assert request_plan(np.array([80] * 5), cap=100, max_queries=50, max_hits=10_000) == [(0, 5, 80)]
 
 
+def test_two_round_search_gives_the_lists_of_one_full_search() -> None:
+    from tv5_assets.evaluation.ann import search_in_two_rounds
+
+    rng = np.random.default_rng(7)
+    movies, users = rng.normal(size=(300, 8)), rng.normal(size=(40, 8))
+    ranking_all = np.argsort(-(users @ movies.T), axis=1, kind="stable")
+    k = 10
+    # heavy raters rated their own top 30 (the first round of 2k = 20 finds none unrated); others rated at random
+    rated = [ranking_all[u, :30] if u % 4 == 0 else rng.choice(300, size=rng.integers(0, 60), replace=False)
+             for u in range(len(users))]
+    limit = k + max(len(r) for r in rated)
+    calls: list[tuple[int, int]] = []
+
+    def search(rows: np.ndarray, at_most: int) -> list[list[int]]:
+        calls.append((len(rows), at_most))
+        return [ranking_all[u, :at_most].tolist() for u in rows]
+
+    two_rounds, twice = search_in_two_rounds(search, rated, k, limit)
+    assert two_rounds.tolist() == exclude_rated([ranking_all[u, :limit] for u in range(40)], rated, k).tolist()
+    assert 10 <= twice < 40 and calls == [(40, 2 * k), (twice, limit)]  # only the short lists searched again
+    assert (two_rounds >= 0).all()
+
+    calls.clear()  # the first round already holds the full limit: one round
+    assert search_in_two_rounds(search, [np.array([], np.int64)] * 3, k, 15)[1] == 0 and calls == [(3, 15)]
+
+
 def test_exclude_rated_keeps_the_order_and_pads() -> None:
     assert exclude_rated([[5, 1, 7, 2]], [np.array([1, 2])], 3).tolist() == [[5, 7, -1]]
 

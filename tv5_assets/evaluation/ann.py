@@ -3,14 +3,19 @@
 The evaluation's movie vectors (fitted on train) go into a throw-away collection built by the vector
 store's own rebuild path (the same index and metric as `hybrid_media_vectors`), each evaluated user's
 vector is searched in it, and the collection is dropped after. Movies a user rated in train are
-removed from the hits, so each search asks for k + that many (at most Milvus' top-k cap), at a
-breadth ef of at least the limit. Users go in order of how much they rated, in requests of at most
+removed from the hits, so each search needs up to k + that many (at most Milvus' top-k cap), at a
+breadth ef of at least that limit. Users go in order of how much they rated, in requests of at most
 50 users and 20,000 hits, so one heavy rater never makes a reply too large.
+
+Each request is searched in two rounds: first at most 2k hits a user, then, for the few users whose
+first list held fewer than k unrated movies, the full limit. Both rounds use the ef the full limit
+needs, and at the same ef HNSW keeps the same candidates, so a shorter list is the prefix of the longer
+one: the lists are the same as one full search, with far fewer hits (Lite builds every hit as a row).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -46,9 +51,22 @@ def request_plan(wanted: np.ndarray, cap: int, max_queries: int = BATCH,
     return plan
 
 
+def search_in_two_rounds(search: Callable[[np.ndarray, int], list[list[int]]], rated: Sequence[np.ndarray],
+                         k: int, limit: int) -> tuple[np.ndarray, int]:
+    """Top k unrated of each query (see the module docstring), and how many queries needed the second round.
+    `search(rows, limit)` returns the ranked ids of those query rows; it must keep its ef whatever the limit."""
+    first = min(limit, 2 * k)
+    found = search(np.arange(len(rated)), first)
+    out = exclude_rated(found, rated, k)
+    short = np.flatnonzero((out[:, -1] < 0) & np.array([len(f) >= first for f in found]) & (first < limit))
+    if len(short):
+        out[short] = exclude_rated(search(short, limit), [rated[i] for i in short], k)
+    return out, len(short)
+
+
 def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnTop, dict[str, int]]:
     """An `AnnTop` searching Milvus, and counters it fills (lists cut short by the top-k cap)."""
-    counters = {"users_searched": 0, "lists_cut_by_topk_cap": 0}
+    counters = {"users_searched": 0, "lists_cut_by_topk_cap": 0, "users_searched_twice": 0}
 
     def top(movies: np.ndarray, users: np.ndarray, rated: list[np.ndarray], k: int) -> np.ndarray:
         frame = pl.DataFrame({ID_FIELD: pl.Series(np.arange(len(movies)), dtype=pl.Int64),
@@ -64,8 +82,13 @@ def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnT
                 part = order[start:stop]
                 counters["lists_cut_by_topk_cap"] += int((wanted[start:stop] > limit).sum())
                 ef = max(limit, milvus.index_for(SPEC).search_ef)
-                hits = milvus.search(alias, users[part], limit=limit, ef=ef, spec=SPEC)
-                out[part] = exclude_rated([[int(h["id"]) for h in q] for q in hits], [rated[i] for i in part], k)
+
+                def ranked(rows: np.ndarray, at_most: int, part: np.ndarray = part, ef: int = ef) -> list[list[int]]:
+                    hits = milvus.search(alias, users[part[rows]], limit=at_most, ef=ef, spec=SPEC)
+                    return [[int(h["id"]) for h in q] for q in hits]
+
+                out[part], twice = search_in_two_rounds(ranked, [rated[i] for i in part], k, limit)
+                counters["users_searched_twice"] += twice
             counters["users_searched"] += len(users)
             return out
         finally:

@@ -345,32 +345,36 @@ class MilvusResource(dg.ConfigurableResource):
             name, filter=expression, output_fields=["count(*)"], consistency_level="Strong", timeout=self.timeout_s))
         return int(result[0]["count(*)"])
 
-    def values_where(self, name: str, expression: str, field: str, batch_size: int = 16_384) -> pl.DataFrame:
-        """(id, field) of every entity matching `expression`: a server returns at most 16,384 rows a query, so
+    def values_where(self, name: str, expression: str, *fields: str, batch_size: int = 16_384) -> pl.DataFrame:
+        """(id, *fields) of every entity matching `expression`: a server returns at most 16,384 rows a query, so
         it is read in batches; Milvus Lite has no such cap and evaluates the filter anew for every batch (about
-        6 s a pass over 62K rows), so there it is one query."""
+        6 s a pass over 162K rows), so there it is one query."""
+        columns = [ID_FIELD, *fields]
+
+        def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+            return pl.DataFrame({c: [r[c] for r in rows] for c in columns})
+
         def read_once() -> pl.DataFrame | None:
-            rows = self.client.query(name, filter=expression, output_fields=[ID_FIELD, field],
+            rows = self.client.query(name, filter=expression, output_fields=columns,
                                      limit=_LITE_QUERY_LIMIT, timeout=self.timeout_s)
             if len(rows) >= _LITE_QUERY_LIMIT:
                 return None  # more than one query returns: read in batches after all
-            return pl.DataFrame({ID_FIELD: [r[ID_FIELD] for r in rows], field: [r[field] for r in rows]})
+            return frame(rows)
 
         def read() -> pl.DataFrame:
             if self.backend == "milvus-lite" and (whole := read_once()) is not None:
                 return whole
             iterator = self.client.query_iterator(name, batch_size=batch_size, filter=expression,
-                                                  output_fields=[ID_FIELD, field], timeout=self.timeout_s)
+                                                  output_fields=columns, timeout=self.timeout_s)
             parts = []
             try:
                 while batch := iterator.next():
-                    parts.append(pl.DataFrame({ID_FIELD: [r[ID_FIELD] for r in batch],
-                                               field: [r[field] for r in batch]}))
+                    parts.append(frame(batch))
             finally:
                 iterator.close()
-            return pl.concat(parts) if parts else pl.DataFrame({ID_FIELD: [], field: []})
+            return pl.concat(parts) if parts else frame([])
 
-        return self._call(f"read {field} of {name} where {expression[:80]}", lambda _c: read())
+        return self._call(f"read {', '.join(fields)} of {name} where {expression[:80]}", lambda _c: read())
 
     # ------------------------------------------------------------------ inspecting and searching
     def load_state(self, name: str) -> str:
