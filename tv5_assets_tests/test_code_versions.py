@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "tv5_assets"
+# files in other languages that the package's logic runs (its modules' LOGIC_FILES), copied beside it
+AGENTDB_SCRIPT = Path("services", "agentdb", "tv5-agentdb.mjs")
 PRINT_VERSIONS = """
 import json
 import tv5_assets
@@ -25,7 +27,7 @@ graph = defs.resolve_asset_graph()
 versions = {key.to_user_string(): graph.get(key).code_version for key in graph.materializable_asset_keys}
 print(json.dumps({"package": tv5_assets.__file__, "versions": versions}))
 """
-Edits = dict[str, list[tuple[str, str]]]  # file under tv5_assets/ -> (old text, new text), each old text unique
+Edits = dict[str, list[tuple[str, str]]]  # file under tv5_assets/ (or ../services/...) -> (old, new), each old unique
 
 
 def run_in_copy(root: Path, script: str, *args: str, env: dict[str, str] | None = None) -> dict:
@@ -40,9 +42,16 @@ def run_in_copy(root: Path, script: str, *args: str, env: dict[str, str] | None 
     return printed
 
 
+def copy_package(package: Path, root: Path) -> None:
+    """`package` to `root/tv5_assets`, and the non-Python files its logic runs to the same place beside it."""
+    shutil.copytree(package, root / "tv5_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / AGENTDB_SCRIPT).parent.mkdir(parents=True)
+    shutil.copy2(package.parent / AGENTDB_SCRIPT, root / AGENTDB_SCRIPT)
+
+
 def edited_copy(package: Path, edits: Edits, root: Path) -> Path:
     """`package` copied to `root/tv5_assets` with `edits` applied (each old text must occur once); `root`."""
-    shutil.copytree(package, root / "tv5_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_package(package, root)
     for file, replacements in edits.items():
         path = root / "tv5_assets" / file
         text = path.read_text()
@@ -64,7 +73,7 @@ def versions(root: Path) -> dict[str, str]:
 def unedited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A copy of the package and its versions."""
     root = tmp_path_factory.mktemp("unedited")
-    shutil.copytree(PACKAGE, root / "tv5_assets", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_package(PACKAGE, root)
     return root, versions(root)
 
 
@@ -125,3 +134,13 @@ def test_field_descriptions_change_no_version(unedited, tmp_path: Path) -> None:
         "embeddings/resources.py": [('description="texts per batch;', 'description="texts per encoder batch;')],
     }
     assert changed_by(edits, unedited, tmp_path) == set()
+
+
+def test_the_agentdb_node_script_counts_but_its_comments_do_not(unedited, tmp_path: Path) -> None:
+    script = "../" + AGENTDB_SCRIPT.as_posix()  # runs in Node: named by agentdb/node.py's LOGIC_FILES
+    tables = "  new lib.LearningSystem(handle, noEmbedder);  // its constructor adds its own tables\n"
+    # `create` (the writer's first call) without LearningSystem's tables: the file the asset writes changes
+    assert changed_by({script: [(tables, "")]}, unedited, tmp_path / "a") == {"agentdb"}
+    cosmetic = {script: [("async function feedback(db, stepsFile) {\n",
+                          "\n  // reformatted, commented\nasync function feedback(db, stepsFile) {\n\n")]}
+    assert changed_by(cosmetic, unedited, tmp_path / "b") == set()

@@ -22,6 +22,7 @@ import numpy as np
 
 SERVICE_DIR = Path(__file__).resolve().parents[2] / "services" / "agentdb"
 SCRIPT = SERVICE_DIR / "tv5-agentdb.mjs"
+LOGIC_FILES = (SCRIPT,)  # the script creates the AgentDB file: its code is part of the agentdb asset's version
 PINNED_VERSION = "1.6.1"
 INSTALL_HINT = "npm ci --ignore-scripts --prefix services/agentdb   (scripts/setup runs it when Node is present)"
 TIMEOUT_S = 900

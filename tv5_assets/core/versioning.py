@@ -7,7 +7,9 @@ the module-level constants of its own (wiring) module that it or those helpers r
 the globals their bytecode loads; and every project module its logic reaches through imports,
 starting from those and from the modules of the resources it takes (a resource runs logic for the
 asset, e.g. the encoder's normalisation), found by walking each module's namespace, so a new import
-is picked up without anyone listing it. Editing any of that changes the version (Dagster then marks
+is picked up without anyone listing it. A logic module that runs code written in another language names
+those files in a module-level `LOGIC_FILES` (e.g. the Node script that writes AgentDB's file); their
+text counts too, less blank lines, indentation and whole-line comments. Editing any of that changes the version (Dagster then marks
 the asset unsynced; its readers follow through their data versions). Reformatting, comments,
 docstrings, the asset's decorator arguments (description, owners) and the `description=` of config
 and resource fields do not. Dagster wiring (other `assets`/`checks` modules, definitions) and
@@ -26,6 +28,7 @@ import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
@@ -40,7 +43,16 @@ class Binding:
     name: str
 
 
-Logic = ModuleType | Callable[..., Any] | type | Binding
+@dataclass(frozen=True)
+class LogicFile:
+    """A file in another language that a logic module runs (named in its `LOGIC_FILES`)."""
+
+    path: Path
+
+
+Logic = ModuleType | Callable[..., Any] | type | Binding | LogicFile
+LOGIC_FILES = "LOGIC_FILES"
+_LINE_COMMENTS = ("//", "#")  # whole-line comments of JavaScript and shell/SQL-like files
 PACKAGE = "tv5_assets"
 # presentation and wiring: metadata rendering, charts and reports change how a page looks, not the data
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager"})
@@ -112,13 +124,26 @@ def _assignments(module: ModuleType) -> dict[str, list[ast.stmt]]:
     return bound
 
 
+def _file_text(path: Path) -> str:
+    """The file's lines that carry code: stripped, without blank lines or whole-line comments ("" if missing,
+    so a version still computes where the file is not deployed)."""
+    if not path.is_file():
+        return ""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith(_LINE_COMMENTS))
+
+
 def _tree(part: Logic) -> str:
+    if isinstance(part, LogicFile):
+        return _file_text(part.path)
     if isinstance(part, Binding):
         return "".join(_dump(statement) for statement in _assignments(part.module)[part.name])
     return _module_tree(part) if isinstance(part, ModuleType) else _syntax_tree(part)
 
 
 def _label(part: Logic) -> str:
+    if isinstance(part, LogicFile):
+        return f"file:{part.path.name}"  # the name only: the same file in another checkout is the same logic
     if isinstance(part, Binding):
         return f"{part.module.__name__}:{part.name}"
     return getattr(part, "__qualname__", getattr(part, "__name__", ""))
@@ -247,6 +272,8 @@ class _Reach:
             if module.__name__ in self.modules:
                 continue
             self.modules[module.__name__] = module
+            for path in map(Path, vars(module).get(LOGIC_FILES, ())):
+                self.add(LogicFile(path), f"file:{path.name}")
             for value in vars(module).values():
                 if isinstance(value, ModuleType):
                     if _is_logic_module(value.__name__, self.package):
