@@ -144,3 +144,12 @@ def test_the_agentdb_node_script_counts_but_its_comments_do_not(unedited, tmp_pa
     cosmetic = {script: [("async function feedback(db, stepsFile) {\n",
                           "\n  // reformatted, commented\nasync function feedback(db, stepsFile) {\n\n")]}
     assert changed_by(cosmetic, unedited, tmp_path / "b") == set()
+
+
+def test_a_logic_files_text_drops_only_its_languages_whole_line_comments(tmp_path: Path) -> None:
+    from tv5_assets.core.versioning import _file_text
+
+    script = tmp_path / "x.mjs"
+    script.write_text("class A {\n  #count = 0;  // a private field, not a comment\n\n  // a comment\n}\n")
+    assert _file_text(script) == "class A {\n#count = 0;  // a private field, not a comment\n}"
+    assert _file_text(tmp_path / "missing.mjs") == ""

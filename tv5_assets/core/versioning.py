@@ -7,13 +7,13 @@ the module-level constants of its own (wiring) module that it or those helpers r
 the globals their bytecode loads; and every project module its logic reaches through imports,
 starting from those and from the modules of the resources it takes (a resource runs logic for the
 asset, e.g. the encoder's normalisation), found by walking each module's namespace, so a new import
-is picked up without anyone listing it. A logic module that runs code written in another language names
-those files in a module-level `LOGIC_FILES` (e.g. the Node script that writes AgentDB's file); their
-text counts too, less blank lines, indentation and whole-line comments. Editing any of that changes the version (Dagster then marks
-the asset unsynced; its readers follow through their data versions). Reformatting, comments,
-docstrings, the asset's decorator arguments (description, owners) and the `description=` of config
-and resource fields do not. Dagster wiring (other `assets`/`checks` modules, definitions) and
-presentation (metadata, charts, reports) are not logic and are left out.
+is picked up without anyone listing it. A logic module that runs code written in another language
+names those files in a module-level `LOGIC_FILES` (e.g. the Node script that writes AgentDB's file);
+their text counts too, less blank lines, indentation and whole-line comments. Editing any of that
+changes the version (Dagster then marks the asset unsynced; its readers follow through their data
+versions). Reformatting, comments, docstrings, the asset's decorator arguments (description, owners)
+and the `description=` of config and resource fields do not. Dagster wiring (other `assets`/`checks`
+modules, definitions) and presentation (metadata, charts, reports) are not logic and are left out.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ class LogicFile:
 
 Logic = ModuleType | Callable[..., Any] | type | Binding | LogicFile
 LOGIC_FILES = "LOGIC_FILES"
-_LINE_COMMENTS = ("//", "#")  # whole-line comments of JavaScript and shell/SQL-like files
+# how a whole-line comment starts, by file suffix (JavaScript's `#` starts private fields, not comments)
+_LINE_COMMENTS = {".js": "//", ".mjs": "//", ".cjs": "//", ".ts": "//", ".sql": "--", ".sh": "#", ".py": "#"}
 PACKAGE = "tv5_assets"
 # presentation and wiring: metadata rendering, charts and reports change how a page looks, not the data
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager"})
@@ -129,8 +130,9 @@ def _file_text(path: Path) -> str:
     so a version still computes where the file is not deployed)."""
     if not path.is_file():
         return ""
+    comment = _LINE_COMMENTS.get(path.suffix)
     lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith(_LINE_COMMENTS))
+    return "\n".join(line for line in lines if line and not (comment and line.startswith(comment)))
 
 
 def _tree(part: Logic) -> str:
