@@ -125,6 +125,13 @@ def _assignments(module: ModuleType) -> dict[str, list[ast.stmt]]:
     return bound
 
 
+def _project_path(path: Path) -> str:
+    """`path` relative to the project root (the package's parent) where it lies inside it, else as given."""
+    root = Path(__file__).resolve().parents[2]
+    resolved = path.resolve()
+    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+
+
 def _file_text(path: Path) -> str:
     """The file's lines that carry code: stripped, without blank lines or whole-line comments ("" if missing,
     so a version still computes where the file is not deployed)."""
@@ -145,7 +152,7 @@ def _tree(part: Logic) -> str:
 
 def _label(part: Logic) -> str:
     if isinstance(part, LogicFile):
-        return f"file:{part.path.name}"  # the name only: the same file in another checkout is the same logic
+        return f"file:{_project_path(part.path)}"  # not absolute: the same file in another checkout is the same logic
     if isinstance(part, Binding):
         return f"{part.module.__name__}:{part.name}"
     return getattr(part, "__qualname__", getattr(part, "__name__", ""))
@@ -275,7 +282,7 @@ class _Reach:
                 continue
             self.modules[module.__name__] = module
             for path in map(Path, vars(module).get(LOGIC_FILES, ())):
-                self.add(LogicFile(path), f"file:{path.name}")
+                self.add(LogicFile(path), _label(LogicFile(path)))
             for value in vars(module).values():
                 if isinstance(value, ModuleType):
                     if _is_logic_module(value.__name__, self.package):

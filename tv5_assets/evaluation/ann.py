@@ -15,6 +15,7 @@ one: the lists are the same as one full search, with far fewer hits (Lite builds
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -74,6 +75,12 @@ def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnT
         rows = fit_to_spec(frame, SPEC)
         alias = milvus.alias_name(SPEC.alias)
         report = rebuild(milvus, SPEC, alias, rows, byte_batches(row_bytes(rows.frame), milvus.batch_bytes), log=log)
+
+        def ranked(part: np.ndarray, ef: int, positions: np.ndarray, at_most: int) -> list[list[int]]:
+            """Ranked movie ids for the users `part[positions]`, at breadth `ef`."""
+            hits = milvus.search(alias, users[part[positions]], limit=at_most, ef=ef, spec=SPEC)
+            return [[int(h["id"]) for h in q] for q in hits]
+
         try:
             out = np.full((len(users), k), -1, np.int64)
             order = np.argsort([len(r) for r in rated], kind="stable")
@@ -82,12 +89,8 @@ def milvus_top(milvus: MilvusResource, log: Callable[[str], None]) -> tuple[AnnT
                 part = order[start:stop]
                 counters["lists_cut_by_topk_cap"] += int((wanted[start:stop] > limit).sum())
                 ef = max(limit, milvus.index_for(SPEC).search_ef)
-
-                def ranked(rows: np.ndarray, at_most: int, part: np.ndarray = part, ef: int = ef) -> list[list[int]]:
-                    hits = milvus.search(alias, users[part[rows]], limit=at_most, ef=ef, spec=SPEC)
-                    return [[int(h["id"]) for h in q] for q in hits]
-
-                out[part], twice = search_in_two_rounds(ranked, [rated[i] for i in part], k, limit)
+                out[part], twice = search_in_two_rounds(functools.partial(ranked, part, ef), [rated[i] for i in part],
+                                                        k, limit)
                 counters["users_searched_twice"] += twice
             counters["users_searched"] += len(users)
             return out
