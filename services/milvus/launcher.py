@@ -196,6 +196,12 @@ def main() -> int:
     # queryNode.gracefulStopTimeout for that migration: with a loaded collection a stop took > 60 s.
     env.setdefault("QUERYNODE_GRACEFULSTOPTIMEOUT", os.environ.get("MILVUS_QUERYNODE_STOP_TIMEOUT", "3"))
     env.setdefault("INDEXNODE_GRACEFULSTOPTIMEOUT", "3")
+    # The graph writes each collection once (insert all, one flush) and never streams into it. By default a
+    # growing segment is sealed at 23 % of 512 MB, so a 162K x 448 collection (~290 MB) lands in 3 segments,
+    # each indexed, which the data coordinator then merges and indexes again: ~2 min of both cores after the
+    # load, under the checks and the next steps (benchmarks/milvus_request_path.py). One segment up to 1 GB.
+    env.setdefault("DATACOORD_SEGMENT_MAXSIZE", "1024")
+    env.setdefault("DATACOORD_SEGMENT_SEALPROPORTION", "1")
     # whole-server bound on a graceful stop (default 1800 s); beyond it Milvus force-quits itself
     env.setdefault("COMMON_GRACEFULSTOPTIMEOUT", str(max(5, int(args.stop_timeout) - 15)))
     env["LD_LIBRARY_PATH"] = ":".join(p for p in (str(exe.parent), os.environ.get("LD_LIBRARY_PATH", "")) if p)
