@@ -6,8 +6,8 @@ Run: `scripts/services start milvus && python -m benchmarks.milvus_request_path 
 `scripts/services` runs Milvus 2.3.5 in a private network namespace and reaches it through the launcher's
 loopback forwarder (`services/milvus/launcher.py`), one more hop on every request. This builds one
 throw-away collection of seeded random unit vectors with the hybrid user collection's index (HNSW M=16,
-efConstruction 100, COSINE), waits until the server is idle (after a build it compacts and re-indexes for a
-minute or more, which would land in the figures), then alternates rounds of 200 single-query searches (top
+efConstruction 100, COSINE), waits until the server is idle (with Milvus's default segment sizes it merges
+and re-indexes segments for minutes after a build, which would land in the figures), then alternates rounds of 200 single-query searches (top
 10, ef 100, after 20 warm-up queries) through the forwarder (the graph's path) and from inside the
 namespace (no forwarder), each round in a fresh client process. It prints p50 / p99 per path, the ratio,
 how many rounds kept p99 <= 10 ms, and the server's own stage latencies (its Prometheus histograms,
