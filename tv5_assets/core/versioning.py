@@ -55,6 +55,7 @@ LOGIC_FILES = "LOGIC_FILES"
 # how a whole-line comment starts, by file suffix (JavaScript's `#` starts private fields, not comments)
 _LINE_COMMENTS = {".js": "//", ".mjs": "//", ".cjs": "//", ".ts": "//", ".sql": "--", ".sh": "#", ".py": "#"}
 PACKAGE = "tv5_assets"
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the package's parent: LogicFile labels are relative to it
 # presentation and wiring: metadata rendering, charts and reports change how a page looks, not the data
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager"})
 # resources are `dg.Config`s too, but run logic: their whole module counts, not just their fields
@@ -127,9 +128,8 @@ def _assignments(module: ModuleType) -> dict[str, list[ast.stmt]]:
 
 def _project_path(path: Path) -> str:
     """`path` relative to the project root (the package's parent) where it lies inside it, else as given."""
-    root = Path(__file__).resolve().parents[2]
     resolved = path.resolve()
-    return resolved.relative_to(root).as_posix() if resolved.is_relative_to(root) else str(path)
+    return resolved.relative_to(_PROJECT_ROOT).as_posix() if resolved.is_relative_to(_PROJECT_ROOT) else str(path)
 
 
 def _file_text(path: Path) -> str:
@@ -281,8 +281,8 @@ class _Reach:
             if module.__name__ in self.modules:
                 continue
             self.modules[module.__name__] = module
-            for path in map(Path, vars(module).get(LOGIC_FILES, ())):
-                self.add(LogicFile(path), _label(LogicFile(path)))
+            for logic_file in (LogicFile(Path(path)) for path in vars(module).get(LOGIC_FILES, ())):
+                self.add(logic_file, _label(logic_file))
             for value in vars(module).values():
                 if isinstance(value, ModuleType):
                     if _is_logic_module(value.__name__, self.package):
