@@ -20,6 +20,7 @@ from tv5_assets.graph_store import checks as graph_store_checks
 from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
+from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets
@@ -64,7 +65,8 @@ serving_stores_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
-    jobs=[whole_graph_job, movielens_job, serving_stores_job],
+    jobs=[whole_graph_job, movielens_job, serving_stores_job, purge_old_runs],
+    schedules=[purge_old_runs_daily],
     sensors=[serving_stores_sensor()],
     executor=EXECUTORS[SETTINGS.tv5_executor],
     resources={

@@ -9,8 +9,10 @@ from pydantic import Field
 
 from tv5_assets.agentdb import content, writer
 from tv5_assets.agentdb.node import NodeRuntime
+from tv5_assets.core.automation import SERVED_FRESHNESS
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
+from tv5_assets.core.pools import AGENTDB_POOL, hold_stores
 from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "rl"
@@ -38,6 +40,8 @@ class AgentDBConfig(dg.Config):
 @versioned_asset(
     group_name=GROUP,
     kinds={"agentdb", "sqlite"},
+    pool=AGENTDB_POOL,
+    freshness_policy=SERVED_FRESHNESS,
     owners=OWNERS,
     description=(
         "One AgentDB 1.6.1 database file, data/agentdb.db, that AgentDB reads: a learning session per user of "
@@ -61,6 +65,7 @@ def agentdb(
     episodes: pl.LazyFrame,
     user_vectors: pl.DataFrame,
 ) -> dg.MaterializeResult:
+    hold_stores(context.instance, context.run, context.log.info)  # one writer of the file across runs
     started = time.perf_counter()
     node = NodeRuntime.locate()  # fails first, naming node or the npm package, before any work
     built = content.build(policies, episodes, user_vectors, config.recent_steps_per_user)

@@ -28,6 +28,7 @@ from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import AGENTDB_MAX_BYTES
 from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.core.lake import DataLake
+from tv5_assets.core.pools import AGENTDB_POOL, hold_stores
 
 ASSET = "agentdb"
 ONE_SESSION = "one_session_per_user"
@@ -69,9 +70,11 @@ def recorded(context: dg.AssetCheckExecutionContext) -> tuple[int, float]:
     ],
     ins={"policies": dg.AssetIn("policies"), "episodes": dg.AssetIn("episodes"),
          "user_vectors": dg.AssetIn("user_vectors")},
+    pool=AGENTDB_POOL,
 )
 def agentdb_checks(context: dg.AssetCheckExecutionContext, config: AgentDBCheckConfig, lake: DataLake,
                    policies: pl.DataFrame, episodes: pl.LazyFrame, user_vectors: pl.LazyFrame):
+    hold_stores(context.instance, context.run, context.log.info)
     node = NodeRuntime.locate()  # raises naming node or the npm package
     per_user, bound_mib = recorded(context)
     path = lake.path(FILE_NAME)

@@ -16,6 +16,8 @@ turns anything on by hand; stopping it in the UI pauses the stores' automation.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dagster as dg
 
 SERVING_GROUPS = ("vector_store", "graph_store")
@@ -30,6 +32,12 @@ FOLLOW_INPUTS = (
     & ~AC.in_progress()
     & AC.all_deps_blocking_checks_passed()
 ).with_label("follow_inputs")
+
+
+# The serving stores (what readers query) should be rebuilt within a week of each other's inputs changing; the
+# source sensor notices a new release and the follow-inputs automation rebuilds them, so an old store means the
+# chain stopped somewhere. Dagster's freshness daemon evaluates it (a WARN after 8 days, FAIL after 15).
+SERVED_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=dt.timedelta(days=15), warn_window=dt.timedelta(days=8))
 
 
 def serving_stores_sensor() -> dg.AutomationConditionSensorDefinition:

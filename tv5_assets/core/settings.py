@@ -26,9 +26,14 @@ class Settings(BaseSettings):
     tv5_data_dir: str = Field("data", description="data lake: Parquet assets, caches, the Milvus Lite file")
     tv5_executor: Literal["multiprocess", "in_process"] = Field(
         "multiprocess", description="run executor; in_process saves each step's ~3 s of imports on a small machine")
+    tv5_instance: Literal["embedded", "team"] = Field(
+        "embedded", description="Dagster instance of the scripts: embedded (SQLite in .dagster_home) or team "
+        "(Postgres, data/dagster-team; tv5_assets/platform)")
     tv5_movielens_source: str = Field(
         "sample", description="default release of `movielens_release`: sample, a directory, or a release name "
         "to download (ml-latest-small, ml-25m)")
+    tv5_landing_dir: str = Field("", description="folder the source sensor watches for new release "
+                                 "directories; empty: <TV5_DATA_DIR>/landing/releases")
     tv5_milvus_uri: str = Field("", description="Milvus server (http://host:19530); empty: Milvus Lite at "
                                 "<TV5_DATA_DIR>/milvus.db")
     milvus_db_name: str = Field("", description="database on the Milvus server; empty: default")
@@ -40,6 +45,9 @@ class Settings(BaseSettings):
                                 "(scripts/services start writes one to .env)")
     tv5_neo4j_import: Literal["auto", "off"] = Field(
         "auto", description="off: never use the offline import tool for full rebuilds of the local server")
+    tv5_outage_retries: int = Field(3, description="store steps (Milvus, Neo4j) retried this many times when the "
+                                    "server stays unreachable past the adapter's own retries")
+    tv5_outage_wait_s: float = Field(30, description="seconds before each such step retry")
     tv5_encoder_model: str = Field("", description="sentence-transformers model; empty: the packaged "
                                    "all-MiniLM-L6-v2 (offline)")
     tv5_encoder_precision: str = Field("auto", description="auto (int8 on CPU, fp16 on CUDA), fp32, fp16, int8")
@@ -51,6 +59,10 @@ class Settings(BaseSettings):
     def milvus_uri(self) -> str:
         """The Milvus URI the graph uses: the server if one is named, else Lite under the data lake."""
         return self.tv5_milvus_uri or f"{self.tv5_data_dir}/milvus.db"
+
+    def landing_dir(self) -> str:
+        """The folder the source sensor watches for new releases."""
+        return self.tv5_landing_dir or f"{self.tv5_data_dir}/landing/releases"
 
     def secret(self, name: str) -> str | dg.EnvVar:
         """A secret as `dg.EnvVar` (resolved at run time, never copied) when it is set, else ''."""

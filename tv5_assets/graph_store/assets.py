@@ -7,13 +7,16 @@ from typing import Literal
 
 import dagster as dg
 import polars as pl
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from pydantic import Field
 
-from tv5_assets.core.automation import FOLLOW_INPUTS
+from tv5_assets.core.automation import FOLLOW_INPUTS, SERVED_FRESHNESS
+from tv5_assets.core.outages import retry_step_on
+from tv5_assets.core.pools import GRAPH_POOL
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.loader import import_graph, load_graph
-from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.graph_store.resources import Neo4jAuthError, Neo4jResource, Neo4jUnavailableError
 from tv5_assets.graph_store.rows import graph_rows
 
 GROUP = "graph_store"
@@ -44,8 +47,10 @@ class GraphLoadConfig(dg.Config):
 @versioned_asset(
     group_name=GROUP,
     kinds={"neo4j"},
+    pool=GRAPH_POOL,
     owners=OWNERS,
     automation_condition=FOLLOW_INPUTS,
+    freshness_policy=SERVED_FRESHNESS,
     description=(
         "The knowledge graph in Neo4j, rebuilt from movies, ratings, genome, demographics and availability. "
         "Nodes: Media (id, title = display title, year, imdb_id, tmdb_id), User (id, archetype, age_band, "
@@ -92,13 +97,15 @@ def graph(
     if config.method == "import" and server is None:
         raise dg.Failure(f"method 'import' needs the project's own local Neo4j; {neo4j.uri} is not one "
                          "(set method 'online' or 'auto')")
-    if server is not None:
-        work = Path(neo4j.local_home).parent / f"{Path(neo4j.local_home).name}-import"
-        report = import_graph(neo4j.client, server, rows, version, work, force=config.force_reload)
-    else:
-        report = load_graph(neo4j.client, rows, version, batch_rows=neo4j.batch_rows,
-                            clear_batch_rows=config.clear_batch_rows, force=config.force_reload,
-                            concurrency=neo4j.write_concurrency)
+    # a server down longer than the driver's retries: Dagster retries the step; refused credentials fail once
+    with retry_step_on((Neo4jUnavailableError, ServiceUnavailable, SessionExpired), permanent=(Neo4jAuthError,)):
+        if server is not None:
+            work = Path(neo4j.local_home).parent / f"{Path(neo4j.local_home).name}-import"
+            report = import_graph(neo4j.client, server, rows, version, work, force=config.force_reload)
+        else:
+            report = load_graph(neo4j.client, rows, version, batch_rows=neo4j.batch_rows,
+                                clear_batch_rows=config.clear_batch_rows, force=config.force_reload,
+                                concurrency=neo4j.write_concurrency)
     nodes = {spec.label: report.counts[spec.label] for spec in model.NODES}
     relationships = {spec.type: report.counts[spec.type] for spec in model.RELATIONSHIPS}
     metadata: dict[str, object] = {

@@ -6,11 +6,14 @@ after it would make Dagster load it through the IO manager). Everything blocks e
 explanation latency, which warns.
 """
 
+import functools
+
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
 from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
+from tv5_assets.core.pools import GRAPH_POOL
 from tv5_assets.graph_store import cypher, model, rules
 from tv5_assets.graph_store.assets import VERSION
 from tv5_assets.graph_store.loader import live_counts, time_explanation
@@ -23,6 +26,9 @@ RELATIONSHIP_COUNTS = "relationship_counts_match_sources"
 SCHEMA = "constraints_and_indexes_online"
 ENDPOINTS = "no_relationship_with_missing_endpoint"
 EXPLANATION = "explanation_query_under_1s"
+
+# every check audits the graph: in its pool, so no other run loads it between the load and these audits
+graph_check = functools.partial(dg.asset_check, asset=ASSET, pool=GRAPH_POOL)
 
 _SOURCES = {name: dg.AssetIn(name) for name in ("movies", "ratings", "genome", "demographics", "availability")}
 
@@ -45,7 +51,7 @@ def _materialized_version(context: dg.AssetCheckExecutionContext) -> str | None:
     return (latest_metadata(context, ASSET) or {}).get(VERSION)
 
 
-@dg.asset_check(asset=ASSET, name=LOAD_COMPLETE, blocking=True,
+@graph_check(name=LOAD_COMPLETE, blocking=True,
                 description="the (:LoadState {key: 'graph'}) marker says complete, for the data version the last "
                             "materialization reported (a half-loaded or replaced graph fails)")
 def load_complete(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource) -> dg.AssetCheckResult:
@@ -54,7 +60,7 @@ def load_complete(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource) 
                                                       _materialized_version(context)))
 
 
-@dg.asset_check(asset=ASSET, name=NODE_COUNTS, blocking=True, additional_ins=_SOURCES,
+@graph_check(name=NODE_COUNTS, blocking=True, additional_ins=_SOURCES,
                 description="nodes per label equal their sources: Media = movies, User = distinct users of "
                             "demographics and ratings, Genre = distinct genres, Tag = distinct genome tags, "
                             "Platform = distinct availability platforms")
@@ -65,7 +71,7 @@ def node_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFram
                                                    live_counts(neo4j.client)))
 
 
-@dg.asset_check(asset=ASSET, name=RELATIONSHIP_COUNTS, blocking=True, additional_ins=_SOURCES,
+@graph_check(name=RELATIONSHIP_COUNTS, blocking=True, additional_ins=_SOURCES,
                 description="relationships per type equal their source rows: RATED = ratings rows, HAS_GENRE = "
                             "distinct (movie, genre) pairs, HAS_TAG = genome rows, AVAILABLE_ON = availability rows")
 def relationship_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
@@ -75,7 +81,7 @@ def relationship_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.
                                                            expected, live_counts(neo4j.client)))
 
 
-@dg.asset_check(asset=ASSET, name=SCHEMA, blocking=True,
+@graph_check(name=SCHEMA, blocking=True,
                 description="a uniqueness constraint per node key (Media.id, User.id, Genre.name, Tag.id, "
                             "Platform.name, LoadState.key) and the six lookup indexes exist, on the right "
                             "label and property, and are ONLINE")
@@ -83,7 +89,7 @@ def constraints_and_indexes(neo4j: Neo4jResource) -> dg.AssetCheckResult:
     return _result(SCHEMA, rules.schema_online(neo4j.read(cypher.SHOW_SCHEMA)))
 
 
-@dg.asset_check(asset=ASSET, name=ENDPOINTS, blocking=True,
+@graph_check(name=ENDPOINTS, blocking=True,
                 additional_ins={k: _SOURCES[k] for k in ("movies", "ratings", "genome", "availability")},
                 description="every relationship starts and ends at the labels of its type (count store), and "
                             "every node key that a source row points at exists (a missing one means the "
@@ -97,7 +103,7 @@ def endpoints(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame,
     return _result(ENDPOINTS, rules.endpoints_correct(relationship_counts, missing))
 
 
-@dg.asset_check(asset=ASSET, name=EXPLANATION, blocking=False,
+@graph_check(name=EXPLANATION, blocking=False,
                 description="'titles rated >= 4 by (up to 1,000) users who rated X >= 4, available on P' returns "
                             "titles with a median latency under 1 s over 3 runs (X: the most-rated title, P: the "
                             "platform with most titles, unless configured); latencies recorded; warns")

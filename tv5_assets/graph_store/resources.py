@@ -30,6 +30,7 @@ from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, SessionExpire
 from pydantic import Field, PrivateAttr
 
 from tv5_assets import local_services
+from tv5_assets.core.pools import hold_stores
 from tv5_assets.core.retry import with_retries
 from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store.offline_import import LocalServer
@@ -43,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 class Neo4jUnavailableError(RuntimeError):
     """The server does not answer (down, wrong port, or refusing the credentials)."""
+
+
+class Neo4jAuthError(Neo4jUnavailableError):
+    """The server answers but refuses the credentials: waiting will not help."""
 
 
 def _out_of_tx_memory(exc: BaseException) -> bool:
@@ -134,7 +139,7 @@ class Neo4jClient:
                                         f"{reason}. Start it with `scripts/services start neo4j`, or set NEO4J_URI."
                                         ) from exc
         except neo4j.exceptions.AuthError as exc:
-            raise Neo4jUnavailableError(f"Neo4j at {self.uri} refused the credentials "
+            raise Neo4jAuthError(f"Neo4j at {self.uri} refused the credentials "
                                         f"(check NEO4J_USER / NEO4J_PASSWORD): {exc}") from exc
 
     # ------------------------------------------------------------------ statements
@@ -265,6 +270,8 @@ class Neo4jResource(dg.ConfigurableResource):
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         log = context.log.info if context.log is not None else None
+        # one writer per store across runs: wait for an older run on the graph (runs that skipped the queue)
+        hold_stores(context.instance, context.run, log or logger.info)
         client = Neo4jClient(self.uri, self.user, self.password, self.database, max_retries=self.max_retries,
                              retry_delay_s=self.retry_delay_s, connection_timeout_s=self.connection_timeout_s,
                              log=log)

@@ -12,12 +12,14 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.core.automation import FOLLOW_INPUTS
+from tv5_assets.core.automation import FOLLOW_INPUTS, SERVED_FRESHNESS
 from tv5_assets.core.metadata import markdown_table
+from tv5_assets.core.outages import retry_step_on
+from tv5_assets.core.pools import milvus_pool
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
-from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource, MilvusUnavailableError
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
 
@@ -52,7 +54,8 @@ def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: Co
     alias = milvus.alias_name(spec.alias)
     version = content_version(rows, milvus.index_for(spec), spec)
     batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
-    report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info, content=version, force=force)
+    with retry_step_on((MilvusUnavailableError,)):  # a server down longer than the client's retries
+        report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info, content=version, force=force)
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
@@ -92,8 +95,10 @@ def media_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinit
         group_name=GROUP,
         kinds={"milvus"},
         op_tags=MILVUS_STEP_TAGS,
+        pool=milvus_pool(spec.alias),
         owners=OWNERS,
         automation_condition=FOLLOW_INPUTS,
+        freshness_policy=SERVED_FRESHNESS,
         description=description + " " + _REBUILD_RULES,
     )
     def collection(context: dg.AssetExecutionContext, config: CollectionConfig, milvus: MilvusResource,
@@ -117,8 +122,10 @@ def user_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefiniti
         group_name=GROUP,
         kinds={"milvus"},
         op_tags=MILVUS_STEP_TAGS,
+        pool=milvus_pool(spec.alias),
         owners=OWNERS,
         automation_condition=FOLLOW_INPUTS,
+        freshness_policy=SERVED_FRESHNESS,
         description=description + " " + _REBUILD_RULES,
     )
     def collection(context: dg.AssetExecutionContext, config: CollectionConfig, milvus: MilvusResource,

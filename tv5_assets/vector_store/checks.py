@@ -17,6 +17,7 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.core.checking import RuleResult, check_result
+from tv5_assets.core.pools import milvus_pool
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.assets import hybrid_media_vectors, hybrid_user_vectors, media_vectors, user_vectors
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
@@ -97,8 +98,10 @@ def _search_ids(milvus: MilvusResource, alias: str, queries: np.ndarray, k: int,
 def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.AssetChecksDefinition]:
     """The eight checks of one collection."""
     vectors_in = {"source_vectors": dg.AssetIn(spec.source)}
-    # every check opens the `milvus` resource: tagged so a multiprocess run can hold them to one at a time
-    milvus_check = functools.partial(dg.asset_check, asset=asset, op_tags=MILVUS_STEP_TAGS)
+    # every check opens the `milvus` resource: tagged so a multiprocess run can hold them to one at a time, and
+    # in the collection's pool so that no other run writes it between its build and these audits
+    milvus_check = functools.partial(dg.asset_check, asset=asset, op_tags=MILVUS_STEP_TAGS,
+                                     pool=milvus_pool(spec.alias))
     probe = spec.probe.value or "its most frequent value"
 
     def on_live_collection(milvus: MilvusResource, name: str, rule: Callable[[str, str], RuleResult],

@@ -29,6 +29,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.client.call_context import CallContext
 from pymilvus.exceptions import ConnectionConfigException, MilvusException
 
+from tv5_assets.core.pools import hold_stores
 from tv5_assets.core.retry import with_retries
 from tv5_assets.core.settings import Settings
 from tv5_assets.vector_store.connection import (
@@ -101,6 +102,9 @@ class MilvusResource(dg.ConfigurableResource):
     # ------------------------------------------------------------------ life-cycle
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._log = context.log if context.log is not None else LOG
+        # one writer per collection across runs: wait for older runs on this run's collections (runs that
+        # skipped the queue), before opening Milvus Lite's file
+        hold_stores(context.instance, context.run, self._log.info)
         self._client = self._connect()
         self._log.info(f"milvus: connected to {self.describe()}")
 
@@ -122,24 +126,35 @@ class MilvusResource(dg.ConfigurableResource):
         path = lite_path(self.uri)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        deadline = time.monotonic() + self.lite_lock_wait_s
+        started = time.monotonic()
+        deadline, waiting = started + self.lite_lock_wait_s, False
         while True:
-            try:
-                return self._retrying("connect", lambda: MilvusClient(
-                    uri=str(path) if path else self.uri, token=self.token, db_name=self.db_name,
-                    timeout=self.connect_timeout_s))
-            except MilvusError as error:
-                cause = error.__cause__
-                lite_busy = (path is not None and isinstance(cause, ConnectionConfigException)
-                             and LITE_LOCK_FAILURE in str(cause).lower() and lite_locked_elsewhere(path))
-                if not lite_busy:
-                    raise
-                if time.monotonic() > deadline:
-                    raise MilvusConfigError(
-                        f"Milvus Lite {path} stayed open in another process for {self.lite_lock_wait_s:.0f} s "
-                        "(Lite allows one process at a time; use a Milvus server for concurrent access)") from error
-                self._log.info(f"milvus: {path} is open in another process; waiting for its lock")
-                time.sleep(0.5)
+            # probe Lite's lock before opening: a refused open logs a traceback in milvus_lite every time
+            busy = path is not None and lite_locked_elsewhere(path)
+            if not busy:
+                try:
+                    client = self._retrying("connect", lambda: MilvusClient(
+                        uri=str(path) if path else self.uri, token=self.token, db_name=self.db_name,
+                        timeout=self.connect_timeout_s))
+                except MilvusError as error:
+                    cause = error.__cause__
+                    busy = (path is not None and isinstance(cause, ConnectionConfigException)
+                            and LITE_LOCK_FAILURE in str(cause).lower() and lite_locked_elsewhere(path))
+                    if not busy:
+                        raise
+                else:
+                    if waiting:
+                        self._log.info(f"milvus: {path} free after {time.monotonic() - started:.1f} s")
+                    return client
+            if time.monotonic() > deadline:
+                raise MilvusConfigError(
+                    f"Milvus Lite {path} stayed open in another process for {self.lite_lock_wait_s:.0f} s "
+                    "(Lite allows one process at a time; use a Milvus server for concurrent access)")
+            if not waiting:  # one line per wait, not one per probe
+                self._log.info(f"milvus: {path} is open in another process; waiting for its lock "
+                               f"(up to {self.lite_lock_wait_s:.0f} s)")
+                waiting = True
+            time.sleep(0.5)
 
     def _close(self) -> None:
         if self._client is not None:
