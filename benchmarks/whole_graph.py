@@ -42,6 +42,7 @@ import psutil
 from benchmarks.common import BENCH_DIR, ml25m_release
 from tv5_assets import local_services
 from tv5_assets.ingestion.release import sample_release
+from tv5_assets.platform.instance import prepare_home
 from tv5_assets.sample.generator import SampleSpec
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS
 
@@ -338,9 +339,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     (work / "lake" / "raw").mkdir(parents=True)
     (work / "lake" / "raw" / raw.name).symlink_to(raw.resolve(), target_is_directory=True)
-    home = work / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("")
+    home = prepare_home("embedded", work / "dagster_home")  # as scripts/materialize: store pools limited
     config = work / "run_config.json"
     lite = not os.environ.get("TV5_MILVUS_URI")
     config.write_text(json.dumps(run_config(spec, args.executor, lite)))

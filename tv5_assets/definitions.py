@@ -20,6 +20,7 @@ from tv5_assets.graph_store import checks as graph_store_checks
 from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
+from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
@@ -67,7 +68,7 @@ defs = dg.Definitions(
     asset_checks=all_checks,
     jobs=[whole_graph_job, movielens_job, serving_stores_job, purge_old_runs],
     schedules=[purge_old_runs_daily],
-    sensors=[serving_stores_sensor()],
+    sensors=[serving_stores_sensor(), source_release_sensor(SETTINGS.landing_dir(), SETTINGS.tv5_movielens_source)],
     executor=EXECUTORS[SETTINGS.tv5_executor],
     resources={
         "io_manager": PolarsParquetIOManager(base_dir=DATA_DIR),

@@ -1,5 +1,6 @@
 """Imports between the stage packages run one way: plumbing <- ingestion <- synthetic / embeddings <- taste
-<- stores / rl <- agentdb <- evaluation; `definitions` alone sees them all. Every import of every module is
+<- stores / rl <- agentdb <- evaluation; `definitions` alone sees them all. The operations side: core <-
+platform (instance, pools) <- local_services (the services, the team stack) <- graph_store. Every import of every module is
 read from its syntax tree (function-level imports too), so a lazy import running back up fails as well.
 
 `python -m tv5_assets_tests.test_import_direction` prints each stage's imports and any that run back up.
@@ -15,9 +16,9 @@ PACKAGE = "tv5_assets"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 # rank of each top-level part of the package; a module may import only parts of a lower rank (or its own)
 RANK = {
-    "core": 0, "sample": 0, "local_services": 0,
-    "ingestion": 1,
-    "synthetic": 2, "embeddings": 2,
+    "core": 0, "sample": 0,
+    "ingestion": 1, "platform": 1,  # platform: the Dagster instance and the stores' pools (core only)
+    "synthetic": 2, "embeddings": 2, "local_services": 2,  # local_services prepares the team instance (platform)
     "taste": 3,
     "vector_store": 4, "graph_store": 4, "rl": 4,
     "agentdb": 5,

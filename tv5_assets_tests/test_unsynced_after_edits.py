@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from tv5_assets.definitions import defs
+from tv5_assets.platform.instance import prepare_home
 from tv5_assets_tests.harness import SMALL_SAMPLE, materialize, release_config
 from tv5_assets_tests.test_code_versions import L1, L2, TOP_K, Edits, edited_copy, run_in_copy
 
@@ -63,7 +64,8 @@ def readers_of(asset: str) -> set[str]:
 @pytest.fixture(scope="module")
 def built(neo4j_server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(instance home, lake) after one whole-graph run of the unedited code."""
-    home, lake = tmp_path_factory.mktemp("dagster_home"), tmp_path_factory.mktemp("lake")
+    # the embedded instance as scripts/materialize prepares it (store pools limited: persistent instances need it)
+    home, lake = prepare_home("embedded", tmp_path_factory.mktemp("dagster_home")), tmp_path_factory.mktemp("lake")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert materialize("*", lake, release_config(**SMALL_SAMPLE), instance=instance).success
     return home, lake

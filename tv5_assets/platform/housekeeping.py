@@ -15,14 +15,14 @@ class RetentionConfig(dg.Config):
 
 
 @dg.op(description="Delete finished runs (and their event logs) created more than `keep_days` days ago.")
-def purge_old_runs_op(context: dg.OpExecutionContext, config: RetentionConfig) -> dg.Output[int]:
+def purge_old_runs_op(context: dg.OpExecutionContext, config: RetentionConfig) -> None:
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=config.keep_days)
     records = context.instance.get_run_records(
         filters=RunsFilter(statuses=list(FINISHED_STATUSES), created_before=cutoff), limit=config.max_runs)
     for record in records:
         context.instance.delete_run(record.dagster_run.run_id)
+    # nothing to store: the op returns no output (the graph's IO manager keeps assets, not op results)
     context.log.info(f"deleted {len(records)} finished run(s) created before {cutoff:%Y-%m-%d %H:%M} UTC")
-    return dg.Output(len(records), metadata={"deleted_runs": len(records), "cutoff": cutoff.isoformat()})
 
 
 @dg.job(description="Event-log retention: delete finished runs older than keep_days (default 30).")
