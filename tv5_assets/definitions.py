@@ -22,6 +22,7 @@ from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
 from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
+from tv5_assets.release.freshness import served_freshness_check
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
 from tv5_assets.synthetic import assets as synthetic_assets
@@ -46,6 +47,9 @@ all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *
               *taste_checks.asset_checks, *vector_store_checks.asset_checks, *rl_checks.asset_checks,
               *graph_store_checks.asset_checks, *agentdb_checks.asset_checks,
               *evaluation_checks.asset_checks]
+# what readers query: each serving store says whether it holds the newest release the source sensor has seen
+serving_stores = [*vector_store_assets.assets, *graph_store_assets.assets, *agentdb_assets.assets]
+all_checks += [served_freshness_check(store.key) for store in serving_stores]
 
 whole_graph_job = dg.define_asset_job(
     "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."

@@ -11,6 +11,8 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "episodes", "policies", "graph", "collaborative_movie_vectors", "collaborative_user_vectors",
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb"}
+SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
+                  "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
     *(("graph", check) for check in (
         "load_complete", "node_counts_match_sources", "relationship_counts_match_sources",
@@ -52,8 +54,9 @@ EXPECTED_CHECKS = {
       for collection in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors") for check in (
         "entity_count_matches_source", "index_as_configured", "collection_loaded", "self_retrieval_at_rank_1",
         "recall_at_10", "search_latency", "filtered_search_matches", "every_filter_value_found")),
+    *((store, "built_from_newest_source") for store in SERVING_STORES),
 }
-EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores"}
+EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "purge_old_runs"}
 
 
 def test_definitions_hold_every_asset_check_and_job() -> None:
@@ -79,7 +82,8 @@ def test_blocking_checks_are_the_ones_guarding_downstream() -> None:
                  *((f"milvus/{c}", "search_latency")
                    for c in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors")),
                  ("recommendation_quality", "served_beats_most_popular"),
-                 ("recommendation_quality", "ann_search_agrees_with_exact")}
+                 ("recommendation_quality", "ann_search_agrees_with_exact"),
+                 *((store, "built_from_newest_source") for store in SERVING_STORES)}
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
         pair = (key.asset_key.to_user_string(), key.name)
@@ -108,3 +112,47 @@ def test_every_step_that_opens_milvus_carries_the_milvus_tag() -> None:
     assert opens == tagged
     assert "recommendation_quality" in tagged and "milvus__user_vectors_search_latency" in tagged
     assert len(tagged) == 4 + 4 * 8 + 1  # the collections, their checks, the evaluation's ANN search
+
+
+def test_every_step_that_writes_or_audits_a_store_is_in_that_stores_pool() -> None:
+    """One pool per store (tv5_assets/core/pools.py): the store's asset and every check that reads the store."""
+    from tv5_assets.core.pools import STORE_POOLS
+
+    expected = {"graph": "neo4j.graph", "agentdb": "agentdb",
+                **{f"milvus/{c}": f"milvus.{c}" for c in ("media_vectors", "user_vectors", "hybrid_media_vectors",
+                                                          "hybrid_user_vectors")}}
+    assert set(expected.values()) == set(STORE_POOLS)
+    pools: dict[tuple[str, str | None], str | None] = {}
+    for asset in defs.assets or []:
+        for key in asset.keys:
+            pools[(key.to_user_string(), None)] = asset.op.pool
+    for checks in defs.asset_checks or []:
+        for key in checks.check_keys:
+            pools[(key.asset_key.to_user_string(), key.name)] = checks.node_def.pool
+    for store, pool in expected.items():
+        assert pools[(store, None)] == pool, store
+        audits = {name: p for (asset, name), p in pools.items()
+                  if asset == store and name not in (None, "built_from_newest_source")}  # that one reads the instance
+        assert audits and set(audits.values()) == {pool}, (store, audits)
+    others = {step: pool for step, pool in pools.items() if pool and pool not in STORE_POOLS}
+    assert not others, f"steps in a pool that is not a store's: {others}"
+    unpooled_stores = {step for step, pool in pools.items() if step[0] in expected and step[1] is None and not pool}
+    assert not unpooled_stores
+
+
+def test_the_source_sensor_and_the_retention_schedule_are_defined() -> None:
+    assert {sensor.name for sensor in defs.sensors or []} >= {"serving_stores_follow_inputs", "movielens_new_release"}
+    assert {schedule.name for schedule in defs.schedules or []} == {"purge_old_runs_daily"}
+
+
+def test_dagster_definitions_validate_accepts_the_code_location() -> None:
+    """What CI runs on the code location: `dagster definitions validate` (loads it as the code server would)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-m",
+                           "tv5_assets.definitions"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr

@@ -23,7 +23,8 @@ RANK = {
     "vector_store": 4, "graph_store": 4, "rl": 4,
     "agentdb": 5,
     "evaluation": 6,
-    "definitions": 7,
+    "release": 7,  # what is served: reads every stage's keys and lineage
+    "definitions": 8,
 }
 
 

@@ -30,6 +30,7 @@ def purge_old_runs() -> None:
     purge_old_runs_op()
 
 
-purge_old_runs_daily = dg.ScheduleDefinition(job=purge_old_runs, cron_schedule="15 3 * * *",
-                                             default_status=dg.DefaultScheduleStatus.RUNNING,
-                                             description="Runs purge_old_runs every day at 03:15 (instance time zone).")
+purge_old_runs_daily = dg.ScheduleDefinition(
+    name="purge_old_runs_daily", job=purge_old_runs, cron_schedule="15 3 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Runs purge_old_runs every day at 03:15 (instance time zone).")
