@@ -38,3 +38,4 @@ def milvus_server():
 # Defined once for the whole session (a fixture imported into two test modules would be two session
 # fixtures, and the second would wait forever on the exclusive Neo4j lock the first one holds).
 from tv5_assets_tests.graph_support import graph_client, neo4j_server  # noqa: E402,F401
+from tv5_assets_tests.team_support import team_stack  # noqa: E402,F401  (one private team stack per session)

@@ -84,6 +84,19 @@ def wait_finished(instance: dg.DagsterInstance, run_ids: Sequence[str], timeout_
         time.sleep(1)
 
 
+def failure_reasons(instance: dg.DagsterInstance, run_id: str) -> str:
+    """The messages of a run's failure events (step and run), for an assertion's message."""
+    kinds = {DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE, DagsterEventType.ENGINE_EVENT}
+    lines = []
+    for entry in instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is not None and event.event_type in kinds:
+            error = getattr(event.event_specific_data, "error", None)
+            lines.append(f"{event.event_type.value} {event.step_key or ''}: {entry.message} "
+                         f"{error.to_string()[-1500:] if error is not None else ''}")
+    return "\n".join(lines[-8:])
+
+
 def wait_status(instance: dg.DagsterInstance, run_id: str, statuses: set[dg.DagsterRunStatus],
                 timeout_s: float = 300) -> dg.DagsterRun:
     deadline = time.monotonic() + timeout_s

@@ -10,6 +10,10 @@ A plain module, not a conftest: import the helpers you need.
   ``stop_service()``.
 - ``listening_sockets()`` / ``is_loopback()``: parse ``ss -ltnp`` to check that nothing of ours
   listens beyond loopback.
+- ``clean_service_environment(monkeypatch)``: unset every variable of the services' settings (scripts/test
+  exports the repo's ``.env``), so a test's private settings and ``.env`` are the only source.
+- ``shared_tmp_dir()``: a temporary directory other OS users can traverse (PostgreSQL runs as its own
+  unprivileged user; pytest's ``tmp_path`` is private to root).
 - re-exported from the package: ``PrivateNeo4j``, ``free_port``, ``service_pid``, ``process_tree``,
   ``neo4j_answers``, ``ServiceError``, ``STATE_DIR``.
 
@@ -21,18 +25,24 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from tv5_assets import local_services
 from tv5_assets.local_services import STATE_DIR, PrivateNeo4j, ServiceError, free_port, neo4j_answers, process_tree
 from tv5_assets.local_services import Neo4jConnection as Neo4jSettings
 from tv5_assets.local_services import running_pid as service_pid
 
-__all__ = ["STATE_DIR", "MilvusServerSettings", "Neo4jSettings", "PrivateNeo4j", "ServiceError", "ensure_milvus_server",
-           "ensure_neo4j", "free_port", "is_loopback", "kill_neo4j", "listening_sockets", "milvus_server_settings",
-           "neo4j_answers", "neo4j_settings", "process_tree", "restart_neo4j", "service_pid", "stop_service"]
+__all__ = ["STATE_DIR", "MilvusServerSettings", "Neo4jSettings", "PrivateNeo4j", "ServiceError",
+           "clean_service_environment", "ensure_milvus_server", "ensure_neo4j", "free_port", "is_loopback",
+           "kill_neo4j", "listening_sockets", "milvus_server_settings", "neo4j_answers", "neo4j_settings",
+           "process_tree", "restart_neo4j", "service_pid", "shared_tmp_dir", "stop_service"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,23 @@ def restart_neo4j() -> Neo4jSettings:
 def stop_service(name: str = "all") -> None:
     """Stop cleanly through the package (SIGTERM, wait, SIGKILL)."""
     local_services.stop(name)
+
+
+def clean_service_environment(monkeypatch) -> None:
+    """Unset every variable the services' settings read (the environment would beat a test's `.env`)."""
+    for name in local_services.ServiceSettings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@contextmanager
+def shared_tmp_dir(prefix: str = "tv5-test-") -> Iterator[Path]:
+    """A temporary directory under /tmp that PostgreSQL's OS user can traverse (mode 0755), removed after."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- sockets

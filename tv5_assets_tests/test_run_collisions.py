@@ -23,7 +23,7 @@ from tv5_assets.definitions import defs
 from tv5_assets.platform.instance import prepare_home
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.conftest import REPO
-from tv5_assets_tests.dagster_runs import dequeued_at, launch, store_window, wait_finished, wait_http
+from tv5_assets_tests.dagster_runs import dequeued_at, failure_reasons, launch, store_window, wait_finished, wait_http
 from tv5_assets_tests.milvus_support import write_source_lake
 from tv5_assets_tests.services import free_port
 
@@ -74,7 +74,8 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 def assert_serialised(instance: dg.DagsterInstance, first: str, second: str, queued: bool = True) -> None:
     runs = wait_finished(instance, [first, second], timeout_s=600)
-    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 2, [r.status for r in runs]
+    assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS] * 2, "\n".join(
+        f"{run.run_id} {run.status.value}: {failure_reasons(instance, run.run_id)}" for run in runs)
     windows = sorted((store_window(instance, run_id) for run_id in (first, second)), key=lambda w: w.first_start)
     print("store steps of the two runs, from the event log:\n" + "\n".join(w.describe() for w in windows))
     assert windows[1].first_start >= windows[0].last_end, (

@@ -46,6 +46,11 @@ def test_check_follows_the_lineage_to_the_release_and_compares_with_the_newest_s
     release = instance.get_latest_materialization_event(RELEASE_KEY).asset_materialization.tags["dagster/data_version"]
     assert versions_read(instance, STORE, RELEASE_KEY) == {release}  # ratings <- movies <- release, and direct
     assert _evaluation(first).passed  # the sensor has seen nothing yet
+    # an asset whose input was never materialized records a 'NULL' pointer: no lineage, no error
+    unrecorded = dg.DagsterInstance.ephemeral()
+    assert _evaluation(_run(dg.AssetSelection.assets("ratings").without_checks() |
+                            dg.AssetSelection.checks(dg.AssetCheckKey(STORE, CHECK)), lake_dir, unrecorded)).passed
+    assert versions_read(unrecorded, STORE, RELEASE_KEY) == set()
 
     # the sensor sees newer content: the store no longer serves the newest, and says by how long
     instance.report_runless_asset_event(observation(SeenSource("/landing/next", "next", "f" * 24, time.time() - 90)))

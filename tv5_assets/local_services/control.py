@@ -3,8 +3,14 @@
 Semantics kept from the original bash script: `start` writes `.env` (password, client keys), builds
 the Neo4j launcher when needed, refuses a port some other process holds, and returns only once the
 service answers (on failure: the log's tail, and the half-started service stopped); `stop` sends
-SIGTERM, waits SERVICES_STOP_TIMEOUT, then SIGKILLs the process group. Starts and stops take a lock
-(data/services/lock) so two callers never race on the same pid file.
+SIGTERM, waits SERVICES_STOP_TIMEOUT, then SIGKILLs the process group, and kills what is left of the group
+once its leader is gone. Starts and stops take a lock (data/services/lock) so two callers never race on the
+same pid file.
+
+Names: `neo4j`, `milvus`, `postgres`, `dagster-code-server`, `dagster-webserver`, `dagster-daemon`; `all` is
+the stores (neo4j, milvus: what the asset graph and the test suite need, quick to check); `team` is
+postgres, neo4j, milvus, then the three Dagster processes on the team instance (dagster_stack.py), started
+in that order and stopped in reverse.
 """
 
 from __future__ import annotations
@@ -19,22 +25,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tv5_assets.local_services import milvus_server, neo4j_server
+from tv5_assets.local_services import dagster_stack, milvus_server, neo4j_server, postgres_server
 from tv5_assets.local_services.errors import ServiceError
 from tv5_assets.local_services.probes import wait_ready
 from tv5_assets.local_services.processes import (
+    descendants,
     kill_group,
     log_file,
     pid_file,
     port_busy,
     rss_mib,
     running_pid,
+    sweep_group,
     wait_gone,
 )
-from tv5_assets.local_services.settings import ENV_FILE, SERVICES, STATE_DIR, ServiceSettings, ensure_env_file
+from tv5_assets.local_services.settings import (
+    DAGSTER_PROCESSES,
+    ENV_FILE,
+    SERVICES,
+    STATE_DIR,
+    TEAM,
+    ServiceSettings,
+    ensure_env_file,
+)
 
 LOCK_TIMEOUT_S = 900
-_PORT_VARIABLE = {"neo4j": "NEO4J_BOLT_PORT", "milvus": "MILVUS_PORT"}
+NAMES = TEAM  # every service, in start order
+_PORT_VARIABLE = {"neo4j": "NEO4J_BOLT_PORT", "milvus": "MILVUS_PORT", "postgres": "DAGSTER_POSTGRES_PORT",
+                  "dagster-code-server": "DAGSTER_CODE_SERVER_PORT", "dagster-webserver": "DAGSTER_WEBSERVER_PORT"}
 _held_locks: set[Path] = set()
 
 
@@ -43,12 +61,14 @@ def say(message: str) -> None:
 
 
 def targets(what: str) -> tuple[str, ...]:
-    """'all' or one service name, as a tuple of names."""
+    """'all', 'team' or one service name, as a tuple of names in start order."""
     if what == "all":
         return SERVICES
-    if what in SERVICES:
+    if what == "team":
+        return TEAM
+    if what in NAMES:
         return (what,)
-    raise ValueError(f"unknown service {what!r}: neo4j, milvus or all")
+    raise ValueError(f"unknown service {what!r}: {', '.join(NAMES)}, all or team")
 
 
 @contextmanager
@@ -80,21 +100,24 @@ def exclusive(state_dir: Path = STATE_DIR, timeout: float = LOCK_TIMEOUT_S) -> I
 @dataclass(frozen=True)
 class ServiceStatus:
     name: str
-    port: int
+    port: int | None  # None: the daemon, which serves no port
     pid: int | None  # None: not started by this package
     answering: bool
     port_in_use: bool = False  # when pid is None: does some other process hold the port?
     rss_mib: float = 0.0
+    reason: str = ""  # when running but not answering: the probe's last error
 
     def describe(self) -> str:
-        where = f"127.0.0.1:{self.port}"
+        where = f"on 127.0.0.1:{self.port}" if self.port is not None else "(heartbeats in the team instance)"
         if self.pid is None:
             if self.port_in_use:
-                return f"{self.name}: not started by this script, but {where} is in use by another process"
+                return (f"{self.name}: not started by this script, but 127.0.0.1:{self.port} is in use by another "
+                        "process")
             return f"{self.name}: stopped"
         if self.answering:
-            return f"{self.name}: running, answering on {where} (pid {self.pid}, RSS {self.rss_mib:.0f} MiB)"
-        return f"{self.name}: running (pid {self.pid}) but not answering on {where}"
+            return f"{self.name}: running, answering {where} (pid {self.pid}, RSS {self.rss_mib:.0f} MiB)"
+        return f"{self.name}: running (pid {self.pid}) but not answering {where}" + (
+            f": {self.reason}" if self.reason else "")
 
 
 def status(what: str = "all", settings: ServiceSettings | None = None, *,
@@ -105,10 +128,11 @@ def status(what: str = "all", settings: ServiceSettings | None = None, *,
     for name in targets(what):
         port, pid = settings.port(name), running_pid(name, state_dir)
         if pid is None:
-            result.append(ServiceStatus(name, port, None, False, port_busy(port)))
+            result.append(ServiceStatus(name, port, None, False, port is not None and port_busy(port)))
             continue
-        answering = wait_ready(name, settings, 5, pid) is None
-        result.append(ServiceStatus(name, port, pid, answering, rss_mib=rss_mib(pid) if answering else 0.0))
+        reason = wait_ready(name, settings, 5, pid)
+        result.append(ServiceStatus(name, port, pid, reason is None, rss_mib=rss_mib(pid) if reason is None else 0.0,
+                                    reason=reason or ""))
     return result
 
 
@@ -117,30 +141,41 @@ def start(what: str = "all", settings: ServiceSettings | None = None, *, env_fil
     """Start each asked-for service unless it already answers; return once all answer."""
     with exclusive(state_dir):
         settings = ensure_env_file(settings or ServiceSettings(_env_file=env_file), env_file, out)
-        for name in targets(what):
-            _start_one(name, settings, state_dir, out)
+        _start_all(targets(what), settings, env_file, state_dir, out)
+
+
+def _start_all(names: tuple[str, ...], settings: ServiceSettings, env_file: Path, state_dir: Path,
+               out: Callable[[str], None]) -> None:
+    team_env: dict[str, str] | None = None
+    for name in names:
+        if name in DAGSTER_PROCESSES and team_env is None:
+            # after Postgres answers, before any Dagster process (the daemon above all) starts
+            team_env = dagster_stack.prepare(settings, env_file, out)
+        _start_one(name, settings, state_dir, out, team_env)
 
 
 def stop(what: str = "all", settings: ServiceSettings | None = None, *, state_dir: Path = STATE_DIR,
          out: Callable[[str], None] = say) -> None:
-    """Stop each asked-for service: SIGTERM, wait, then SIGKILL."""
+    """Stop each asked-for service, in reverse start order: SIGTERM, wait, then SIGKILL."""
     with exclusive(state_dir):
         settings = settings or ServiceSettings()
-        for name in targets(what):
+        for name in reversed(targets(what)):
             _stop_one(name, settings, state_dir, out)
 
 
 def restart(what: str = "all", settings: ServiceSettings | None = None, *, env_file: Path = ENV_FILE,
             state_dir: Path = STATE_DIR, out: Callable[[str], None] = say) -> None:
-    """Stop then start each asked-for service."""
+    """Stop the asked-for services (reverse order), then start them (in order)."""
     with exclusive(state_dir):
         settings = ensure_env_file(settings or ServiceSettings(_env_file=env_file), env_file, out)
-        for name in targets(what):
+        names = targets(what)
+        for name in reversed(names):
             _stop_one(name, settings, state_dir, out)
-            _start_one(name, settings, state_dir, out)
+        _start_all(names, settings, env_file, state_dir, out)
 
 
-def _start_one(name: str, settings: ServiceSettings, state_dir: Path, out: Callable[[str], None]) -> None:
+def _start_one(name: str, settings: ServiceSettings, state_dir: Path, out: Callable[[str], None],
+               team_env: dict[str, str] | None = None) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     log, started = log_file(name, state_dir), None
     pid = running_pid(name, state_dir)
@@ -150,9 +185,11 @@ def _start_one(name: str, settings: ServiceSettings, state_dir: Path, out: Calla
             return
         out(f"{name} (pid {pid}) is running but does not answer yet; waiting")
         timeout = 60.0
+        if name == "postgres":  # e.g. a new password in .env: set the role's again
+            _bootstrap_postgres(settings, state_dir, pid, timeout)
     else:
         port = settings.port(name)
-        if port_busy(port):
+        if port is not None and port_busy(port):
             raise ServiceError(f"port 127.0.0.1:{port} is already in use by another process (not started by "
                                f"this script); stop it or set {_PORT_VARIABLE[name]}")
         started = time.monotonic()
@@ -161,11 +198,19 @@ def _start_one(name: str, settings: ServiceSettings, state_dir: Path, out: Calla
         if name == "neo4j":
             neo4j_server.build_launcher(state_dir, out)
             pid = neo4j_server.launch(settings, log)
-        else:
+        elif name == "milvus":
             pid = milvus_server.launch(settings, log)
+        elif name == "postgres":
+            pid = postgres_server.launch(settings, log, out)
+        else:
+            if team_env is None:
+                raise ServiceError(f"{name}: the team instance is not prepared (start it through start())")
+            pid = dagster_stack.launch(name, settings, team_env, log)
         timeout = settings.start_timeout(name)
         pid_file(name, state_dir).write_text(f"{pid}\n")
         out(f"{name} starting (pid {pid}, log {log})")
+        if name == "postgres":
+            _bootstrap_postgres(settings, state_dir, pid, timeout)
     reason = wait_ready(name, settings, timeout, pid)
     if reason is not None:
         _fail_with_log(name, settings, state_dir, f"{name} did not become ready: {reason}")
@@ -173,6 +218,13 @@ def _start_one(name: str, settings: ServiceSettings, state_dir: Path, out: Calla
         out(f"{name} ready (pid {pid})")
     else:
         out(f"{name} ready in {time.monotonic() - started:.1f} s (pid {pid}, RSS {rss_mib(pid):.0f} MiB)")
+
+
+def _bootstrap_postgres(settings: ServiceSettings, state_dir: Path, pid: int, timeout: float) -> None:
+    try:
+        postgres_server.bootstrap(settings, pid, timeout)
+    except ServiceError as error:
+        _fail_with_log("postgres", settings, state_dir, str(error))
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -203,14 +255,20 @@ def _stop_one(name: str, settings: ServiceSettings, state_dir: Path, out: Callab
         out(f"{name} not running")
         return
     out(f"stopping {name} (pid {pid})")
-    started = time.monotonic()
+    started, tree = time.monotonic(), descendants(pid)
     try:
-        os.kill(pid, signal.SIGTERM)
+        if name in DAGSTER_PROCESSES:
+            # the whole group: the code server's gRPC child and its run workers shut down cleanly too
+            kill_group(pid, signal.SIGTERM)
+        else:  # the launchers stop their own children; PostgreSQL: SIGINT, its "fast" shutdown
+            os.kill(pid, postgres_server.STOP_SIGNAL if name == "postgres" else signal.SIGTERM)
     except ProcessLookupError:
         pass
     if not wait_gone(pid, settings.services_stop_timeout):
         out(f"{name} did not stop within {settings.services_stop_timeout:g}s, sending SIGKILL")
         kill_group(pid)  # the service leads its own process group: its children (milvus binary) go too
         wait_gone(pid, 5)
+    if left := sweep_group(pid, tree):  # nothing of the service outlives `stop`
+        out(f"{name}: killed {len(left)} leftover process(es) of its group: {', '.join(map(str, left))}")
     pid_file(name, state_dir).unlink(missing_ok=True)
     out(f"{name} stopped ({time.monotonic() - started:.1f} s)")

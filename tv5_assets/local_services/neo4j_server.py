@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tv5_assets.local_services.errors import ServiceError
 from tv5_assets.local_services.processes import spawn
-from tv5_assets.local_services.settings import ROOT, ServiceSettings
+from tv5_assets.local_services.settings import ROOT, STATE_DIR, ServiceSettings
 
 LAUNCHER_DIR = ROOT / "services" / "neo4j"
 CLASSES = LAUNCHER_DIR / "target" / "classes"
@@ -54,9 +54,18 @@ def _sources_newer_than_stamp() -> bool:
 
 
 def build_launcher(state_dir: Path, say: Callable[[str], None]) -> None:
-    """Build the launcher with Maven when its jars or classes are missing or its sources changed."""
+    """Build the launcher with Maven when its jars or classes are missing or its sources changed (under the
+    shared services lock whatever `state_dir` is: a private server's start never races a shared build)."""
+    from tv5_assets.local_services.control import exclusive
+
     if is_built() and not _sources_newer_than_stamp():
         return
+    with exclusive(STATE_DIR):
+        if not is_built() or _sources_newer_than_stamp():
+            _build(state_dir, say)
+
+
+def _build(state_dir: Path, say: Callable[[str], None]) -> None:
     if shutil.which("mvn") is None:
         raise ServiceError("mvn not found (needs Maven 3 and Java 17 to build services/neo4j)")
     if shutil.which("java") is None:

@@ -19,7 +19,9 @@ import psutil
 
 from tv5_assets.local_services.settings import STATE_DIR
 
-MARKERS = {"neo4j": "tv5.Neo4jLauncher", "milvus": "services/milvus/launcher.py"}
+MARKERS = {"neo4j": "tv5.Neo4jLauncher", "milvus": "services/milvus/launcher.py", "postgres": "/postgres -D ",
+           "dagster-code-server": "code-server start", "dagster-webserver": "dagster-webserver",
+           "dagster-daemon": "dagster-daemon run"}
 _children: dict[int, subprocess.Popen] = {}  # services this process spawned, reaped through poll()
 
 
@@ -31,12 +33,14 @@ def log_file(name: str, state_dir: Path = STATE_DIR) -> Path:
     return state_dir / f"{name}.log"
 
 
-def spawn(command: list[str], cwd: Path, env: dict[str, str], log: Path) -> int:
+def spawn(command: list[str], cwd: Path, env: dict[str, str], log: Path, user: tuple[int, int] | None = None) -> int:
     """Start `command` in its own session (no terminal signals, one process group to kill), stdin from
-    /dev/null and output appended to `log`, holding none of our descriptors (the start/stop lock)."""
+    /dev/null and output appended to `log`, holding none of our descriptors (the start/stop lock).
+    `user`: (uid, gid) to run as (PostgreSQL refuses root); its supplementary groups are dropped."""
+    ids = {} if user is None else {"user": user[0], "group": user[1], "extra_groups": []}
     with open(log, "ab") as out:
         child = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, **ids)
     _children[child.pid] = child
     return child.pid
 
@@ -89,6 +93,56 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
             os.kill(pid, sig)
         except OSError:
             pass
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live processes of process group `pgid` (a service's session: what is left once its leader exits)."""
+    members = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if process.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(process.info["pid"]) == pgid:
+                members.append(process.info["pid"])
+        except (OSError, psutil.Error):
+            pass
+    return members
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """`pid`'s descendants now, as psutil handles (which recognise a reused pid): PostgreSQL's backends
+    leave the postmaster's process group, so its group alone does not find them."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def sweep_group(pgid: int, tree: list[psutil.Process] = (), grace_s: float = 5.0) -> list[int]:
+    """After a service's leader exited: give what is left of its process group `pgid` (and of `tree`, its
+    descendants from before the stop) `grace_s` to end, then SIGKILL it. Returns the pids that were killed."""
+    def left() -> list[int]:
+        return sorted(set(group_members(pgid)) | {p.pid for p in tree if _alive(p)})
+
+    deadline = time.monotonic() + grace_s
+    while (survivors := left()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if survivors:
+        kill_group(pgid)
+        for process in tree:
+            if _alive(process):
+                try:
+                    process.kill()
+                except psutil.Error:
+                    pass
+        for pid in survivors:
+            wait_gone(pid, 5)
+    return survivors
 
 
 def process_tree(pid: int) -> set[int]:

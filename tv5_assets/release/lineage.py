@@ -40,7 +40,7 @@ def versions_read(instance: dg.DagsterInstance, key: dg.AssetKey, source: dg.Ass
     else:
         found = set()
         for tag, pointer in tags.items():
-            if tag.startswith(POINTER):
+            if tag.startswith(POINTER) and pointer.isdigit():  # 'NULL': the input was never materialized
                 parent = dg.AssetKey.from_user_string(tag[len(POINTER):])
                 found |= versions_read(instance, parent, source, int(pointer), seen)
     seen[(key, record.storage_id)] = found
