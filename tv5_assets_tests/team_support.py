@@ -22,6 +22,7 @@ import dagster as dg
 import pytest
 
 from tv5_assets import local_services as ls
+from tv5_assets.local_services.processes import kill_group
 from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.local_services import dagster_stack
 from tv5_assets_tests import services as svc
@@ -87,7 +88,7 @@ class TeamStack:
         """SIGKILL a service of the stack (a crash: no clean shutdown); its pid."""
         pid = ls.running_pid(what, self.state)
         assert pid is not None, f"{what} is not running"
-        ls.kill_group(pid, signal.SIGKILL)
+        kill_group(pid, signal.SIGKILL)
         assert ls.wait_gone(pid, 30)
         return pid
 
@@ -115,6 +116,9 @@ def team_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamStack]:
         patch.setenv("TV5_OUTAGE_WAIT_S", os.environ.get("TV5_OUTAGE_WAIT_S", "30"))
         try:
             stack.start("team")
+            # what the instance's dagster.yaml reads at run time too (compute logs), for runs made in this process
+            for key, value in dagster_stack.instance_variables(stack.settings()).items():
+                patch.setenv(key, value)
             with dagster_stack.team_instance(stack.settings()) as instance:
                 stack.instance = instance
                 yield stack

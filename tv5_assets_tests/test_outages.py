@@ -38,11 +38,12 @@ class Outage(threading.Thread):
         self.instance, self.step, self.down, self.up = instance, step, down, up
         self.went_down = self.came_up = 0.0
         self.error: BaseException | None = None
+        self.run_over = threading.Event()  # set by the test when its run returned
 
     def run(self) -> None:
         try:
             deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not self.run_over.is_set():
                 runs = self.instance.get_runs(limit=1)
                 if runs and any(key == self.step and kind == DagsterEventType.STEP_START.value
                                 for key, kind, _ in step_events(self.instance, runs[0].run_id)):
@@ -73,6 +74,7 @@ def test_neo4j_down_for_a_minute_during_the_graph_load_the_step_is_retried_and_t
     outage.start()
     result = materialize("graph", lake_dir, {"ops": {"graph": {"config": {"force_reload": True, "method": "online"}}}},
                          instance=instance, raise_on_error=False, neo4j=team_stack.neo4j(retry_delay_s=0.5))
+    outage.run_over.set()
     outage.join(timeout=400)
     assert outage.error is None, outage.error
     retried = retries_of(instance, result.run_id, "graph")
@@ -95,6 +97,7 @@ def test_milvus_server_restarted_during_a_build_the_step_is_retried_and_the_run_
     result = materialize("milvus/media_vectors", lake_dir,
                          {"ops": {"milvus__media_vectors": {"config": {"force_rebuild": True}}}},
                          instance=instance, raise_on_error=False, milvus=resource)
+    outage.run_over.set()
     outage.join(timeout=400)
     assert outage.error is None, outage.error
     retried = retries_of(instance, result.run_id, "milvus__media_vectors")
