@@ -1,5 +1,6 @@
-"""A real browser on the real UI: start `dagster dev` on loopback, press "Materialize all" in
-headless Chromium, wait for the run, then read the asset catalog and a checks tab.
+"""A real browser on the real UI of the team stack (`scripts/services start team`: the webserver and the
+daemon on one code server, runs stored in Postgres; the session's private stack, tests/team_support.py):
+press "Materialize all" in headless Chromium, wait for the run, then read the asset catalog and a checks tab.
 
 Screenshots are kept in `artifacts/browser/` (override with TV5_ARTIFACTS_DIR) for people to look at.
 Debian's Chromium is driven by Playwright through an explicit executable path: no browser download.
@@ -7,13 +8,14 @@ Debian's Chromium is driven by Playwright through an explicit executable path: n
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -22,8 +24,9 @@ from dagster._core.definitions.data_version import CachingStaleStatusResolver, S
 from dagster._core.loader import LoadingContextForTest
 
 from tv5_assets.definitions import defs
+from tv5_assets.local_services.dagster_stack import LOCATION_NAME
 from tv5_assets_tests.conftest import REPO
-from tv5_assets_tests.services import free_port
+from tv5_assets_tests.team_support import TeamStack
 
 CHROMIUM = Path(os.environ.get("TV5_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("TV5_ARTIFACTS_DIR", REPO / "artifacts" / "browser"))
@@ -32,52 +35,32 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
-LOCATION = "tv5_assets.definitions"
+LOCATION = LOCATION_NAME  # the team stack's code location (its gRPC server)
 
-pytestmark = [pytest.mark.browser, pytest.mark.neo4j]
+pytestmark = [pytest.mark.browser, pytest.mark.team_stack]
+
+
+@dataclass
+class UI:
+    url: str
+    instance: dg.DagsterInstance
+    env: dict[str, str]
+    home: Path
+    since: dt.datetime  # runs created before this are other tests'
 
 
 @pytest.fixture(scope="module")
-def dagster_ui(neo4j_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, dict]]:
-    """`dagster dev` on loopback with its own instance and data lake (the graph asset loads the shared
-    local Neo4j, held through `neo4j_server`'s lock like every graph test)."""
+def dagster_ui(team_stack: TeamStack) -> Iterator[UI]:
+    """The team stack's webserver; its runs read and write the stack's own data lake (TV5_DATA_DIR), its own
+    Neo4j and Milvus server. In-process runs (TV5_EXECUTOR=in_process in the stack): the UI and its buttons
+    are what is under test, not the step subprocesses."""
     if not CHROMIUM.exists():
         message = f"no Chromium at {CHROMIUM}: install Debian's chromium (scripts/setup --test does)"
         if os.environ.get("TV5_REQUIRE_BROWSER"):
             pytest.fail(message)
         pytest.skip(message)
-    base = tmp_path_factory.mktemp("ui")
-    home = base / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text("")
-    # in-process runs: the UI and its buttons are what is under test, not the step subprocesses (on 2 cores
-    # the ~90 step processes of a whole-graph run would cost minutes of imports)
-    env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(base / "data"), "HF_HUB_OFFLINE": "1",
-           "TV5_EXECUTOR": "in_process"}
-    port = free_port()
-    # `dagster dev`, as users run it: the webserver plus the daemon that launches queued runs.
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=REPO, env=env, stdout=open(base / "webserver.log", "wb"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/server_info", timeout=2).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dagster-webserver did not start: {(base / 'webserver.log').read_text()[-3000:]}")
-                time.sleep(1)
-        yield url, home, env
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    yield UI(team_stack.url, team_stack.instance, team_stack.environment(), team_stack.home,
+             dt.datetime.now(dt.UTC))
 
 
 def _dismiss_welcome(page) -> None:
@@ -88,42 +71,42 @@ def _dismiss_welcome(page) -> None:
         pass
 
 
-def _stale_statuses(home: Path) -> dict[str, StaleStatus]:
+def _stale_statuses(instance: dg.DagsterInstance) -> dict[str, StaleStatus]:
     """What the UI shows as synced / unsynced, read from the same instance."""
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        graph = defs.resolve_asset_graph()
-        resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
-        return {key.to_user_string(): resolver.get_status(key) for key in graph.materializable_asset_keys}
+    graph = defs.resolve_asset_graph()
+    resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
+    return {key.to_user_string(): resolver.get_status(key) for key in graph.materializable_asset_keys}
 
 
-def _change_availability_rules(env: dict) -> None:
-    """The walkthrough's config change, from the command line: availability with another seed."""
-    config = Path(env["TV5_DATA_DIR"]).parent / "availability-seed.yaml"
+def _change_availability_rules(ui: UI) -> None:
+    """The walkthrough's config change, from the command line: availability with another seed (run in the
+    team home, as the stack's processes are: the CLI would load the repo's .env over this environment)."""
+    config = Path(ui.env["TV5_DATA_DIR"]).parent / "availability-seed.yaml"
     config.write_text("ops:\n  availability:\n    config:\n      seed: 4242\n")
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", LOCATION,
+        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "tv5_assets.definitions",
          "--select", "availability", "-c", str(config)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ui.home, env=ui.env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def _wait_for_runs(home: Path, timeout_s: float = 900) -> list[dg.DagsterRun]:
-    """Every run of the instance, once all have finished (the UI's run first)."""
-    instance = dg.DagsterInstance.from_config(str(home))
+def _wait_for_runs(ui: UI, timeout_s: float = 900) -> list[dg.DagsterRun]:
+    """Every run of this test, once all have finished (the UI's run first)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        runs = instance.get_runs()
+        runs = ui.instance.get_runs(filters=dg.RunsFilter(created_after=ui.since))
         if runs and all(run.is_finished for run in runs):
             return list(reversed(runs))
         time.sleep(3)
     raise AssertionError(f"the run launched from the UI did not finish within {timeout_s} s")
 
 
-def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tuple[str, Path, dict]) -> None:
+def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: UI) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    url, home, env = dagster_ui
+    url, instance = dagster_ui.url, dagster_ui.instance
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     asset_keys = sorted(defs.resolve_asset_graph().materializable_asset_keys)
     with sync_playwright() as playwright:
@@ -137,9 +120,9 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tup
         _dismiss_welcome(page)
         page.get_by_role("button", name="Materialize all").first.click()
         expect(page.get_by_text("Launched run")).to_be_visible(timeout=120_000)
-        runs = _wait_for_runs(home)
+        runs = _wait_for_runs(dagster_ui)
         assert [run.status for run in runs] == [dg.DagsterRunStatus.SUCCESS], runs
-        assert set(_stale_statuses(home).values()) == {StaleStatus.FRESH}
+        assert set(_stale_statuses(instance).values()) == {StaleStatus.FRESH}
 
         page.goto(f"{url}/locations/{LOCATION}/asset-groups/movielens", wait_until="networkidle")
         expect(page.get_by_text("ratings", exact=True).first).to_be_visible()
@@ -164,8 +147,8 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tup
         page.screenshot(path=str(ARTIFACTS / "ratings-checks.png"))
 
         # 4. Change the availability rules: the stores that read availability show as unsynced
-        _change_availability_rules(env)
-        unsynced = {k for k, status in _stale_statuses(home).items() if status == StaleStatus.STALE}
+        _change_availability_rules(dagster_ui)
+        unsynced = {k for k, status in _stale_statuses(instance).items() if status == StaleStatus.STALE}
         assert unsynced == {"milvus/media_vectors", "milvus/hybrid_media_vectors", "graph"}
         page.goto(f"{url}/locations/{LOCATION}/asset-groups/vector_store", wait_until="networkidle")
         expect(page.get_by_text("Unsynced").first).to_be_visible()
@@ -181,11 +164,11 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: tup
         page.screenshot(path=str(ARTIFACTS / "materialize-unsynced-dialog.png"))
         dialog.get_by_role("button", name="Materialize 3 assets").click()
         expect(page.get_by_text("Launched run")).to_be_visible(timeout=120_000)
-        runs = _wait_for_runs(home)
+        runs = _wait_for_runs(dagster_ui)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), runs
         rebuilt = set().union(*(run.asset_selection or set() for run in runs[2:]))
         assert {key.to_user_string() for key in rebuilt} == unsynced
-        assert set(_stale_statuses(home).values()) == {StaleStatus.FRESH}
+        assert set(_stale_statuses(instance).values()) == {StaleStatus.FRESH}
         page.goto(f"{url}/locations/{LOCATION}/asset-groups/vector_store", wait_until="networkidle")
         expect(page.get_by_text(re.compile(r"^(\d+) / \1 Passed$")).first).to_be_visible()
         assert page.get_by_text("Unsynced").count() == 0
