@@ -3,6 +3,7 @@ trips, alias swaps, errors, and the two fault cases (server unreachable; a load 
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -249,8 +250,9 @@ time.sleep(float(sys.argv[2]))
 """
 
 
-def test_lite_waits_while_another_process_has_the_file_open(tmp_path: Path) -> None:
-    """Milvus Lite lets one process at a time open a file (Dagster runs each step in its own process)."""
+def test_lite_waits_while_another_process_has_the_file_open(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Milvus Lite lets one process at a time open a file (Dagster runs each step in its own process): the wait
+    logs one line when it starts and one when it ends, not a traceback per probe."""
     resource = make_resource("lite", tmp_path, lite_lock_wait_s=30)
     with resource.connected():
         pass  # creates the data directory and its LOCK file
@@ -261,10 +263,16 @@ def test_lite_waits_while_another_process_has_the_file_open(tmp_path: Path) -> N
         with pytest.raises(MilvusConfigError, match="stayed open in another process for 0 s"):
             with variant(resource, lite_lock_wait_s=0.2).connected():
                 pass
+        caplog.clear()
+        caplog.set_level(logging.DEBUG)
         started = time.monotonic()
         with resource.connected() as milvus:
             assert milvus.list_collections() == []
         assert time.monotonic() - started > 1.0  # it waited for the holder to let go
+        messages = [record.getMessage() for record in caplog.records]
+        assert sum("waiting for its lock" in m for m in messages) == 1, messages
+        assert sum("free after" in m for m in messages) == 1, messages
+        assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()], messages
     finally:
         holder.kill()
         holder.wait(10)

@@ -52,8 +52,8 @@ def _materialized_version(context: dg.AssetCheckExecutionContext) -> str | None:
 
 
 @graph_check(name=LOAD_COMPLETE, blocking=True,
-                description="the (:LoadState {key: 'graph'}) marker says complete, for the data version the last "
-                            "materialization reported (a half-loaded or replaced graph fails)")
+             description="the (:LoadState {key: 'graph'}) marker says complete, for the data version the last "
+                         "materialization reported (a half-loaded or replaced graph fails)")
 def load_complete(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource) -> dg.AssetCheckResult:
     records = neo4j.read(cypher.READ_LOAD_STATE, {"key": model.LOAD_STATE_KEY})
     return _result(LOAD_COMPLETE, rules.load_complete(records[0] if records else None,
@@ -61,9 +61,9 @@ def load_complete(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource) 
 
 
 @graph_check(name=NODE_COUNTS, blocking=True, additional_ins=_SOURCES,
-                description="nodes per label equal their sources: Media = movies, User = distinct users of "
-                            "demographics and ratings, Genre = distinct genres, Tag = distinct genome tags, "
-                            "Platform = distinct availability platforms")
+             description="nodes per label equal their sources: Media = movies, User = distinct users of "
+                         "demographics and ratings, Genre = distinct genres, Tag = distinct genome tags, "
+                         "Platform = distinct availability platforms")
 def node_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
                 demographics: pl.LazyFrame, availability: pl.LazyFrame) -> dg.AssetCheckResult:
     expected = rules.expected_counts(movies, ratings, genome, demographics, availability)
@@ -72,8 +72,8 @@ def node_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFram
 
 
 @graph_check(name=RELATIONSHIP_COUNTS, blocking=True, additional_ins=_SOURCES,
-                description="relationships per type equal their source rows: RATED = ratings rows, HAS_GENRE = "
-                            "distinct (movie, genre) pairs, HAS_TAG = genome rows, AVAILABLE_ON = availability rows")
+             description="relationships per type equal their source rows: RATED = ratings rows, HAS_GENRE = "
+                         "distinct (movie, genre) pairs, HAS_TAG = genome rows, AVAILABLE_ON = availability rows")
 def relationship_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
                         demographics: pl.LazyFrame, availability: pl.LazyFrame) -> dg.AssetCheckResult:
     expected = rules.expected_counts(movies, ratings, genome, demographics, availability)
@@ -82,18 +82,18 @@ def relationship_counts(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.
 
 
 @graph_check(name=SCHEMA, blocking=True,
-                description="a uniqueness constraint per node key (Media.id, User.id, Genre.name, Tag.id, "
-                            "Platform.name, LoadState.key) and the six lookup indexes exist, on the right "
-                            "label and property, and are ONLINE")
+             description="a uniqueness constraint per node key (Media.id, User.id, Genre.name, Tag.id, "
+                         "Platform.name, LoadState.key) and the six lookup indexes exist, on the right "
+                         "label and property, and are ONLINE")
 def constraints_and_indexes(neo4j: Neo4jResource) -> dg.AssetCheckResult:
     return _result(SCHEMA, rules.schema_online(neo4j.read(cypher.SHOW_SCHEMA)))
 
 
 @graph_check(name=ENDPOINTS, blocking=True,
-                additional_ins={k: _SOURCES[k] for k in ("movies", "ratings", "genome", "availability")},
-                description="every relationship starts and ends at the labels of its type (count store), and "
-                            "every node key that a source row points at exists (a missing one means the "
-                            "load's MATCH dropped that row)")
+             additional_ins={k: _SOURCES[k] for k in ("movies", "ratings", "genome", "availability")},
+             description="every relationship starts and ends at the labels of its type (count store), and "
+                         "every node key that a source row points at exists (a missing one means the "
+                         "load's MATCH dropped that row)")
 def endpoints(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
               availability: pl.LazyFrame) -> dg.AssetCheckResult:
     relationship_counts = {spec.type: neo4j.read(cypher.count_relationships(spec))[0] for spec in model.RELATIONSHIPS}
@@ -104,9 +104,9 @@ def endpoints(neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame,
 
 
 @graph_check(name=EXPLANATION, blocking=False,
-                description="'titles rated >= 4 by (up to 1,000) users who rated X >= 4, available on P' returns "
-                            "titles with a median latency under 1 s over 3 runs (X: the most-rated title, P: the "
-                            "platform with most titles, unless configured); latencies recorded; warns")
+             description="'titles rated >= 4 by (up to 1,000) users who rated X >= 4, available on P' returns "
+                         "titles with a median latency under 1 s over 3 runs (X: the most-rated title, P: the "
+                         "platform with most titles, unless configured); latencies recorded; warns")
 def explanation_latency(neo4j: Neo4jResource, config: ExplanationConfig) -> dg.AssetCheckResult:
     seed = neo4j.read(cypher.EXPLANATION_SEED)
     platform = neo4j.read(cypher.BUSIEST_PLATFORM)
