@@ -98,7 +98,8 @@ def assert_alias_complete(milvus: MilvusResource, rows: int) -> None:
         assert versions == [target], f"collections left behind or lost: {versions}"
 
 
-@pytest.mark.parametrize("backend", ["lite", "server"])
+# CI runs Lite here and the server on Postgres (test_team_runs); `-m matrix` adds the other two pairs
+@pytest.mark.parametrize("backend", ["lite", pytest.param("server", marks=pytest.mark.matrix)])
 def test_two_store_runs_launched_at_once_through_the_daemon_queue_one_after_the_other(
         dagster_dev, milvus_server, backend: str) -> None:
     url, instance, lake = dagster_dev
