@@ -22,30 +22,12 @@ import pytest
 
 from tv5_assets import local_services as ls
 from tv5_assets_tests import services as svc
+from tv5_assets_tests.dagster_runs import LAUNCH, graphql
 from tv5_assets_tests.team_support import TeamStack
 
 pytestmark = pytest.mark.team_stack
 RUN_TIMEOUT_S = 120
-LAUNCH = """
-mutation Launch($params: ExecutionParams!) {
-  launchRun(executionParams: $params) {
-    __typename
-    ... on LaunchRunSuccess { run { runId status } }
-    ... on PythonError { message stack }
-    ... on RunConfigValidationInvalid { errors { message } }
-  }
-}"""
 RUN_STATUS = """query Status($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"""
-
-
-def _graphql(port: int, query: str, variables: dict) -> dict:
-    body = json.dumps({"query": query, "variables": variables}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        answer = json.loads(response.read())
-    assert not answer.get("errors"), answer
-    return answer["data"]
 
 
 def _imports_the_project(pid: int) -> bool:
@@ -113,7 +95,7 @@ def test_the_team_stack_runs_a_job_queued_through_the_webserver_and_stops_clean(
 
     # a run through the webserver's GraphQL: QUEUED, dequeued by the daemon, SUCCESS
     launched = time.monotonic()
-    result = _graphql(ports["web"], LAUNCH, {"params": {
+    result = graphql(team_stack.url, LAUNCH, {"params": {
         "selector": {"repositoryLocationName": "tv5_assets", "repositoryName": "__repository__",
                      "jobName": "purge_old_runs"},
         "runConfigData": {}}})["launchRun"]
@@ -123,7 +105,7 @@ def test_the_team_stack_runs_a_job_queued_through_the_webserver_and_stops_clean(
     while seen[-1] not in ("SUCCESS", "FAILURE", "CANCELED"):
         assert time.monotonic() - launched < RUN_TIMEOUT_S, f"run {run_id} still {seen[-1]}: {seen}"
         time.sleep(0.25)
-        status = _graphql(ports["web"], RUN_STATUS, {"id": run_id})["runOrError"]["status"]
+        status = graphql(team_stack.url, RUN_STATUS, {"id": run_id})["runOrError"]["status"]
         if status != seen[-1]:
             seen.append(status)
     run_s = time.monotonic() - launched
