@@ -6,7 +6,7 @@ import dagster as dg
 
 from tv5_assets.agentdb import assets as agentdb_assets
 from tv5_assets.agentdb import checks as agentdb_checks
-from tv5_assets.core.automation import SERVING_GROUPS, serving_stores_sensor
+from tv5_assets.core.automation import SERVING_STORES, serving_stores_sensor
 from tv5_assets.core.io_manager import PolarsParquetIOManager
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.settings import Settings
@@ -22,6 +22,7 @@ from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import checks as ingestion_checks
 from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
+from tv5_assets.release import assets as release_assets
 from tv5_assets.release.freshness import served_freshness_check
 from tv5_assets.rl import assets as rl_assets
 from tv5_assets.rl import checks as rl_checks
@@ -42,7 +43,7 @@ EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_proce
 
 all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets, *taste_assets.assets,
               *vector_store_assets.assets, *graph_store_assets.assets, *rl_assets.assets,
-              *agentdb_assets.assets, *evaluation_assets.assets]
+              *agentdb_assets.assets, *evaluation_assets.assets, *release_assets.assets]
 all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *synthetic_checks.asset_checks,
               *taste_checks.asset_checks, *vector_store_checks.asset_checks, *rl_checks.asset_checks,
               *graph_store_checks.asset_checks, *agentdb_checks.asset_checks,
@@ -62,15 +63,15 @@ movielens_job = dg.define_asset_job(
 
 serving_stores_job = dg.define_asset_job(
     "serving_stores",
-    selection=dg.AssetSelection.groups(*SERVING_GROUPS),
-    description="Reload the serving stores only (Milvus collections and the Neo4j graph) from the stored "
-    "Parquet assets, e.g. after restoring a database or pointing the resources at a new server.",
+    selection=SERVING_STORES,
+    description="Stage the serving stores (Milvus collections, the Neo4j graph, AgentDB) from the stored Parquet "
+    "assets, audit them and publish them together (`release`), e.g. after pointing the resources at a new server.",
 )
 
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
-    jobs=[whole_graph_job, movielens_job, serving_stores_job, purge_old_runs],
+    jobs=[whole_graph_job, movielens_job, serving_stores_job, purge_old_runs, *release_assets.jobs],
     schedules=[purge_old_runs_daily],
     sensors=[serving_stores_sensor(), source_release_sensor(SETTINGS.landing_dir(), SETTINGS.tv5_movielens_source)],
     executor=EXECUTORS[SETTINGS.tv5_executor],

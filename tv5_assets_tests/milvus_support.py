@@ -141,3 +141,19 @@ def write_source_lake(lake: Path, movies: int = 600, users: int = 250, seed: int
     for name, frame in frames.items():
         frame.write_parquet(lake / f"{name}.parquet")
     return frames
+
+
+def staged_on(instance, asset_key, collection: str):
+    """Record on `instance` that `asset_key` staged `collection` (as its materialization would), so its checks
+    audit that collection: for tests that build a collection by hand (cut values, a coarse index)."""
+    import dagster as dg
+
+    from tv5_assets.core.releases import STAGED
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key, metadata={STAGED: collection}))
+    return instance
+
+
+def staged_name(result, asset_key) -> str:
+    """The collection a run's materialization of `asset_key` staged."""
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == asset_key]
+    return event.materialization.metadata["staged_version"].value

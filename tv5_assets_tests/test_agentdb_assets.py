@@ -12,7 +12,7 @@ import pytest
 
 from tv5_assets.agentdb import checks
 from tv5_assets.agentdb.node import NodeRuntime
-from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, agentdb_config, failed_checks
+from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, agentdb_config, failed_checks, staged_file
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, materialize, release_config
 
 CHECKS = {checks.ONE_SESSION, checks.STEPS, checks.VECTORS, checks.SEARCH, checks.SIZE}
@@ -48,8 +48,10 @@ def test_sample_agentdb_passes_every_check_with_agentdbs_own_counts(sample) -> N
     assert set(evaluations) == CHECKS and all(e.severity == dg.AssetCheckSeverity.ERROR for e in evaluations.values())
     policies = pl.read_parquet(lake / "policies.parquet")
     vectors = pl.read_parquet(lake / "user_vectors.parquet")
-    stats = NodeRuntime.locate().stats(lake / "agentdb.db")  # AgentDB's own reading, through the project's script
-    cli = NodeRuntime.locate().cli_stats(lake / "agentdb.db")  # and AgentDB's CLI
+    staged = staged_file(lake, instance)  # staged, audited; readers' data/agentdb.db moves only with `release`
+    assert staged.parent.name == "agentdb.versions" and not (lake / "agentdb.db").exists()
+    stats = NodeRuntime.locate().stats(staged)  # AgentDB's own reading, through the project's script
+    cli = NodeRuntime.locate().cli_stats(staged)  # and AgentDB's CLI
     print(f"\nAgentDB stats on the sample: {stats}\nAgentDB CLI stats: {cli}")
     assert stats["sessions"] == stats["session_users"] == policies.height == SMALL_SAMPLE["sample_users"]
     assert stats["sessions_by_type"] == dict(policies["algorithm"].value_counts().iter_rows())
@@ -58,13 +60,13 @@ def test_sample_agentdb_passes_every_check_with_agentdbs_own_counts(sample) -> N
     assert stats["embedding_dims"] == {"384": vectors.height} and stats["integrity"] == "ok"
     assert evaluations[checks.ONE_SESSION].metadata["sessions"].value == policies.height
     assert evaluations[checks.SEARCH].metadata["users"].value  # three real users were searched
-    assert evaluations[checks.SIZE].metadata["bytes"].value == (lake / "agentdb.db").stat().st_size
+    assert evaluations[checks.SIZE].metadata["bytes"].value == staged.stat().st_size
 
 
 def test_learning_system_reads_a_users_session(sample) -> None:
-    lake = sample[0]
+    lake, instance, _ = sample
     policy = pl.read_parquet(lake / "policies.parquet").row(3, named=True)
-    session = NodeRuntime.locate().stats(lake / "agentdb.db", session=f"user-{policy['user_id']}")["session"]
+    session = NodeRuntime.locate().stats(staged_file(lake, instance), session=f"user-{policy['user_id']}")["session"]
     assert session["userId"] == str(policy["user_id"]) and session["sessionType"] == policy["algorithm"]
     assert session["status"] == "active"
     assert session["config"]["learningRate"] == policy["hyperparameters"]["learning_rate"]
@@ -76,15 +78,17 @@ def test_learning_system_reads_a_users_session(sample) -> None:
 
 def test_rerun_is_idempotent(sample) -> None:
     lake, instance, _ = sample
-    path = lake / "agentdb.db"
+    path = staged_file(lake, instance)
     before, digest = _data_version(instance), hashlib.sha256(path.read_bytes()).hexdigest()
-    inode = path.stat().st_ino
+    path.unlink()  # a fresh write of the same rows
     again = materialize("agentdb", lake, instance=instance)
     assert again.success and failed_checks(again) == {}
-    assert _data_version(instance) == before
+    assert _data_version(instance) == before and staged_file(lake, instance) == path
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest  # byte for byte the same database
-    assert path.stat().st_ino != inode  # yet a new file, renamed into place
-    assert not list(lake.glob(".agentdb.db.*"))  # no temporary left behind
+    inode = path.stat().st_ino
+    kept = materialize("agentdb", lake, instance=instance)  # the staged file holds these rows: staged again as is
+    assert kept.success and _metadata(instance)["reused"] is True and path.stat().st_ino == inode
+    assert [p.name for p in (lake / "agentdb.versions").iterdir()] == [path.name]  # no temporary left behind
 
 
 def test_window_setting_changes_the_steps_and_the_checks_follow(sample) -> None:
@@ -93,6 +97,6 @@ def test_window_setting_changes_the_steps_and_the_checks_follow(sample) -> None:
     short = materialize("agentdb", lake, agentdb_config(recent_steps_per_user=3), instance=instance)
     assert short.success and failed_checks(short) == {}  # the checks read the recorded window
     assert _data_version(instance) != before
-    assert NodeRuntime.locate().stats(lake / "agentdb.db")["experiences"] == _expected_steps(lake, 3)
+    assert NodeRuntime.locate().stats(staged_file(lake, instance))["experiences"] == _expected_steps(lake, 3)
     back = materialize("agentdb", lake, instance=instance)
     assert back.success and _data_version(instance) == before

@@ -6,13 +6,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
 
 from tv5_assets.agentdb import checks
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.core.storage import write_parquet_atomic
-from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, failed_checks
+from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, failed_checks, staged_file
 from tv5_assets_tests.harness import check_results, materialize, release_config
 
 pytestmark = pytest.mark.realdata
@@ -25,7 +26,8 @@ def test_ml_latest_small_agentdb_passes_every_check(ml_latest_small: Path, tmp_p
     lake = tmp_path / "lake"
     if ENCODINGS.is_dir():
         shutil.copytree(ENCODINGS, lake / "cache" / "embeddings")
-    result = materialize(UPSTREAM | AGENTDB, lake, release_config(source=str(ml_latest_small)))
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(UPSTREAM | AGENTDB, lake, release_config(source=str(ml_latest_small)), instance=instance)
     ENCODINGS.mkdir(parents=True, exist_ok=True)
     for cache in (lake / "cache" / "embeddings").glob("*.parquet"):
         write_parquet_atomic(pl.read_parquet(cache), ENCODINGS / cache.name)
@@ -34,7 +36,8 @@ def test_ml_latest_small_agentdb_passes_every_check(ml_latest_small: Path, tmp_p
     assert set(evaluations) == {checks.ONE_SESSION, checks.STEPS, checks.VECTORS, checks.SEARCH, checks.SIZE}
 
     node = NodeRuntime.locate()
-    stats, cli = node.stats(lake / "agentdb.db"), node.cli_stats(lake / "agentdb.db")
+    staged = staged_file(lake, instance)
+    stats, cli = node.stats(staged), node.cli_stats(staged)
     print(f"\nAgentDB stats on ml-latest-small: {stats}\nAgentDB CLI stats: {cli}\n"
           f"search: {evaluations[checks.SEARCH].description} {evaluations[checks.SEARCH].metadata['top_hits'].value}")
     ratings = pl.read_parquet(lake / "ratings.parquet")
@@ -45,4 +48,4 @@ def test_ml_latest_small_agentdb_passes_every_check(ml_latest_small: Path, tmp_p
     assert stats["embedding_dims"] == {"384": 610} and stats["integrity"] == "ok"
     assert sum(stats["sessions_by_type"].values()) == 610 and len(stats["sessions_by_type"]) == 6
     built = {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
-    assert built["agentdb"].metadata["file_bytes"].value == (lake / "agentdb.db").stat().st_size
+    assert built["agentdb"].metadata["file_bytes"].value == staged.stat().st_size

@@ -10,7 +10,7 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "demographics", "availability", "milvus/media_vectors", "milvus/user_vectors",
                    "episodes", "policies", "graph", "collaborative_movie_vectors", "collaborative_user_vectors",
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
-                   "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb"}
+                   "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -56,7 +56,7 @@ EXPECTED_CHECKS = {
         "recall_at_10", "search_latency", "filtered_search_matches", "every_filter_value_found")),
     *((store, "built_from_newest_source") for store in SERVING_STORES),
 }
-EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "purge_old_runs"}
+EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "purge_old_runs", "rollback"}
 
 
 def test_definitions_hold_every_asset_check_and_job() -> None:
@@ -121,7 +121,9 @@ def test_every_step_that_writes_or_audits_a_store_is_in_that_stores_pool() -> No
     expected = {"graph": "neo4j.graph", "agentdb": "agentdb",
                 **{f"milvus/{c}": f"milvus.{c}" for c in ("media_vectors", "user_vectors", "hybrid_media_vectors",
                                                           "hybrid_user_vectors")}}
-    assert set(expected.values()) == set(STORE_POOLS)
+    assert set(expected.values()) | {"release"} == set(STORE_POOLS)  # publishing and rollback: one at a time
+    assert defs.resolve_assets_def("release").op.pool == "release"
+    assert defs.resolve_job_def("rollback").graph.node_defs[0].pool == "release"
     pools: dict[tuple[str, str | None], str | None] = {}
     for asset in defs.assets or []:
         for key in asset.keys:

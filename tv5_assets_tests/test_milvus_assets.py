@@ -1,6 +1,6 @@
 """End to end on the generated sample: MovieLens -> embeddings + synthetic -> both Milvus collections, on
-Milvus Lite and on the local Milvus 2.3.5 server; checks green, alias switched on re-materialization,
-data version unchanged for unchanged inputs."""
+Milvus Lite and on the local Milvus 2.3.5 server; staged collections (no alias) audited green, an unchanged
+version staged again, data version unchanged for unchanged inputs."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _materializations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetMa
     return {e.asset_key.to_user_string(): e.materialization for e in result.get_asset_materialization_events()}
 
 
-def test_sample_builds_both_collections_with_green_checks_and_switches_the_alias(lake_and_milvus) -> None:
+def test_sample_stages_both_collections_with_green_checks_and_no_alias(lake_and_milvus) -> None:
     lake, milvus = lake_and_milvus
     instance = dg.DagsterInstance.ephemeral()
     first = materialize(COLLECTIONS, lake, instance=instance, milvus=milvus)
@@ -58,7 +58,9 @@ def test_sample_builds_both_collections_with_green_checks_and_switches_the_alias
     assert media.metadata["entity_count"].value == pl.read_parquet(lake / "content_vectors.parquet").height == 300
     assert users.metadata["entity_count"].value == pl.read_parquet(lake / "user_vectors.parquet").height == 40
     assert media.metadata["alias"].value == milvus.alias_name("media_vectors")
-    assert media.metadata["collection"].value.startswith(milvus.alias_name("media_vectors") + "__v")
+    assert media.metadata["staged_version"].value.startswith(milvus.alias_name("media_vectors") + "__v")
+    with milvus.connected():  # staged, audited, not served: no reader finds it behind the alias
+        assert milvus.alias_target(milvus.alias_name("media_vectors")) is None
     # media vectors build at efConstruction 100 (their spec's: half the build time, recall 0.997 at ml-25m shape)
     assert media.metadata["index"].value == {"index_type": "HNSW", "metric_type": "COSINE", "M": 16,
                                              "efConstruction": 100, "search_ef": 100}
@@ -68,39 +70,39 @@ def test_sample_builds_both_collections_with_green_checks_and_switches_the_alias
     assert media.metadata["movies_on_a_platform"].value > 0 and users.metadata["users_without_demographics"].value == 0
     assert media.metadata["vectors_per_s"].value > 0 and media.metadata["load_time_s"].value >= 0
 
-    # Unchanged rows: the collections already served are kept (nothing reloaded), same data version.
+    # Unchanged rows: the staged versions are staged again (nothing reloaded), same data version.
     kept = _materializations(materialize(COLLECTIONS.without_checks(), lake, instance=instance, milvus=milvus))
     for key, before in built.items():
-        assert kept[key].metadata["kept"].value is True and kept[key].metadata["batches"].value == 0
-        assert kept[key].metadata["collection"].value == before.metadata["collection"].value
+        assert kept[key].metadata["reused"].value is True and kept[key].metadata["batches"].value == 0
+        assert kept[key].metadata["staged_version"].value == before.metadata["staged_version"].value
         assert kept[key].tags["dagster/data_version"] == before.tags["dagster/data_version"]
-    # force_rebuild builds new versions anyway and drops the previous ones.
+    # force_rebuild builds new versions anyway; the earlier stages, neither served nor released, are dropped.
     force = {"ops": {op: {"config": {"force_rebuild": True}} for op in ("milvus__media_vectors", "milvus__user_vectors")}}
     again = _materializations(materialize(COLLECTIONS.without_checks(), lake, force, instance=instance, milvus=milvus))
     for key, before in built.items():
         after = again[key]
-        assert after.metadata["kept"].value is False
-        assert after.metadata["previous_collection"].value == before.metadata["collection"].value
-        assert after.metadata["previous_dropped"].value is True
+        assert after.metadata["reused"].value is False
+        assert after.metadata["dropped_leftovers"].value == [before.metadata["staged_version"].value]
         assert after.tags["dagster/data_version"] == before.tags["dagster/data_version"]  # unchanged input
     with milvus.connected():
-        for key, spec_alias in (("milvus/media_vectors", "media_vectors"), ("milvus/user_vectors", "user_vectors")):
-            alias = milvus.alias_name(spec_alias)
-            assert milvus.alias_target(alias) == again[key].metadata["collection"].value
-            assert milvus.count(alias) == built[key].metadata["entity_count"].value
+        for key in ("milvus/media_vectors", "milvus/user_vectors"):
+            staged = again[key].metadata["staged_version"].value
+            assert milvus.count(staged) == built[key].metadata["entity_count"].value
         ours = sorted(n for n in milvus.list_collections() if n.startswith(milvus.collection_prefix))
-        assert ours == sorted(m.metadata["collection"].value for m in again.values())
+        assert ours == sorted(m.metadata["staged_version"].value for m in again.values())
 
 
 def test_released_collection_fails_the_load_check_on_the_server(upstream: Path, tmp_path: Path) -> None:
     lake = Path(shutil.copytree(upstream, tmp_path / "lake"))
+    instance = dg.DagsterInstance.ephemeral()
     with owned(make_resource("server", lake)) as milvus:
-        assert materialize(dg.AssetSelection.assets(media_vectors).without_checks(), lake, milvus=milvus).success
+        staged = materialize(dg.AssetSelection.assets(media_vectors).without_checks(), lake, instance=instance,
+                             milvus=milvus)
+        collection = _materializations(staged)["milvus/media_vectors"].metadata["staged_version"].value
         with milvus.connected():
-            collection = milvus.alias_target(milvus.alias_name("media_vectors"))
             milvus.client.release_collection(collection)
         result = materialize(dg.AssetSelection.checks(dg.AssetCheckKey(media_vectors.key, checks.LOADED)), lake,
-                             raise_on_error=False, milvus=milvus)
+                             instance=instance, raise_on_error=False, milvus=milvus)
         evaluation = check_results(result)[("milvus/media_vectors", checks.LOADED)]
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
         assert evaluation.description == f"{collection} load state is NotLoad"

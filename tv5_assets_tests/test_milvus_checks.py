@@ -1,5 +1,6 @@
 """The collections' asset checks, both ways, through Dagster on Milvus Lite: green on a good build, failing
-with a useful message when the collection, its index, its load state, or the source drifts apart."""
+with a useful message when the collection, its index, its load state, or the source drifts apart. The checks
+audit the collection the asset's latest materialization staged (no alias), read from the run's instance."""
 
 from __future__ import annotations
 
@@ -19,7 +20,15 @@ from tv5_assets.vector_store.rows import Rows, media_rows, user_rows
 from tv5_assets.vector_store.schema import MEDIA as MEDIA_SPEC
 from tv5_assets.vector_store.schema import USERS as USER_SPEC
 from tv5_assets_tests.harness import check_results, materialize
-from tv5_assets_tests.milvus_support import make_resource, owned, unit_vectors, variant, write_source_lake
+from tv5_assets_tests.milvus_support import (
+    make_resource,
+    owned,
+    staged_name,
+    staged_on,
+    unit_vectors,
+    variant,
+    write_source_lake,
+)
 
 MEDIA = media_vectors.key.to_user_string()
 USERS = user_vectors.key.to_user_string()
@@ -27,22 +36,26 @@ ALL_CHECKS = (checks.ENTITY_COUNT, checks.INDEX_AS_CONFIGURED, checks.LOADED, ch
               checks.LATENCY, checks.FILTERED_SEARCH, checks.EVERY_VALUE)
 
 
+INSTANCE = dg.DagsterInstance.ephemeral()  # the `built` fixture's runs and the checks re-run against them
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, MilvusResource, dg.ExecuteInProcessResult]]:
-    """Both collections built from a hand-made source lake, with all their checks."""
+    """Both collections staged from a hand-made source lake, with all their checks."""
     lake = tmp_path_factory.mktemp("checks")
     write_source_lake(lake)
     with owned(make_resource("lite", lake)) as milvus:
-        result = materialize(dg.AssetSelection.assets(media_vectors, user_vectors), lake, milvus=milvus)
+        result = materialize(dg.AssetSelection.assets(media_vectors, user_vectors), lake, instance=INSTANCE,
+                             milvus=milvus)
         yield lake, milvus, result
 
 
 def _run_check(lake: Path, milvus: MilvusResource, asset: dg.AssetsDefinition, name: str,
-               config: dict | None = None) -> dg.AssetCheckEvaluation:
+               config: dict | None = None, instance: dg.DagsterInstance = INSTANCE) -> dg.AssetCheckEvaluation:
     key = dg.AssetCheckKey(asset.key, name)
     run_config = {"ops": {f"{asset.key.to_python_identifier()}_{name}": {"config": config}}} if config else None
     result = materialize(dg.AssetSelection.checks(key), lake, run_config=run_config, raise_on_error=False,
-                         milvus=milvus)
+                         instance=instance, milvus=milvus)
     return check_results(result)[(asset.key.to_user_string(), name)]
 
 
@@ -62,21 +75,29 @@ def test_every_check_passes_on_a_good_build(built) -> None:
     assert evaluations[(USERS, checks.FILTERED_SEARCH)].metadata["expression"].value == 'country == "FR"'
 
 
-def test_missing_alias_fails_every_check(tmp_path: Path) -> None:
+def test_nothing_staged_or_the_staged_collection_gone_fails_every_check(tmp_path: Path) -> None:
     write_source_lake(tmp_path)
     with owned(make_resource("lite", tmp_path)) as milvus:
         result = materialize(dg.AssetSelection.checks_for_assets(media_vectors), tmp_path, raise_on_error=False,
                              milvus=milvus)
+        evaluations = check_results(result)
+        assert len(evaluations) == len(ALL_CHECKS) and not any(e.passed for e in evaluations.values())
+        assert evaluations[(MEDIA, checks.ENTITY_COUNT)].description == \
+            "milvus/media_vectors has no staged collection: materialize the asset"
+        gone = staged_on(dg.DagsterInstance.ephemeral(), media_vectors.key, "media_vectors__v20260101000000_abcdef")
+        result = materialize(dg.AssetSelection.checks_for_assets(media_vectors), tmp_path, raise_on_error=False,
+                             instance=gone, milvus=milvus)
     evaluations = check_results(result)
-    assert len(evaluations) == len(ALL_CHECKS) and not any(e.passed for e in evaluations.values())
-    assert "media_vectors does not exist on milvus-lite" in evaluations[(MEDIA, checks.ENTITY_COUNT)].description
+    assert not any(e.passed for e in evaluations.values())
+    assert "the staged collection media_vectors__v20260101000000_abcdef is not on milvus-lite" in \
+        evaluations[(MEDIA, checks.ENTITY_COUNT)].description
 
 
 def test_entity_count_fails_when_entities_go_missing(built) -> None:
-    lake, milvus, _ = built
+    lake, milvus, result = built
+    collection = staged_name(result, user_vectors.key)
     with milvus.connected():
-        alias = milvus.alias_name("user_vectors")
-        milvus.client.delete(alias, filter="id in [1, 2, 3]")
+        milvus.client.delete(collection, filter="id in [1, 2, 3]")
     try:
         evaluation = _run_check(lake, milvus, user_vectors, checks.ENTITY_COUNT)
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
@@ -85,7 +106,7 @@ def test_entity_count_fails_when_entities_go_missing(built) -> None:
         rows = user_rows(pl.read_parquet(lake / "user_vectors.parquet"),
                          pl.read_parquet(lake / "demographics.parquet"), USER_SPEC).frame
         with milvus.connected():
-            milvus.insert(milvus.alias_target(alias), rows.filter(pl.col("id") <= 3), USER_SPEC)
+            milvus.insert(collection, rows.filter(pl.col("id") <= 3), USER_SPEC)
 
 
 def test_index_check_fails_when_the_configuration_differs(built) -> None:
@@ -100,9 +121,9 @@ def test_index_check_fails_when_the_configuration_differs(built) -> None:
 def test_load_check_on_lite_loads_what_a_new_process_finds_released(built) -> None:
     """Milvus Lite keeps load state per process: the check loads the collection and says what it found.
     (On the server a released collection fails the check: see test_milvus_assets.)"""
-    lake, milvus, _ = built
+    lake, milvus, result = built
+    collection = staged_name(result, media_vectors.key)
     with milvus.connected():
-        collection = milvus.alias_target(milvus.alias_name("media_vectors"))
         milvus.client.release_collection(collection)
     evaluation = _run_check(lake, milvus, media_vectors, checks.LOADED)
     assert evaluation.passed and evaluation.metadata["found_state"].value == "NotLoad"
@@ -137,9 +158,11 @@ def test_recall_fails_for_an_index_too_coarse_for_the_data(tmp_path: Path) -> No
         pl.Series("vector", noise / np.linalg.norm(noise, axis=1, keepdims=True)).cast(pl.Array(pl.Float32, 384))
     ).write_parquet(tmp_path / "content_vectors.parquet")
     coarse = make_resource("lite", tmp_path, hnsw_m=4, hnsw_ef_construction=8, search_ef=10)
+    instance = dg.DagsterInstance.ephemeral()
     with owned(coarse):
-        assert materialize(dg.AssetSelection.assets(media_vectors).without_checks(), tmp_path, milvus=coarse).success
-        evaluation = _run_check(tmp_path, coarse, media_vectors, checks.RECALL, {"minimum": 0.95})
+        assert materialize(dg.AssetSelection.assets(media_vectors).without_checks(), tmp_path, instance=instance,
+                           milvus=coarse).success
+        evaluation = _run_check(tmp_path, coarse, media_vectors, checks.RECALL, {"minimum": 0.95}, instance)
     assert not evaluation.passed and evaluation.metadata["recall_at_10"].value < 0.95
     assert "at ef=10 against exact numpy search; required 0.95" in evaluation.description
 
@@ -180,16 +203,18 @@ def test_every_value_check_fails_on_a_collection_holding_a_cut_value(tmp_path: P
     cut = Rows(rows.frame.with_columns(pl.col("platforms").list.eval(pl.element().str.slice(0, 16))))
     with owned(make_resource("lite", tmp_path)) as milvus:
         with milvus.connected():
-            rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), cut, [(0, cut.frame.height)])
-        evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE)
+            built = rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), cut, [(0, cut.frame.height)])
+        instance = staged_on(dg.DagsterInstance.ephemeral(), media_vectors.key, built.collection)
+        evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE, instance=instance)
         print(f"cut collection: passed={evaluation.passed} severity={evaluation.severity}: {evaluation.description}")
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
         truth = availability.filter(pl.col("platform") == "Criterion Channel").height
         assert f"platforms = 'Criterion Channel': 0 of {truth}" in evaluation.description
         # the same rows uncut (what the loader now writes) pass
         with milvus.connected():
-            rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), rows, [(0, rows.frame.height)])
-        evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE)
+            built = rebuild(milvus, MEDIA_SPEC, milvus.alias_name(MEDIA_SPEC.alias), rows, [(0, rows.frame.height)])
+        staged_on(instance, media_vectors.key, built.collection)
+        evaluation = _run_check(tmp_path, milvus, media_vectors, checks.EVERY_VALUE, instance=instance)
         assert evaluation.passed, evaluation.description
         assert evaluation.metadata["values_per_field"].value == {"genres": 3, "platforms": 3}
 

@@ -56,6 +56,6 @@ def test_ml_latest_small_collections_pass_every_check(backend: str, upstream: Pa
         recall = evaluations[("milvus/media_vectors", checks.RECALL)].metadata["recall_at_10"].value
         filtered = evaluations[("milvus/media_vectors", checks.FILTERED_SEARCH)].metadata
         assert recall >= 0.95 and filtered["source_matches"].value > 1000  # TV5MONDE carries ~15% of the catalogue
-        with milvus.connected():
-            assert milvus.alias_target(milvus.alias_name("media_vectors")) == \
-                built["milvus/media_vectors"].metadata["collection"].value
+        with milvus.connected():  # staged and audited; nothing served until `release`
+            assert milvus.count(built["milvus/media_vectors"].metadata["staged_version"].value) == movies
+            assert milvus.alias_target(milvus.alias_name("media_vectors")) is None

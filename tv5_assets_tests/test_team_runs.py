@@ -35,7 +35,7 @@ from tv5_assets_tests.dagster_runs import (
 from tv5_assets_tests.graph_support import sources, write_sources
 from tv5_assets_tests.milvus_support import write_source_lake
 from tv5_assets_tests.team_support import TeamStack
-from tv5_assets_tests.test_run_collisions import MOVIES, STORE, assert_alias_complete, assert_serialised, store_checks
+from tv5_assets_tests.test_run_collisions import MOVIES, STORE, assert_serialised, assert_staged_complete, store_checks
 
 pytestmark = [pytest.mark.team_stack, pytest.mark.daemon]
 
@@ -61,7 +61,7 @@ def test_two_store_runs_at_once_on_postgres_run_one_after_the_other(team_stack: 
     assert type(team_stack.instance.run_storage).__name__ == "PostgresRunStorage"
     assert_serialised(team_stack.instance, first, second)
     resource = MilvusResource(uri=team_stack.milvus_uri, **milvus) if backend == "server" else MilvusResource(**milvus)
-    assert_alias_complete(resource, MOVIES)
+    assert_staged_complete(resource, team_stack.instance, MOVIES)
 
 
 def test_two_graph_runs_at_once_on_postgres_run_one_after_the_other(team_stack: TeamStack, tmp_path: Path) -> None:

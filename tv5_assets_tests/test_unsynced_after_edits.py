@@ -100,18 +100,18 @@ def test_unsynced_sets_follow_the_edits(built: tuple[Path, Path], tmp_path: Path
 
 def test_a_shared_helper_edit_keeps_the_collections(built: tuple[Path, Path], tmp_path: Path) -> None:
     """An edit to core/storage.py moves the code version of every asset whose logic reaches it (they are
-    unsynced, as they should be: the helper could change their output), but rebuilding a Milvus collection
-    whose rows are unchanged keeps the collection it already serves."""
+    unsynced, as they should be: the helper could change their output), but restaging a Milvus collection
+    whose rows are unchanged stages the collection it already staged again, without a build."""
     home, lake = built
     helper = {"core/storage.py": [('suffix=".tmp"', 'suffix=".part"')]}
     stale = unsynced_after(helper, built, tmp_path / "helper")
     assert "milvus/media_vectors" in stale
     with dg.DagsterInstance.from_config(str(home)) as instance:
         before = instance.get_latest_materialization_event(dg.AssetKey(["milvus", "media_vectors"]))
-    served = before.asset_materialization.metadata["collection"].value
+    staged = before.asset_materialization.metadata["staged_version"].value
 
     rebuilt = run_in(tmp_path / "helper", home, REMATERIALIZE, "milvus/media_vectors", str(lake))["metadata"]
     print(f"milvus/media_vectors after the helper edit: {rebuilt}")
-    assert rebuilt["collection"] == served and rebuilt["kept"] is True
+    assert rebuilt["staged_version"] == staged and rebuilt["reused"] is True
     after = set(run_in(tmp_path / "helper", home, UNSYNCED)["unsynced"])
     assert "milvus/media_vectors" not in after and after == stale - {"milvus/media_vectors"}

@@ -1,4 +1,5 @@
-"""Asset checks of `agentdb`: AgentDB's own code reads the file and reports; the rules compare with the inputs.
+"""Asset checks of `agentdb`: AgentDB's own code reads the staged file (the version the asset's latest
+materialization staged, which no reader opens yet) and reports; the rules compare with the inputs.
 
 One multi-check, so the file (loaded whole by sql.js) is read once for the counts, once by the CLI and
 once for the searches. Every check blocks: a recommender reading a file with missing sessions, a wrong
@@ -18,7 +19,7 @@ from tv5_assets.agentdb import rules
 from tv5_assets.agentdb.assets import (
     DEFAULT_MAX_FILE_MIB,
     DEFAULT_RECENT_STEPS,
-    FILE_NAME,
+    VERSIONS_DIR,
     MAX_FILE_MIB,
     RECENT_STEPS,
     agentdb,
@@ -29,6 +30,7 @@ from tv5_assets.agentdb.writer import AGENTDB_MAX_BYTES
 from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.pools import AGENTDB_POOL, hold_stores
+from tv5_assets.core.releases import STAGED
 
 ASSET = "agentdb"
 ONE_SESSION = "one_session_per_user"
@@ -77,7 +79,8 @@ def agentdb_checks(context: dg.AssetCheckExecutionContext, config: AgentDBCheckC
     hold_stores(context.instance, context.run, context.log.info)
     node = NodeRuntime.locate()  # raises naming node or the npm package
     per_user, bound_mib = recorded(context)
-    path = lake.path(FILE_NAME)
+    staged = (latest_metadata(context, ASSET) or {}).get(STAGED)  # the version staged, not the one served
+    path = lake.path(VERSIONS_DIR, str(staged or "none-staged.db"))
     size = path.stat().st_size if path.exists() else None
     want = rules.expected(policies, episodes, user_vectors, per_user)
     try:

@@ -20,7 +20,9 @@ import datetime as dt
 
 import dagster as dg
 
-SERVING_GROUPS = ("vector_store", "graph_store")
+SERVING_GROUPS = ("vector_store", "graph_store", "release")
+# the stores (Milvus collections, the graph, the AgentDB file) and `release`, which publishes them together
+SERVING_STORES = dg.AssetSelection.groups(*SERVING_GROUPS) | dg.AssetSelection.assets("agentdb")
 
 AC = dg.AutomationCondition
 NEW_INPUT_DATA = AC.any_deps_match(AC.data_version_changed()).with_label("any_deps_have_new_data")
@@ -44,9 +46,10 @@ def serving_stores_sensor() -> dg.AutomationConditionSensorDefinition:
     """The sensor that evaluates the serving stores' automation conditions, on by default."""
     return dg.AutomationConditionSensorDefinition(
         "serving_stores_follow_inputs",
-        target=dg.AssetSelection.groups(*SERVING_GROUPS),
+        target=SERVING_STORES,
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
-        description="Rebuilds the Milvus collections and the Neo4j graph when their inputs get new data, when "
-        "they are missing or when their code changes, once their inputs' blocking checks pass.",
+        description="Stages the Milvus collections, the Neo4j graph and the AgentDB file when their inputs get new "
+        "data, when they are missing or when their code changes, once their inputs' blocking checks pass; then "
+        "`release` publishes them together once every store's checks passed.",
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from tv5_assets.core.releases import STAGED
+
 
 @dataclass(frozen=True)
 class RuleResult:
@@ -38,10 +40,17 @@ def check_result(asset: str | dg.AssetKey, name: str, result: RuleResult,
     )
 
 
-def latest_metadata(context: dg.AssetCheckExecutionContext, asset: str | dg.AssetKey) -> dict[str, object] | None:
+def latest_metadata(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext, asset: str | dg.AssetKey) -> dict[str, object] | None:
     """The metadata values (`.value` of each entry) of the asset's latest materialization; None when it has none."""
     key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset)
     event = context.instance.get_latest_materialization_event(key)
     if event is None or event.asset_materialization is None:
         return None
     return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+
+def staged_before(context: dg.AssetExecutionContext) -> str | None:
+    """The version the asset's latest materialization staged (`staged_version`): the release candidate until the
+    running materialization stages another."""
+    value = (latest_metadata(context, context.asset_key) or {}).get(STAGED)
+    return str(value) if value else None

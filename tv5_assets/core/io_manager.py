@@ -7,11 +7,12 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
+from tv5_assets.core.storage import CONTENT_SHA256, file_sha256, frame_fingerprint, write_parquet_atomic
 
 
 class PolarsParquetIOManager(dg.ConfigurableIOManager):
-    """Stores each asset as `<base_dir>/<asset key path>.parquet`, written atomically.
+    """Stores each asset as `<base_dir>/<asset key path>.parquet`, written atomically, with the file's sha256
+    in the output metadata.
 
     Inputs annotated as `pl.LazyFrame` are scanned rather than read, so a consumer of a 25M-row
     asset can stream it.
@@ -27,7 +28,9 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
             return
         path = self.path_for(context.asset_key)
         write_parquet_atomic(obj, path)
-        metadata: dict[str, dg.MetadataValue] = {"path": dg.MetadataValue.path(str(path))}
+        # the file's hash: the release gate re-hashes it, so a file edited outside Dagster never reaches a store
+        metadata: dict[str, dg.MetadataValue] = {"path": dg.MetadataValue.path(str(path)),
+                                                 CONTENT_SHA256: dg.MetadataValue.text(file_sha256(path))}
         if isinstance(obj, pl.DataFrame):
             metadata["dagster/row_count"] = dg.MetadataValue.int(obj.height)
         context.add_output_metadata(metadata)

@@ -29,6 +29,7 @@ from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 MILVUS_POOL_PREFIX = "milvus."
 GRAPH_POOL = "neo4j.graph"
 AGENTDB_POOL = "agentdb"
+RELEASE_POOL = "release"  # publishing and rolling back: one at a time (besides the publish lock of its own)
 DEFAULT_LIMIT = 1
 POLL_S = 2.0
 ACTIVE = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
@@ -41,7 +42,8 @@ def milvus_pool(alias: str) -> str:
 
 # every store the graph writes: the pool is what the instance set-up gives a limit
 STORE_POOLS: tuple[str, ...] = (*(milvus_pool(a) for a in ("media_vectors", "user_vectors", "hybrid_media_vectors",
-                                                           "hybrid_user_vectors")), GRAPH_POOL, AGENTDB_POOL)
+                                                           "hybrid_user_vectors")), GRAPH_POOL, AGENTDB_POOL,
+                                   RELEASE_POOL)
 
 
 class PoolLimitMissingError(dg.Failure):

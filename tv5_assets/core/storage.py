@@ -13,6 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
+CONTENT_SHA256 = "content_sha256"  # metadata key: the bytes a lake file held when materialized (the release gate re-hashes)
+
 
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> Path:
     """Write `frame` to `path` through a temporary file renamed into place.

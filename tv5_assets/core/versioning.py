@@ -59,7 +59,7 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the package's parent: Log
 # presentation and wiring: metadata rendering, charts and reports change how a page looks, not the data
 # pools and outages: which runs may touch a store at once and when a step is retried, never what a store holds
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager",
-                       "pools", "outages"})
+                       "pools", "outages", "releases"})
 # resources are `dg.Config`s too, but run logic: their whole module counts, not just their fields
 RESOURCES = (dg.ConfigurableResource, dg.ConfigurableIOManagerFactory)
 

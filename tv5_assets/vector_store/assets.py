@@ -13,12 +13,15 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.core.automation import FOLLOW_INPUTS, SERVED_FRESHNESS
+from tv5_assets.core.checking import staged_before
+from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.outages import retry_step_on
 from tv5_assets.core.pools import milvus_pool
+from tv5_assets.core.releases import STAGED, Registry
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
-from tv5_assets.vector_store.rebuild import rebuild
+from tv5_assets.vector_store.rebuild import stage
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource, MilvusUnavailableError
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
@@ -28,14 +31,16 @@ OWNERS = ["team:data-platform"]
 KEY_PREFIX = "milvus"
 
 _REBUILD_RULES = (
-    "Rebuilt without downtime: the rows go into a new collection `<alias>__v<time>_<token>` in insert "
+    "Staged, never served by this asset: the rows go into a new collection `<alias>__v<time>_<token>_c<content>` in insert "
     "requests of at most `batch_bytes` (default 16 MiB) each, then flush, an index (HNSW, M=16, "
     "efConstruction=200, metric COSINE by default, set on the `milvus` resource; a collection's spec may set "
     "its own, see its index metadata), load, and an exact "
-    "entity count; only then does the alias move to it and the previous version get dropped. A failure "
-    "leaves the alias on the previous complete collection; leftovers of interrupted builds are dropped "
-    "by the next one. When the alias already serves exactly these rows, schema and index (the content version "
-    "in its collection's name), complete and searchable, that collection is kept (config `force_rebuild`). "
+    "entity count, with no alias: readers keep searching the alias. The checks audit the staged collection "
+    "(`staged_version` in the metadata) and the `release` asset moves every store's alias at once when every "
+    "blocking check of the lineage passed. Clean-up drops only versions that are neither served, nor held by a "
+    "retained release, nor staged again: leftovers of killed builds and stages never published. When a version "
+    "already holds exactly these rows, schema and index (the content version in its name), complete and "
+    "searchable, it is staged again instead of a new build (config `force_rebuild`). "
     "Runs on Milvus Lite (default data/milvus.db) or a Milvus server (TV5_MILVUS_URI)."
 )
 
@@ -43,28 +48,29 @@ _REBUILD_RULES = (
 class CollectionConfig(dg.Config):
     force_rebuild: bool = Field(
         default=False,
-        description="build a new collection even when the alias already serves these exact rows, schema and "
-        "index (complete and searchable); by default such a collection is kept",
+        description="build a new collection even when a version (served, retained or staged before) already "
+        "holds these exact rows, schema and index, complete and searchable; by default that one is staged again",
     )
 
 
-def _publish(context: dg.AssetExecutionContext, milvus: MilvusResource, spec: CollectionSpec,
-             rows: Rows, extra: dict[str, object], force: bool) -> dg.MaterializeResult:
+def _stage(context: dg.AssetExecutionContext, milvus: MilvusResource, lake: DataLake, spec: CollectionSpec,
+           rows: Rows, extra: dict[str, object], force: bool) -> dg.MaterializeResult:
     started = time.perf_counter()
     alias = milvus.alias_name(spec.alias)
     version = content_version(rows, milvus.index_for(spec), spec)
     batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
+    keep = Registry.in_lake(lake.base_dir).retained_versions(context.asset_key.to_user_string())
     with retry_step_on((MilvusUnavailableError,)):  # a server down longer than the client's retries
-        report = rebuild(milvus, spec, alias, rows, batches, log=context.log.info, content=version, force=force)
+        report = stage(milvus, spec, alias, rows, batches, keep, log=context.log.info, content=version, force=force,
+                       last_staged=staged_before(context))
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={
+            STAGED: report.collection,
             "alias": alias,
-            "collection": report.collection,
-            "kept": report.kept,
-            "previous_collection": report.previous or "",
-            "previous_dropped": report.previous_dropped,
-            "stale_collections_dropped": dg.MetadataValue.json(report.dropped_stale),
+            "served_collection": report.previous or "",
+            "reused": report.kept,
+            "dropped_leftovers": dg.MetadataValue.json(report.dropped_stale),
             "backend": milvus.describe(),
             "entity_count": report.entities,
             "dimension": rows.dimension,
@@ -102,10 +108,10 @@ def media_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefinit
         description=description + " " + _REBUILD_RULES,
     )
     def collection(context: dg.AssetExecutionContext, config: CollectionConfig, milvus: MilvusResource,
-                   source_vectors: pl.DataFrame, movies: pl.DataFrame,
+                   lake: DataLake, source_vectors: pl.DataFrame, movies: pl.DataFrame,
                    availability: pl.DataFrame) -> dg.MaterializeResult:
         rows = media_rows(source_vectors, movies, availability, spec)
-        return _publish(context, milvus, spec, rows, {
+        return _stage(context, milvus, lake, spec, rows, {
             "movies_on_a_platform": int((rows.frame["platforms"].list.len() > 0).sum()),
             "movies_without_year": int((rows.frame["year"] == 0).sum()),
         }, config.force_rebuild)
@@ -129,9 +135,9 @@ def user_collection(spec: CollectionSpec, description: str) -> dg.AssetsDefiniti
         description=description + " " + _REBUILD_RULES,
     )
     def collection(context: dg.AssetExecutionContext, config: CollectionConfig, milvus: MilvusResource,
-                   source_vectors: pl.DataFrame, demographics: pl.DataFrame) -> dg.MaterializeResult:
+                   lake: DataLake, source_vectors: pl.DataFrame, demographics: pl.DataFrame) -> dg.MaterializeResult:
         rows = user_rows(source_vectors, demographics, spec)
-        return _publish(context, milvus, spec, rows, {
+        return _stage(context, milvus, lake, spec, rows, {
             "users_without_demographics": int((rows.frame["country"] == "").sum()),
         }, config.force_rebuild)
 

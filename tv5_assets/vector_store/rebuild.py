@@ -1,4 +1,8 @@
-"""Zero-downtime rebuild: load a new versioned collection, then move the alias onto it.
+"""Versioned collections behind an alias: `stage` builds one no reader sees; `rebuild` builds one and moves the alias.
+
+The serving collections are staged (`stage`): built, loaded and counted under a versioned name with no alias,
+audited there by their checks, and published by the `release` stage, which moves every alias at once. `rebuild`
+(build, then swap) serves the evaluation's own temporary collection.
 
 Readers only ever search the alias (`media_vectors`, `user_vectors`). A rebuild creates
 `<alias>__v<UTC time>_<token>_c<content version>`, inserts, flushes, builds and loads the index, verifies
@@ -110,6 +114,12 @@ def _discard(store: VectorStore, alias: str, name: str, previous: str | None, lo
         log(f"could not drop {name} ({error}); the next rebuild will")
 
 
+def complete(store: VectorStore, name: str, rows: int) -> bool:
+    """Whether `name` holds exactly `rows` entities and is searchable (loaded)."""
+    store.ensure_searchable(name)
+    return store.load_state(name) == "Loaded" and store.count(name) == rows
+
+
 def serves(store: VectorStore, alias: str, current: str | None, content: str | None, rows: int) -> bool:
     """Whether `current` (the alias's collection) holds exactly `rows` entities of `content` and is searchable."""
     if not content or not current or not is_version_of(current, alias) or content_of(current) != content:
@@ -144,33 +154,11 @@ def rebuild(
     name = name or versioned_name(alias, content=content)
     report = RebuildReport(alias, name, previous, rows.frame.height, len(batches),
                            max((stop - start for start, stop in batches), default=0), dropped_stale=stale)
-    clock = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        report.seconds[step] = round(now - clock, 3)
-        clock = now
-
     try:
-        store.create_collection(name, spec, rows.dimension)
-        for number, (start, stop) in enumerate(batches, start=1):
-            store.insert(name, rows.frame.slice(start, stop - start), spec, number)
-            if number == 1 or number == len(batches) or number % 10 == 0:
-                log(f"{name}: batch {number}/{len(batches)} inserted ({stop} of {rows.frame.height} rows)")
-        lap("insert")
-        store.flush(name)
-        lap("flush")
-        store.build_index(name, spec)
-        lap("index")
-        store.load(name)
-        lap("load")
-        stored = store.count(name)
-        if stored != rows.frame.height:
-            raise IncompleteLoadError(f"{name} holds {stored} entities, the source has {rows.frame.height}: "
-                                      f"{alias} stays on {previous}")
+        _build(store, spec, name, rows, batches, report, log)
+        swap_started = time.perf_counter()
         store.point_alias(alias, name)
-        lap("swap")
+        report.seconds["swap"] = round(time.perf_counter() - swap_started, 3)
     except BaseException:
         _discard(store, alias, name, previous, log)
         raise
@@ -182,5 +170,92 @@ def rebuild(
             report.previous_dropped = True
         except Exception as error:  # noqa: BLE001 - readers are already on the new version
             log(f"could not drop the previous version {previous} ({error}); the next rebuild will")
+    report.seconds["total"] = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _build(store: VectorStore, spec: CollectionSpec, name: str, rows: Rows, batches: Sequence[tuple[int, int]],
+           report: RebuildReport, log: Callable[[str], None]) -> None:
+    """Create `name`, insert `rows` in `batches`, flush, index, load and count it (laps in `report.seconds`)."""
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        report.seconds[step] = round(now - clock, 3)
+        clock = now
+
+    store.create_collection(name, spec, rows.dimension)
+    for number, (start, stop) in enumerate(batches, start=1):
+        store.insert(name, rows.frame.slice(start, stop - start), spec, number)
+        if number == 1 or number == len(batches) or number % 10 == 0:
+            log(f"{name}: batch {number}/{len(batches)} inserted ({stop} of {rows.frame.height} rows)")
+    lap("insert")
+    store.flush(name)
+    lap("flush")
+    store.build_index(name, spec)
+    lap("index")
+    store.load(name)
+    lap("load")
+    stored = store.count(name)
+    if stored != rows.frame.height:
+        raise IncompleteLoadError(f"{name} holds {stored} entities, the source has {rows.frame.height}: "
+                                  "it is not staged")
+
+
+def stage(
+    store: VectorStore,
+    spec: CollectionSpec,
+    alias: str,
+    rows: Rows,
+    batches: Sequence[tuple[int, int]],
+    keep: set[str],
+    log: Callable[[str], None] = lambda _: None,
+    content: str | None = None,
+    force: bool = False,
+    last_staged: str | None = None,
+) -> RebuildReport:
+    """Stage a version of `alias` holding `rows`, loaded, with no alias: readers keep the collection the alias
+    points at until a release publishes the staged one. Unless `force`, an existing complete version of the same
+    `content` is staged again instead of a new build (the served one, a retained release's or an earlier stage's).
+
+    Clean-up drops only what no release needs: before the build, versions that are neither served (the alias), nor
+    in `keep` (the retained releases' versions), nor `last_staged` (the asset's latest materialization's, still the
+    release candidate while this build runs): leftovers of killed builds; after a successful build, `last_staged`
+    too, now superseded. A failed build leaves `last_staged` as it was, to inspect or publish."""
+    started = time.perf_counter()
+    served = store.alias_target(alias)
+    versions = sorted((c for c in store.list_collections() if is_version_of(c, alias)), reverse=True)
+    reused = None
+    if not force and content:
+        same = [c for c in versions if content_of(c) == content]
+        reused = next((c for c in sorted(same, key=lambda c: c != served) if complete(store, c, rows.frame.height)),
+                      None)
+    protected = {served, reused, last_staged, *keep}
+    leftovers = sorted(c for c in versions if c not in protected)
+    for leftover in leftovers:
+        log(f"dropping {leftover}: a version of {alias} that is neither served, retained by a release, nor staged")
+        store.drop_collection(leftover)
+    if reused is not None:
+        log(f"{reused} already holds content version {content}, complete and searchable: staged again "
+            f"({'served now' if reused == served else 'not served'})")
+        return RebuildReport(alias, reused, served, rows.frame.height, 0, 0, dropped_stale=leftovers, kept=True,
+                             seconds={"total": round(time.perf_counter() - started, 3)})
+    name = versioned_name(alias, content=content)
+    report = RebuildReport(alias, name, served, rows.frame.height, len(batches),
+                           max((stop - start for start, stop in batches), default=0), dropped_stale=leftovers)
+    try:
+        _build(store, spec, name, rows, batches, report, log)
+    except BaseException:
+        try:
+            log(f"staging {name} failed: dropping it; {alias} stays on {served}")
+            store.drop_collection(name)
+        except Exception as error:  # noqa: BLE001 - the next stage drops it as a leftover
+            log(f"could not drop {name} ({error}); the next stage will")
+        raise
+    if last_staged in versions and last_staged not in {served, name, *keep}:
+        log(f"dropping {last_staged}: the earlier stage of {alias}, superseded and never published")
+        store.drop_collection(last_staged)
+        report.dropped_stale.append(last_staged)
     report.seconds["total"] = round(time.perf_counter() - started, 3)
     return report

@@ -1,0 +1,121 @@
+"""Publishing a release: every store's pointer moved, in a written order, from a journal written first.
+
+The journal (`releases/journal.json`) names the release, each store's version before and after, and the order.
+It is written before the first pointer moves and removed after every store was read back. A publish that dies
+in between (process killed, store down) leaves the journal; the next publish or rollback recovers first: forward
+when every target version still exists, else back to the versions the journal recorded as served before. Moving
+a pointer to where it already points does nothing, so every step is safe to repeat (Dagster retries will).
+One publisher at a time: an exclusive lock on `releases/publish.lock` (any process, any run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from tv5_assets.core.releases import Registry
+from tv5_assets.release.pointers import Pointer
+
+
+class PublishError(RuntimeError):
+    """A store does not serve what the release says after the switch."""
+
+
+@dataclass
+class Switched:
+    release_id: str
+    seconds: dict[str, float] = field(default_factory=dict)  # per store: time its pointer move took
+    recovered: str = ""  # what an interrupted earlier publish was recovered to ("" when none)
+
+
+@contextlib.contextmanager
+def publisher_lock(registry: Registry, log: Callable[[str], None], wait_s: float = 3600.0) -> Iterator[None]:
+    """Hold the one-publisher lock (waiting, with one log line, while another process publishes)."""
+    registry.root.mkdir(parents=True, exist_ok=True)
+    with open(registry.root / "publish.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("another publish or rollback is running: waiting for it")
+            deadline = time.monotonic() + wait_s
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"the publish lock stayed held for {wait_s:.0f} s") from None
+                    time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read_back(pointers: Sequence[Pointer], target: dict[str, str]) -> dict[str, str | None]:
+    """What each store serves now, for the stores of `target`."""
+    return {p.store: p.served() for p in pointers if p.store in target}
+
+
+def _move(pointers: Sequence[Pointer], target: dict[str, str], log: Callable[[str], None],
+          seconds: dict[str, float] | None = None, after_switch: Callable[[str], None] = lambda _: None) -> None:
+    for pointer in pointers:
+        version = target.get(pointer.store)
+        if version is None or pointer.served() == version:
+            continue
+        started = time.perf_counter()
+        pointer.switch(version)
+        if seconds is not None:
+            seconds[pointer.store] = round(time.perf_counter() - started, 3)
+        log(f"{pointer.store}: now serves {version}")
+        after_switch(pointer.store)
+
+
+def recover(registry: Registry, pointers: Sequence[Pointer], log: Callable[[str], None]) -> str:
+    """Finish or undo a publish that stopped half-way (the journal is still there); '' when there was none."""
+    journal = registry.journal()
+    if journal is None:
+        return ""
+    by_store = {p.store: p for p in pointers}
+    forward = all(store in by_store and by_store[store].exists(version) for store, version in journal["to"].items())
+    if forward:
+        log(f"an interrupted publish of {journal['release_id']} found: every staged version exists, finishing it")
+        _move(pointers, journal["to"], log)
+        registry.mark_served(journal["release_id"])
+        outcome = f"forward to {journal['release_id']}"
+    else:
+        log(f"an interrupted publish of {journal['release_id']} found: a staged version is gone, switching back")
+        _move(pointers, {s: v for s, v in journal["from"].items() if v}, log)
+        if journal.get("previous_release"):
+            registry.mark_served(journal["previous_release"])
+        outcome = f"back to {journal.get('previous_release') or 'the versions served before'}"
+    served = read_back(pointers, journal["to"] if forward else {s: v for s, v in journal["from"].items() if v})
+    expected = journal["to"] if forward else {s: v for s, v in journal["from"].items() if v}
+    if served != expected:
+        raise PublishError(f"recovery of {journal['release_id']} left the stores on {served}, expected {expected}")
+    registry.clear_journal()
+    return outcome
+
+
+def publish(registry: Registry, pointers: Sequence[Pointer], release_id: str, target: dict[str, str],
+            log: Callable[[str], None], after_switch: Callable[[str], None] = lambda _: None) -> Switched:
+    """Move every store of `target` to its version, in the order of `pointers`; read every store back.
+    `after_switch(store)` runs after each move (the tests kill the process there, between two stores)."""
+    result = Switched(release_id)
+    result.recovered = recover(registry, pointers, log)
+    before = read_back(pointers, target)
+    registry.write_journal({"release_id": release_id, "previous_release": registry.served_id(),
+                            "order": [p.store for p in pointers if p.store in target],
+                            "from": before, "to": target})
+    _move(pointers, target, log, result.seconds, after_switch)
+    served = read_back(pointers, target)
+    if served != target:
+        wrong = {s: {"serves": served[s], "expected": v} for s, v in target.items() if served.get(s) != v}
+        raise PublishError(f"after publishing {release_id} these stores do not serve it: {wrong}; the journal is "
+                           "kept, the next publish recovers")
+    registry.mark_served(release_id)
+    registry.clear_journal()
+    return result
