@@ -4,34 +4,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from tv5_assets.agentdb import assets as agentdb_assets
-from tv5_assets.agentdb import checks as agentdb_checks
 from tv5_assets.core.automation import SERVING_STORES, serving_stores_sensor
 from tv5_assets.core.io_manager import PolarsParquetIOManager
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.settings import Settings
-from tv5_assets.embeddings import assets as embeddings_assets
-from tv5_assets.embeddings import checks as embeddings_checks
 from tv5_assets.embeddings.resources import EncoderResource
-from tv5_assets.evaluation import assets as evaluation_assets
-from tv5_assets.evaluation import checks as evaluation_checks
-from tv5_assets.graph_store import assets as graph_store_assets
-from tv5_assets.graph_store import checks as graph_store_checks
 from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
-from tv5_assets.ingestion import checks as ingestion_checks
 from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
 from tv5_assets.release import assets as release_assets
-from tv5_assets.release.freshness import served_freshness_check
-from tv5_assets.rl import assets as rl_assets
-from tv5_assets.rl import checks as rl_checks
-from tv5_assets.synthetic import assets as synthetic_assets
-from tv5_assets.synthetic import checks as synthetic_checks
-from tv5_assets.taste import assets as taste_assets
-from tv5_assets.taste import checks as taste_checks
-from tv5_assets.vector_store import assets as vector_store_assets
-from tv5_assets.vector_store import checks as vector_store_checks
+from tv5_assets.release.catalog import stage_assets, stage_checks
 from tv5_assets.vector_store.resources import milvus_from_env
 
 SETTINGS = Settings()  # every environment setting, read once here (tv5_assets/core/settings.py)
@@ -41,16 +24,8 @@ DATA_DIR = SETTINGS.tv5_data_dir
 # saves the ~3 s each of the ~90 step processes (assets and checks) spend importing the stack.
 EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}
 
-all_assets = [*ingestion_assets.assets, *embeddings_assets.assets, *synthetic_assets.assets, *taste_assets.assets,
-              *vector_store_assets.assets, *graph_store_assets.assets, *rl_assets.assets,
-              *agentdb_assets.assets, *evaluation_assets.assets, *release_assets.assets]
-all_checks = [*ingestion_checks.asset_checks, *embeddings_checks.asset_checks, *synthetic_checks.asset_checks,
-              *taste_checks.asset_checks, *vector_store_checks.asset_checks, *rl_checks.asset_checks,
-              *graph_store_checks.asset_checks, *agentdb_checks.asset_checks,
-              *evaluation_checks.asset_checks]
-# what readers query: each serving store says whether it holds the newest release the source sensor has seen
-serving_stores = [*vector_store_assets.assets, *graph_store_assets.assets, *agentdb_assets.assets]
-all_checks += [served_freshness_check(store.key) for store in serving_stores]
+all_assets = [*stage_assets, *release_assets.assets]
+all_checks = stage_checks
 
 whole_graph_job = dg.define_asset_job(
     "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."

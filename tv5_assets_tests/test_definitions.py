@@ -111,7 +111,7 @@ def test_every_step_that_opens_milvus_carries_the_milvus_tag() -> None:
     tagged = {node.name for node in job.graph.node_defs if node.tags.get(key) == value}
     assert opens == tagged
     assert "recommendation_quality" in tagged and "milvus__user_vectors_search_latency" in tagged
-    assert len(tagged) == 4 + 4 * 8 + 1  # the collections, their checks, the evaluation's ANN search
+    assert len(tagged) == 4 + 4 * 8 + 1 + 1  # the collections, their checks, the evaluation's ANN search, release
 
 
 def test_every_step_that_writes_or_audits_a_store_is_in_that_stores_pool() -> None:

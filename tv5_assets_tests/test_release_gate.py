@@ -22,6 +22,7 @@ import pytest
 
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.core.lake import DataLake
+from tv5_assets.core.pools import apply_limits
 from tv5_assets.core.releases import Registry
 from tv5_assets.definitions import defs
 from tv5_assets.release.assets import pointers
@@ -53,8 +54,9 @@ class Sample:
         vectors = pl.read_parquet(self.lake / "content_vectors.parquet").head(3)
         milvus = self.milvus()
         with milvus.connected():
-            hits = milvus.search(milvus.alias_name("media_vectors"), np.asarray(vectors["vector"].to_list(), np.float32),
-                                 limit=5)
+            alias = milvus.alias_name("media_vectors")
+            milvus.ensure_searchable(alias)  # Lite loads per process, as a reader does (README)
+            hits = milvus.search(alias, np.asarray(vectors["vector"].to_list(), np.float32), limit=5)
         found = [[int(h["id"]) for h in query] for query in hits]
         stats = NodeRuntime.locate().stats(self.lake / "agentdb.db")
         with dg.build_resources({"neo4j": local_neo4j()}) as resources:
@@ -66,6 +68,7 @@ class Sample:
 def sample(tmp_path_factory: pytest.TempPathFactory, neo4j_server) -> Iterator[Sample]:
     lake, home = tmp_path_factory.mktemp("wap_lake"), tmp_path_factory.mktemp("wap_home")
     with dg.DagsterInstance.local_temp(str(home)) as instance:
+        apply_limits(instance)  # a persistent instance: every store pool needs its limit
         result = materialize("*", lake, release_config(**SMALL_SAMPLE), instance=instance)
         assert result.success
         yield Sample(lake, home, instance)

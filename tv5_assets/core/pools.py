@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import dagster as dg
+import psutil
+from dagster._core.events import DagsterEventType
 from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
 
 MILVUS_POOL_PREFIX = "milvus."
@@ -74,8 +76,35 @@ def run_pools(run: Any) -> set[str]:
     return set(concurrency.all_pools or []) if concurrency is not None else set()
 
 
-def older_conflicts(instance: dg.DagsterInstance, run: Any) -> list[str]:
-    """Ids of the active runs created before `run` that touch one of its pools."""
+def run_process(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
+    """The pid (and when it was recorded) of the process executing `run_id`, from its engine events."""
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.event_specific_data if entry.dagster_event else None
+        pid = getattr(data, "metadata", {}).get("pid") if data is not None else None
+        if pid is not None and str(pid.value).isdigit():
+            return int(pid.value), entry.timestamp
+    return None
+
+
+def dead_local_run(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether an active run of a local (SQLite) instance lost its process: killed, nobody left to end it. A
+    Postgres instance may serve several hosts, where a pid says nothing: there the daemon's run monitoring
+    ends dead runs."""
+    if type(instance.run_storage).__name__ != "SqliteRunStorage":
+        return False
+    found = run_process(instance, run_id)
+    if found is None:
+        return False
+    pid, recorded = found
+    try:
+        return psutil.Process(pid).create_time() > recorded + 1  # the pid was reused by a younger process
+    except psutil.NoSuchProcess:
+        return True
+
+
+def older_conflicts(instance: dg.DagsterInstance, run: Any, log: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Ids of the active runs created before `run` that touch one of its pools. A local run whose process is gone
+    is marked failed and its pool slots freed (they would otherwise be held for ever), then skipped."""
     pools = run_pools(run)
     if not pools:
         return []
@@ -87,6 +116,12 @@ def older_conflicts(instance: dg.DagsterInstance, run: Any) -> list[str]:
         if other.run_id == run.run_id or not (run_pools(other) & pools):
             continue
         if (record.create_timestamp.timestamp(), other.run_id) < (own_created, run.run_id):
+            if dead_local_run(instance, other.run_id):
+                message = f"run {other.run_id}'s process is gone (killed); marked failed by run {run.run_id}"
+                instance.report_run_failed(other, message)
+                instance.event_log_storage.free_concurrency_slots_for_run(other.run_id)  # its pool slots too
+                log(message)
+                continue
             conflicts.append(other.run_id)
     return conflicts
 
@@ -103,7 +138,7 @@ def hold_stores(instance: dg.DagsterInstance | None, run: Any, log: Callable[[st
             f"one store at once. Set them: `python -m tv5_assets.platform pools apply` (or `dagster instance "
             f"concurrency set <pool> 1`); scripts/materialize and scripts/services start team do it for you.")
     started, announced = time.monotonic(), False
-    while blockers := older_conflicts(instance, run):
+    while blockers := older_conflicts(instance, run, log):
         if not announced:
             log(f"stores {', '.join(pools)}: waiting for older run(s) {', '.join(blockers)} that use them to end")
             announced = True

@@ -27,10 +27,11 @@ from tv5_assets.graph_store.assets import VERSION as GRAPH_VERSION
 from tv5_assets.graph_store.assets import graph
 from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.release import gate
+from tv5_assets.release.catalog import check_specs
 from tv5_assets.release.pointers import AgentDBLink, GraphInPlace, MilvusAlias, Pointer
 from tv5_assets.release.publish import publish, publisher_lock, recover
 from tv5_assets.vector_store.assets import assets as collections
-from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
 
 GROUP = "release"
 OWNERS = ["team:data-platform"]
@@ -39,6 +40,7 @@ STORES: tuple[dg.AssetKey, ...] = (*(c.key for c in collections), agentdb.key, g
 # audited with the stores and recorded in the manifest (served-vs-most-popular), nothing of its own to publish
 EVIDENCE: tuple[dg.AssetKey, ...] = (recommendation_quality.key,)
 RELEASE_ID = "release_id"
+MAX_LISTED = 20  # blocking findings named in a stopped release's message (all of them in its metadata)
 
 AC = dg.AutomationCondition
 # once every store is staged and audited: after any store has a new materialization, none in progress, every
@@ -129,6 +131,7 @@ def apply_retention(registry: Registry, all_pointers: Sequence[Pointer], keep_pr
     group_name=GROUP,
     deps=[*STORES, *EVIDENCE],
     pool=RELEASE_POOL,
+    op_tags=MILVUS_STEP_TAGS,  # it opens Milvus (Lite: one process at a time)
     owners=OWNERS,
     kinds={"milvus", "neo4j", "agentdb"},
     automation_condition=AFTER_STORES,
@@ -152,14 +155,16 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
     with publisher_lock(registry, context.log.info):
         recovered = recover(registry, all_pointers, context.log.info)
         gate_started = time.perf_counter()
-        report = gate.audit(context.instance, context.repository_def.asset_graph, (*STORES, *EVIDENCE))
+        report = gate.audit(context.instance, check_specs(), (*STORES, *EVIDENCE))
         gate_s = time.perf_counter() - gate_started
         served = registry.served_id()
         if not report.passed:
+            listed = "\n".join(f"- {f.message}" for f in report.blocking[:MAX_LISTED])
+            more = len(report.blocking) - MAX_LISTED
             raise dg.Failure(
                 description=f"release stopped: {len(report.blocking)} blocking finding(s); the stores still serve "
-                f"{served or 'what they served before (no release published yet)'}. First: "
-                f"{report.blocking[0].message}",
+                f"{served or 'what they served before (no release published yet)'}:\n{listed}"
+                + (f"\n(and {more} more: see stopped_by)" if more > 0 else ""),
                 metadata={"stopped_by": dg.MetadataValue.md(findings_table(report.blocking)),
                           "served_release": served or "", "gate_s": round(gate_s, 2)})
         target = staged_versions(report)
@@ -192,9 +197,9 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
     )
 
 
-@dg.op(pool=RELEASE_POOL)
+@dg.op(pool=RELEASE_POOL, tags=MILVUS_STEP_TAGS)
 def switch_to_previous_release(context: dg.OpExecutionContext, milvus: MilvusResource, lake: DataLake,
-                               neo4j: Neo4jResource) -> str:
+                               neo4j: Neo4jResource) -> None:
     """Every store back to the release published before the served one."""
     registry = Registry.in_lake(lake.base_dir)
     all_pointers = pointers(milvus, lake, neo4j)
@@ -210,7 +215,6 @@ def switch_to_previous_release(context: dg.OpExecutionContext, milvus: MilvusRes
                             "for the rolled-back release's graph")
         switched = publish(registry, all_pointers, previous, target, context.log.info)
         context.log.info(f"rolled back to {previous}: {switched.seconds}")
-    return previous
 
 
 @dg.job(description="Switch every store back to the release published before the served one "

@@ -3,9 +3,11 @@
 For each serving store, its latest materialization (the staged version) and, through the input-event pointers
 Dagster records on every materialization, every asset upstream of it, at the materialization it actually read:
 - the data version read must equal that asset's latest materialization's (a re-run with other data since blocks);
-- for each blocking check of the asset (the stores' own included), the latest evaluation on a materialization of
-  that data version decides: none (never ran on it) blocks, a failure blocks even when it came from an earlier
-  run than the one that built the store; a check whose evaluation has WARN severity is recorded, never blocks;
+- for each blocking check of the asset, the latest evaluation on a materialization of that data version decides:
+  none (never ran on it) blocks, a failure blocks even when it came from an earlier run than the one that built
+  the store; a check whose evaluation has WARN severity is recorded, never blocks;
+- the stores' own blocking checks: their latest evaluation on the store's latest materialization, the staged
+  version itself (a restaging of the same rows is another physical version, audited again);
 - a Parquet file whose bytes no longer hash to what its materialization recorded blocks, naming the file.
 """
 
@@ -143,17 +145,21 @@ def numeric_figures(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def audit_checks(instance: dg.DagsterInstance, lineage: Lineage, asset_graph: Any, read: Read) -> list[Finding]:
-    """The rule on every check of `read.key`, for the data version read."""
+def audit_checks(instance: dg.DagsterInstance, lineage: Lineage, specs: Mapping[dg.AssetKey, list[dg.AssetCheckSpec]],
+                 read: Read, exact: bool = False) -> list[Finding]:
+    """The rule on every check of `read.key`, for the data version read; `exact`: on that very materialization
+    (a store: two stagings of the same rows are two physical versions, each audited on its own)."""
     findings = []
     asset = read.key.to_user_string()
-    for check in sorted(asset_graph.get(read.key).check_keys, key=lambda c: c.name):
-        spec = asset_graph.get_check_spec(check)
+    for spec in sorted(specs.get(read.key, []), key=lambda s: s.name):
+        check = spec.key
         latest = next(((target, evaluation) for target, evaluation in _evaluations(instance, check)
-                       if lineage.version_at(read.key, target) == read.data_version), None)
+                       if (target == read.storage_id if exact
+                           else lineage.version_at(read.key, target) == read.data_version)), None)
         if latest is None:
+            where = f"its materialization {read.storage_id}" if exact else f"data version {read.data_version}"
             findings.append(Finding(asset, check.name, spec.blocking,
-                                    f"{asset}:{check.name} has not run on data version {read.data_version}"
+                                    f"{asset}:{check.name} has not run on {where}"
                                     + ("" if spec.blocking else " (not blocking)")))
             continue
         target, evaluation = latest
@@ -184,8 +190,10 @@ def audit_file(read: Read) -> Finding | None:
     return None
 
 
-def audit(instance: dg.DagsterInstance, asset_graph: Any, stores: Iterable[dg.AssetKey]) -> GateReport:
-    """Every gating fact about publishing the latest materialization of each of `stores`."""
+def audit(instance: dg.DagsterInstance, specs: Mapping[dg.AssetKey, list[dg.AssetCheckSpec]],
+          stores: Iterable[dg.AssetKey]) -> GateReport:
+    """Every gating fact about publishing the latest materialization of each of `stores` (`specs`: each asset's
+    checks, as defined)."""
     lineage = Lineage(instance)
     findings: list[Finding] = []
     staged: dict[str, Read] = {}
@@ -209,11 +217,11 @@ def audit(instance: dg.DagsterInstance, asset_graph: Any, stores: Iterable[dg.As
                                     f"a store read data version {version or 'none'} of {asset}, but its latest "
                                     f"materialization is {latest.data_version}: re-materialize the stores"))
         read = next((r for r in reads if r.data_version == latest.data_version), latest)
-        findings.extend(audit_checks(instance, lineage, asset_graph, read))
+        findings.extend(audit_checks(instance, lineage, specs, read))
         if (changed := audit_file(latest)) is not None:
             findings.append(changed)
     for read in staged.values():
-        findings.extend(audit_checks(instance, lineage, asset_graph, read))
+        findings.extend(audit_checks(instance, lineage, specs, read, exact=True))
     lake = {key.to_user_string(): (lineage.latest(key).data_version if lineage.latest(key) else None)
             for key in upstream}
     return GateReport(staged, {k: v for k, v in ((a, lineage.latest(dg.AssetKey.from_user_string(a)))
