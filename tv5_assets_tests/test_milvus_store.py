@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tv5_assets.core.pools import apply_limits
 from tv5_assets.vector_store.assets import media_vectors
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import rebuild
@@ -38,6 +39,7 @@ from tv5_assets_tests.milvus_support import (
     faulty,
     make_resource,
     owned,
+    staged_name,
     variant,
     write_source_lake,
 )
@@ -119,15 +121,13 @@ def test_wrong_uris_fail_with_what_is_expected(tmp_path: Path) -> None:
             pass
 
 
-def test_unreachable_server_is_a_clear_error_and_leaves_the_alias(tmp_path: Path) -> None:
-    """Fault 1: the server does not answer. The run fails naming the URI; the live alias is untouched."""
+def test_unreachable_server_is_a_clear_error_and_leaves_the_staged_version(tmp_path: Path) -> None:
+    """Fault 1: the server does not answer. The run fails naming the URI; the version staged before is untouched."""
     lake = tmp_path / "lake"
     write_source_lake(lake)
     good = make_resource("server", tmp_path)
     with owned(good):
-        assert materialize(LOAD_ONLY, lake, milvus=good).success
-        with good.connected():
-            before = good.alias_target(good.alias_name("media_vectors"))
+        before = staged_name(materialize(LOAD_ONLY, lake, milvus=good), media_vectors.key)
         uri = f"http://127.0.0.1:{free_port()}"
         down = variant(good, uri=uri, connect_timeout_s=2.0)
         started = time.monotonic()
@@ -142,9 +142,7 @@ def test_unreachable_server_is_a_clear_error_and_leaves_the_alias(tmp_path: Path
             chain.append(chain[-1].__cause__)
         assert any(isinstance(e, MilvusUnavailableError) and uri in str(e) for e in chain), chain
         with good.connected():
-            alias = good.alias_name("media_vectors")
-            assert good.alias_target(alias) == before and good.count(alias) == 600
-            assert _ours(good) == [before]
+            assert good.count(before) == 600 and _ours(good) == [before]
 
 
 def test_injected_failure_keeps_the_alias_and_a_rerun_is_exact(tmp_path: Path, sources) -> None:
@@ -171,19 +169,24 @@ _CHILD = """
 import sys
 import dagster as dg
 from tv5_assets.core.io_manager import PolarsParquetIOManager
+from tv5_assets.core.lake import DataLake
 from tv5_assets.vector_store.assets import media_vectors
 from tv5_assets_tests.milvus_support import FaultyMilvusResource
 upstream = [dg.AssetSpec(key) for key in ("content_vectors", "movies", "availability")]
-dg.materialize([media_vectors, *upstream], selection=[media_vectors.key], resources={
-    "io_manager": PolarsParquetIOManager(base_dir=sys.argv[1]),
+instance = dg.DagsterInstance.from_config(sys.argv[3]) if len(sys.argv) > 3 else None  # the test's, if given
+dg.materialize([media_vectors, *upstream], selection=[media_vectors.key], instance=instance, resources={
+    "io_manager": PolarsParquetIOManager(base_dir=sys.argv[1]), "lake": DataLake(base_dir=sys.argv[1]),
     "milvus": FaultyMilvusResource.model_validate_json(sys.argv[2])},
     run_config={"ops": {"milvus__media_vectors": {"config": {"force_rebuild": True}}}})  # same rows: build anyway
 """
 
 
-def _materialize_until_killed(lake: Path, resource: FaultyMilvusResource, timeout: float = 120) -> str:
-    """Run the materialization in a child process, SIGKILL it once it hangs at its injected fault."""
-    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(lake), resource.model_dump_json()], cwd=REPO,
+def _materialize_until_killed(lake: Path, resource: FaultyMilvusResource, timeout: float = 120,
+                              home: Path | None = None) -> str:
+    """Run the materialization in a child process (on the instance in `home`, if given), SIGKILL it once it hangs
+    at its injected fault."""
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(lake), resource.model_dump_json(),
+                              *([str(home)] if home else [])], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO)})
     deadline = time.monotonic() + timeout
@@ -207,27 +210,27 @@ def _materialize_until_killed(lake: Path, resource: FaultyMilvusResource, timeou
 
 
 def test_killed_load_is_cleaned_up_and_a_rerun_is_exact(tmp_path: Path) -> None:
-    """Fault 2b, on the server: the materializing process dies (SIGKILL) after two batches. The alias keeps
-    serving the previous version; the next materialization drops the half-built collection and goes live
-    with exact counts."""
+    """Fault 2b, on the server: the materializing process dies (SIGKILL) after two batches. The version staged
+    before stays whole; the next materialization drops the half-built collection and stages the complete one
+    again (same rows), with exact counts."""
     lake = tmp_path / "lake"
     write_source_lake(lake)
     resource = make_resource("server", tmp_path, batch_bytes=80_000)
-    with owned(resource):
-        assert materialize(LOAD_ONLY, lake, milvus=resource).success
+    home = tmp_path / "dagster_home"  # one instance for both runs: the child knows what the first one staged
+    home.mkdir()
+    with owned(resource), dg.DagsterInstance.local_temp(str(home)) as instance:
+        apply_limits(instance)
+        staged = staged_name(materialize(LOAD_ONLY, lake, instance=instance, milvus=resource), media_vectors.key)
+        half_built = _materialize_until_killed(lake, faulty(resource, fault_at_batch=3, fault_mode="hang"),
+                                               home=home)
         with resource.connected():
-            alias = resource.alias_name("media_vectors")
-            live = resource.alias_target(alias)
-        half_built = _materialize_until_killed(lake, faulty(resource, fault_at_batch=3, fault_mode="hang"))
-        with resource.connected():
-            assert half_built in _ours(resource) and half_built != live
-            assert resource.alias_target(alias) == live and resource.count(alias) == 600
-        result = materialize(LOAD_ONLY, lake, milvus=resource)
+            assert half_built in _ours(resource) and half_built != staged
+            assert resource.count(staged) == 600
+        result = materialize(LOAD_ONLY, lake, instance=instance, milvus=resource)
         meta = {k: v.value for k, v in result.get_asset_materialization_events()[0].materialization.metadata.items()}
-        assert meta["stale_collections_dropped"] == [half_built] and meta["previous_collection"] == live
+        assert meta["dropped_leftovers"] == [half_built] and meta["staged_version"] == staged and meta["reused"]
         with resource.connected():
-            assert resource.alias_target(alias) == meta["collection"] and resource.count(alias) == 600
-            assert _ours(resource) == [meta["collection"]]
+            assert resource.count(staged) == 600 and _ours(resource) == [staged]
 
 
 def test_user_rows_load_with_their_attributes(tmp_path: Path, sources) -> None:

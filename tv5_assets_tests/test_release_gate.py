@@ -9,6 +9,7 @@ The tests of this module run in order on one lake and one persistent instance (a
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -118,6 +119,25 @@ def test_a_staged_collection_failing_its_audit_is_not_published(sample: Sample) 
     assert sample.readers() == before and sample.served() == served  # readers saw nothing of it
     with milvus.connected():
         assert milvus.has_collection(name)  # there to inspect
+
+
+def test_a_staged_agentdb_file_missing_a_table_is_not_published(sample: Sample) -> None:
+    before, served = sample.readers(), sample.served()
+    shorter = {"ops": {"agentdb": {"config": {"recent_steps_per_user": 3}}}}  # other rows: a new staged file
+    staged = materialize(dg.AssetSelection.assets("agentdb").without_checks(), sample.lake, shorter,
+                         instance=sample.instance)
+    name = staged.get_asset_materialization_events()[0].materialization.metadata["staged_version"].value
+    path = sample.lake / "agentdb.versions" / name
+    with sqlite3.connect(path) as db:  # a real defect: AgentDB's experiences table is gone
+        db.execute("DROP TABLE learning_experiences")
+    audited = materialize(dg.AssetSelection.checks_for_assets("agentdb"), sample.lake, instance=sample.instance,
+                          raise_on_error=False)
+    assert any(not e.passed for e in audited.get_asset_check_evaluations())
+    stopped = _release(sample)
+    assert not stopped.success and "agentdb:" in _failure(stopped), _failure(stopped)[:1000]
+    assert sample.readers() == before and sample.served() == served and path.exists()  # there to inspect
+    # the served rows staged again (the served file, reused) and audited: the release may go on later
+    assert materialize("agentdb", sample.lake, instance=sample.instance).success
 
 
 def test_a_check_that_failed_in_an_earlier_run_blocks_a_later_release(sample: Sample) -> None:

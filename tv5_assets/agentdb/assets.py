@@ -18,6 +18,7 @@ from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import AGENTDB_POOL, hold_stores
 from tv5_assets.core.releases import STAGED, Registry
+from tv5_assets.core.storage import ensure_free_space
 from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "rl"
@@ -41,6 +42,32 @@ class AgentDBConfig(dg.Config):
         default=DEFAULT_MAX_FILE_MIB, gt=0, lt=2048,
         description="size bound the file_under_size_bound check holds the file to (AgentDB refuses 2 GiB)",
     )
+
+
+# helpers before the asset: its code version reads the module's globals as they are when it is decorated
+def estimated_bytes(contents: writer.Contents) -> int:
+    """About what the SQLite file will take: the rows in memory (AgentDB's indexes add less than the JSON saves)."""
+    frames = (contents.sessions, contents.experiences, contents.episodes)
+    return int(sum(f.estimated_size() for f in frames) + contents.vectors.nbytes)
+
+
+def staged_name(fingerprint: str) -> str:
+    return f"agentdb.{fingerprint[:16]}.db"
+
+
+def served_version(lake: DataLake) -> str | None:
+    """The version file `data/agentdb.db` links to (None before the first release, or when it is a plain file)."""
+    link = lake.path(FILE_NAME)
+    return Path(os.readlink(link)).name if link.is_symlink() else None
+
+
+def leftovers(versions: Path, keep: set[str]) -> list[Path]:
+    """Version files (and temporary folders of killed writes) that no release holds and no stage names."""
+    if not versions.is_dir():
+        return []
+    return sorted(p for p in versions.iterdir()
+                  if (p.is_file() and p.name not in keep) or (p.is_dir() and p.name.endswith(".tmp")))
+
 
 
 @versioned_asset(
@@ -88,6 +115,8 @@ def agentdb(
         context.log.info(f"agentdb: removing {leftover.name}: neither served, retained by a release, nor staged")
         shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
     reused = target.exists()
+    if not reused:  # the served and retained files stay: the new one must fit beside them
+        ensure_free_space(versions, estimated_bytes(built.contents), f"the AgentDB file {target.name}")
     if reused:
         written = writer.Written(path=target, bytes=target.stat().st_size, tables=[], node_peak_rss_mib=None)
         context.log.info(f"agentdb: {target.name} already holds content {built.fingerprint}: staged again")
@@ -119,24 +148,6 @@ def agentdb(
             "write_s": round(time.perf_counter() - prepared, 2),
         },
     )
-
-
-def staged_name(fingerprint: str) -> str:
-    return f"agentdb.{fingerprint[:16]}.db"
-
-
-def served_version(lake: DataLake) -> str | None:
-    """The version file `data/agentdb.db` links to (None before the first release, or when it is a plain file)."""
-    link = lake.path(FILE_NAME)
-    return Path(os.readlink(link)).name if link.is_symlink() else None
-
-
-def leftovers(versions: Path, keep: set[str]) -> list[Path]:
-    """Version files (and temporary folders of killed writes) that no release holds and no stage names."""
-    if not versions.is_dir():
-        return []
-    return sorted(p for p in versions.iterdir()
-                  if (p.is_file() and p.name not in keep) or (p.is_dir() and p.name.endswith(".tmp")))
 
 
 assets = [agentdb]

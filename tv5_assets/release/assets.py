@@ -22,6 +22,7 @@ from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import RELEASE_POOL
 from tv5_assets.core.releases import DEFAULT_KEEP_PREVIOUS, STAGED, Registry
+from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.evaluation.assets import recommendation_quality
 from tv5_assets.graph_store.assets import VERSION as GRAPH_VERSION
 from tv5_assets.graph_store.assets import graph
@@ -126,7 +127,7 @@ def apply_retention(registry: Registry, all_pointers: Sequence[Pointer], keep_pr
     return expired
 
 
-@dg.asset(
+@versioned_asset(
     key=GROUP,
     group_name=GROUP,
     deps=[*STORES, *EVIDENCE],

@@ -19,10 +19,11 @@ from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.outages import retry_step_on
 from tv5_assets.core.pools import milvus_pool
 from tv5_assets.core.releases import STAGED, Registry
+from tv5_assets.core.storage import ensure_free_space
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import stage
-from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource, MilvusUnavailableError
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource, MilvusUnavailableError, lite_path
 from tv5_assets.vector_store.rows import Rows, content_version, media_rows, user_rows
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, VECTOR_FIELD, CollectionSpec
 
@@ -60,6 +61,8 @@ def _stage(context: dg.AssetExecutionContext, milvus: MilvusResource, lake: Data
     version = content_version(rows, milvus.index_for(spec), spec)
     batches = byte_batches(row_bytes(rows.frame), milvus.batch_bytes)
     keep = Registry.in_lake(lake.base_dir).retained_versions(context.asset_key.to_user_string())
+    if (local := lite_path(milvus.uri)) is not None:  # Milvus Lite: the versions share the local file system
+        ensure_free_space(local.parent, 2 * rows.frame.estimated_size(), f"a version of {alias}")
     with retry_step_on((MilvusUnavailableError,)):  # a server down longer than the client's retries
         report = stage(milvus, spec, alias, rows, batches, keep, log=context.log.info, content=version, force=force,
                        last_staged=staged_before(context))
