@@ -17,7 +17,7 @@ from tv5_assets.taste import hybrid
 from tv5_assets.vector_store import checks as store_checks
 from tv5_assets.vector_store.schema import HYBRID_MEDIA
 from tv5_assets_tests.harness import check_results, materialize, release_config
-from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned
+from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned, staged_name
 from tv5_assets_tests.test_milvus_realdata import ENCODINGS
 
 pytestmark = pytest.mark.realdata
@@ -62,7 +62,7 @@ def test_served_hybrid_through_milvus_beats_popularity_and_nears_the_reference(
         assert _figure(table, SERVED_ANN, "recall@50", unrated) > 0
         assert _figure(table, REFERENCE, "recall@50", unrated) == _figure(table, POPULAR, "recall@50", unrated) == 0
 
-        # and in the served collection: a user whose taste is a never-rated movie gets it in a 50-movie row
+        # and in the staged collection: a user whose taste is a never-rated movie gets it in a 50-movie row
         # (exact ranks on ml-latest-small: 1 to 48; the content part carries it, its collaborative part is a guess)
         movies = pl.read_parquet(lake / "collaborative_movie_vectors.parquet")
         content = pl.read_parquet(lake / "content_vectors.parquet")
@@ -71,9 +71,9 @@ def test_served_hybrid_through_milvus_beats_popularity_and_nears_the_reference(
         assert cold.height > 0
         queries = hybrid.user_vectors(np.asarray(cold["content"].to_numpy(), np.float32),
                                       np.asarray(cold["vector"].to_numpy(), np.float32), hybrid.CONTENT_WEIGHT)
+        staged = staged_name(result, dg.AssetKey(["milvus", HYBRID_MEDIA.alias]))  # what `release` would serve
         with milvus.connected():
-            alias = milvus.alias_name(HYBRID_MEDIA.alias)
-            milvus.ensure_searchable(milvus.alias_target(alias))  # Lite: each process loads what it searches
-            hits = milvus.search(alias, queries, limit=50, spec=HYBRID_MEDIA)
+            milvus.ensure_searchable(staged)  # Lite: each process loads what it searches
+            hits = milvus.search(staged, queries, limit=50, spec=HYBRID_MEDIA)
         surfaced = [movie in {h["id"] for h in row} for movie, row in zip(cold["movie_id"].to_list(), hits)]
         assert np.mean(surfaced) >= 0.9, surfaced
