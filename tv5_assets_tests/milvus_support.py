@@ -17,6 +17,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
+import pytest
 from pydantic import Field
 
 from tv5_assets.evaluation.ann import SPEC as EVALUATION
@@ -157,3 +158,8 @@ def staged_name(result, asset_key) -> str:
     """The collection a run's materialization of `asset_key` staged."""
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == asset_key]
     return event.materialization.metadata["staged_version"].value
+
+
+# ml-latest-small on both backends: CI runs Lite (the server path runs on the sample in CI); `-m matrix` adds the
+# server, to keep CI's time
+REALDATA_BACKENDS = ("lite", pytest.param("server", marks=pytest.mark.matrix))

@@ -14,7 +14,7 @@ from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets.vector_store import checks
 from tv5_assets.vector_store.assets import media_vectors, user_vectors
 from tv5_assets_tests.harness import check_results, materialize, release_config
-from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned
+from tv5_assets_tests.milvus_support import REALDATA_BACKENDS, make_resource, owned
 
 pytestmark = pytest.mark.realdata
 
@@ -38,7 +38,7 @@ def upstream(ml_latest_small: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return lake
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", REALDATA_BACKENDS)
 def test_ml_latest_small_collections_pass_every_check(backend: str, upstream: Path, tmp_path: Path) -> None:
     lake = Path(shutil.copytree(upstream, tmp_path / "lake"))
     with owned(make_resource(backend, lake)) as milvus:

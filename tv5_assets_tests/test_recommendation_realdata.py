@@ -17,7 +17,7 @@ from tv5_assets.taste import hybrid
 from tv5_assets.vector_store import checks as store_checks
 from tv5_assets.vector_store.schema import HYBRID_MEDIA
 from tv5_assets_tests.harness import check_results, materialize, release_config
-from tv5_assets_tests.milvus_support import BACKENDS, make_resource, owned, staged_name
+from tv5_assets_tests.milvus_support import REALDATA_BACKENDS, make_resource, owned, staged_name
 from tv5_assets_tests.test_milvus_realdata import ENCODINGS
 
 pytestmark = pytest.mark.realdata
@@ -40,7 +40,7 @@ def _figure(table: pl.DataFrame, scorer: str, metric: str = "recall@20", segment
     return float(table.filter((pl.col("scorer") == scorer) & (pl.col("segment") == segment))[metric][0])
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", REALDATA_BACKENDS)
 def test_served_hybrid_through_milvus_beats_popularity_and_nears_the_reference(
         backend: str, upstream: Path, tmp_path: Path) -> None:
     lake = Path(shutil.copytree(upstream, tmp_path / "lake"))
