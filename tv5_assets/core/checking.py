@@ -40,7 +40,8 @@ def check_result(asset: str | dg.AssetKey, name: str, result: RuleResult,
     )
 
 
-def latest_metadata(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext, asset: str | dg.AssetKey) -> dict[str, object] | None:
+def latest_metadata(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext,
+                    asset: str | dg.AssetKey) -> dict[str, object] | None:
     """The metadata values (`.value` of each entry) of the asset's latest materialization; None when it has none."""
     key = asset if isinstance(asset, dg.AssetKey) else dg.AssetKey(asset)
     event = context.instance.get_latest_materialization_event(key)

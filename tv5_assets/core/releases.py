@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 DIRECTORY = "releases"
-STAGED = "staged_version"  # metadata key: the version a store asset staged, which its checks audit and `release` publishes
+# metadata key: the version a store asset staged, which its checks audit and `release` publishes
+STAGED = "staged_version"
 DEFAULT_KEEP_PREVIOUS = 1
 
 

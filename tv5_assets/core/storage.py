@@ -14,7 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
-CONTENT_SHA256 = "content_sha256"  # metadata key: the bytes a lake file held when materialized (the release gate re-hashes)
+# metadata key: the hash of the bytes a lake file held when materialized (the release gate re-hashes the file)
+CONTENT_SHA256 = "content_sha256"
 
 
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> Path:

@@ -32,7 +32,8 @@ OWNERS = ["team:data-platform"]
 KEY_PREFIX = "milvus"
 
 _REBUILD_RULES = (
-    "Staged, never served by this asset: the rows go into a new collection `<alias>__v<time>_<token>_c<content>` in insert "
+    "Staged, never served by this asset: the rows go into a new collection "
+    "`<alias>__v<time>_<token>_c<content>` in insert "
     "requests of at most `batch_bytes` (default 16 MiB) each, then flush, an index (HNSW, M=16, "
     "efConstruction=200, metric COSINE by default, set on the `milvus` resource; a collection's spec may set "
     "its own, see its index metadata), load, and an exact "
