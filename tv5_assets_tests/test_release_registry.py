@@ -97,7 +97,7 @@ def test_recovery_goes_forward_when_every_target_exists_and_back_when_one_is_gon
 def test_a_version_that_would_not_fit_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     import shutil as disk
 
-    from tv5_assets.core.storage import InsufficientDiskError, ensure_free_space
+    from tv5_assets.core.releases import InsufficientDiskError, ensure_free_space
     assert ensure_free_space(tmp_path / "agentdb.versions", 1 << 20, "a small file") > 1 << 20  # folder not there yet
     free = disk.disk_usage(tmp_path).free
     with pytest.raises(InsufficientDiskError, match=r"staging the AgentDB file x\.db needs about .* MiB in .*only"):

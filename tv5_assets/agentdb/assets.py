@@ -13,12 +13,11 @@ from pydantic import Field
 from tv5_assets.agentdb import content, writer
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.core.automation import FOLLOW_INPUTS, SERVED_FRESHNESS
-from tv5_assets.core.checking import staged_before
+from tv5_assets.core.checking import staged_version
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import AGENTDB_POOL, hold_stores
-from tv5_assets.core.releases import STAGED, Registry
-from tv5_assets.core.storage import ensure_free_space
+from tv5_assets.core.releases import STAGED, Registry, ensure_free_space
 from tv5_assets.core.versioning import versioned_asset
 
 GROUP = "rl"
@@ -108,7 +107,7 @@ def agentdb(
     prepared = time.perf_counter()
     versions = lake.path(VERSIONS_DIR)
     target = versions / staged_name(built.fingerprint)
-    previous_stage = staged_before(context)
+    previous_stage = staged_version(context, context.asset_key)
     keep = {target.name, *Registry.in_lake(lake.base_dir).retained_versions(context.asset_key.to_user_string()),
             served_version(lake) or ""}
     for leftover in leftovers(versions, keep | {previous_stage or ""}):  # killed writes, never-published stages

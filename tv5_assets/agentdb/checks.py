@@ -27,10 +27,9 @@ from tv5_assets.agentdb.assets import (
 from tv5_assets.agentdb.content import user_vector_matrix
 from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import AGENTDB_MAX_BYTES
-from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
+from tv5_assets.core.checking import RuleResult, check_result, latest_metadata, staged_version
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.pools import AGENTDB_POOL, hold_stores
-from tv5_assets.core.releases import STAGED
 
 ASSET = "agentdb"
 ONE_SESSION = "one_session_per_user"
@@ -79,8 +78,8 @@ def agentdb_checks(context: dg.AssetCheckExecutionContext, config: AgentDBCheckC
     hold_stores(context.instance, context.run, context.log.info)
     node = NodeRuntime.locate()  # raises naming node or the npm package
     per_user, bound_mib = recorded(context)
-    staged = (latest_metadata(context, ASSET) or {}).get(STAGED)  # the version staged, not the one served
-    path = lake.path(VERSIONS_DIR, str(staged or "none-staged.db"))
+    staged = staged_version(context, ASSET)  # the version staged, not the one served
+    path = lake.path(VERSIONS_DIR, staged or "none-staged.db")
     size = path.stat().st_size if path.exists() else None
     want = rules.expected(policies, episodes, user_vectors, per_user)
     try:

@@ -50,8 +50,9 @@ def latest_metadata(context: dg.AssetCheckExecutionContext | dg.AssetExecutionCo
     return {name: value.value for name, value in event.asset_materialization.metadata.items()}
 
 
-def staged_before(context: dg.AssetExecutionContext) -> str | None:
-    """The version the asset's latest materialization staged (`staged_version`): the release candidate until the
-    running materialization stages another."""
-    value = (latest_metadata(context, context.asset_key) or {}).get(STAGED)
+def staged_version(context: dg.AssetCheckExecutionContext | dg.AssetExecutionContext,
+                   asset: str | dg.AssetKey) -> str | None:
+    """The version the asset's latest materialization staged (`staged_version`): what its checks audit, and the
+    release candidate until a running materialization stages another. None when nothing was staged."""
+    value = (latest_metadata(context, asset) or {}).get(STAGED)
     return str(value) if value else None

@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from tv5_assets.core.storage import CONTENT_SHA256, file_sha256, frame_fingerprint, write_parquet_atomic
+from tv5_assets.core.releases import CONTENT_SHA256
+from tv5_assets.core.storage import file_sha256, frame_fingerprint, write_parquet_atomic
 
 
 class PolarsParquetIOManager(dg.ConfigurableIOManager):

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 import polars as pl
-
-# metadata key: the hash of the bytes a lake file held when materialized (the release gate re-hashes the file)
-CONTENT_SHA256 = "content_sha256"
 
 
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> Path:
@@ -61,22 +57,3 @@ def frame_fingerprint(frame: pl.DataFrame) -> str:
         row_hashes = frame.hash_rows(seed=0)
         digest.update(row_hashes.to_numpy().tobytes())
     return digest.hexdigest()[:24]
-
-
-class InsufficientDiskError(RuntimeError):
-    """A staged version would not fit beside the served and retained ones."""
-
-
-def ensure_free_space(directory: Path, needed_bytes: int, what: str, margin: float = 1.2) -> int:
-    """Refuse (before writing anything) when `directory`'s file system has less than `margin` x `needed_bytes`
-    free: a release keeps the served, the previous and the staged version side by side. Returns the free bytes."""
-    probe = directory
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if free < needed_bytes * margin:
-        raise InsufficientDiskError(
-            f"staging {what} needs about {needed_bytes * margin / 2**20:,.0f} MiB in {directory} "
-            f"({needed_bytes / 2**20:,.0f} MiB estimated + {margin - 1:.0%}), only {free / 2**20:,.0f} MiB are "
-            "free: free space, or lower keep_previous of `release` so older releases are dropped")
-    return free

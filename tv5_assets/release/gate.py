@@ -20,10 +20,10 @@ from typing import Any
 
 import dagster as dg
 
-from tv5_assets.core.storage import CONTENT_SHA256, file_sha256
+from tv5_assets.core.releases import CONTENT_SHA256
+from tv5_assets.core.storage import file_sha256
+from tv5_assets.release.lineage import DATA_VERSION, POINTER, materialization_at
 
-POINTER = "dagster/input_event_pointer/"
-DATA_VERSION = "dagster/data_version"
 CODE_VERSION = "dagster/code_version"
 
 
@@ -47,6 +47,7 @@ class Read:
     data_version: str | None
     code_version: str | None
     metadata: dict[str, Any]
+    inputs: dict[str, str]  # input asset (user string) -> the storage id it read ('NULL': never materialized)
 
 
 @dataclass
@@ -69,7 +70,8 @@ def _read(record: dg.EventLogRecord) -> Read:
     assert materialization is not None
     tags = materialization.tags or {}
     return Read(materialization.asset_key, record.storage_id, tags.get(DATA_VERSION), tags.get(CODE_VERSION),
-                {name: value.value for name, value in materialization.metadata.items()})
+                {name: value.value for name, value in materialization.metadata.items()},
+                {tag[len(POINTER):]: pointer for tag, pointer in tags.items() if tag.startswith(POINTER)})
 
 
 class Lineage:
@@ -82,18 +84,16 @@ class Lineage:
 
     def latest(self, key: dg.AssetKey) -> Read | None:
         if key not in self._latest:
-            records = self.instance.fetch_materializations(key, limit=1).records
-            self._latest[key] = _read(records[0]) if records else None
+            record = materialization_at(self.instance, key, None)
+            self._latest[key] = _read(record) if record else None
         return self._latest[key]
 
     def at(self, key: dg.AssetKey, storage_id: int) -> Read | None:
         if (key, storage_id) not in self._by_id:
-            records = self.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=key, after_storage_id=storage_id - 1,
-                                      before_storage_id=storage_id + 1), limit=1).records
-            if not records:
+            record = materialization_at(self.instance, key, storage_id)
+            if record is None:
                 return None
-            self._by_id[(key, storage_id)] = _read(records[0])
+            self._by_id[(key, storage_id)] = _read(record)
         return self._by_id[(key, storage_id)]
 
     def version_at(self, key: dg.AssetKey, storage_id: int) -> str | None:
@@ -106,14 +106,8 @@ class Lineage:
         queue, seen = [store], {(store.key, store.storage_id)}
         while queue:
             current = queue.pop()
-            record = self.instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=current.key, after_storage_id=current.storage_id - 1,
-                                      before_storage_id=current.storage_id + 1), limit=1).records
-            tags = (record[0].asset_materialization.tags or {}) if record else {}
-            for tag, pointer in tags.items():
-                if not tag.startswith(POINTER):
-                    continue
-                parent = dg.AssetKey.from_user_string(tag[len(POINTER):])
+            for name, pointer in current.inputs.items():
+                parent = dg.AssetKey.from_user_string(name)
                 if not pointer.isdigit():  # 'NULL': the input was never materialized
                     found.setdefault(parent, [])
                     continue
@@ -206,7 +200,10 @@ def audit(instance: dg.DagsterInstance, specs: Mapping[dg.AssetKey, list[dg.Asse
             continue
         staged[key.to_user_string()] = read
         for parent, reads in lineage.upstream(read).items():
-            upstream.setdefault(parent, []).extend(r for r in reads if r not in upstream.get(parent, []))
+            known = upstream.setdefault(parent, [])
+            for read_ in reads:
+                if all(read_.storage_id != k.storage_id for k in known):
+                    known.append(read_)
     for key, reads in sorted(upstream.items(), key=lambda item: item[0].to_user_string()):
         asset, latest = key.to_user_string(), lineage.latest(key)
         if latest is None:
@@ -222,7 +219,5 @@ def audit(instance: dg.DagsterInstance, specs: Mapping[dg.AssetKey, list[dg.Asse
             findings.append(changed)
     for read in staged.values():
         findings.extend(audit_checks(instance, lineage, specs, read, exact=True))
-    lake = {key.to_user_string(): (lineage.latest(key).data_version if lineage.latest(key) else None)
-            for key in upstream}
-    return GateReport(staged, {k: v for k, v in ((a, lineage.latest(dg.AssetKey.from_user_string(a)))
-                                                  for a in lake) if v is not None}, findings)
+    latest = {key.to_user_string(): lineage.latest(key) for key in upstream}
+    return GateReport(staged, {asset: read for asset, read in latest.items() if read is not None}, findings)

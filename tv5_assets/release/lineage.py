@@ -14,7 +14,8 @@ POINTER = "dagster/input_event_pointer/"
 DATA_VERSION = "dagster/data_version"
 
 
-def _record(instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int | None):
+def materialization_at(instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int | None):
+    """The materialization record of `key` at `storage_id` (the latest when None); None when there is none."""
     if storage_id is None:
         records = instance.fetch_materializations(key, limit=1).records
     else:
@@ -29,7 +30,7 @@ def versions_read(instance: dg.DagsterInstance, key: dg.AssetKey, source: dg.Ass
     """The data versions of `source` that `key`'s materialization (the latest, or the one at `storage_id`) was
     built from, through any number of intermediate assets. Empty when the lineage is not recorded."""
     seen = {} if _seen is None else _seen
-    record = _record(instance, key, storage_id)
+    record = materialization_at(instance, key, storage_id)
     if record is None:
         return set()
     if (key, record.storage_id) in seen:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tv5_assets.agentdb.assets import FILE_NAME, VERSIONS_DIR
+from tv5_assets.agentdb.assets import FILE_NAME, VERSIONS_DIR, served_version
 from tv5_assets.core.lake import DataLake
 from tv5_assets.graph_store import cypher, model
 from tv5_assets.graph_store.resources import Neo4jResource
@@ -68,7 +68,7 @@ class AgentDBLink:
         return self.lake.path(FILE_NAME)
 
     def served(self) -> str | None:
-        return Path(os.readlink(self.link)).name if self.link.is_symlink() else None
+        return served_version(self.lake)
 
     def exists(self, version: str) -> bool:
         return self.lake.path(VERSIONS_DIR, version).is_file()

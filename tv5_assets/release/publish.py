@@ -81,19 +81,19 @@ def recover(registry: Registry, pointers: Sequence[Pointer], log: Callable[[str]
         return ""
     by_store = {p.store: p for p in pointers}
     forward = all(store in by_store and by_store[store].exists(version) for store, version in journal["to"].items())
+    expected = journal["to"] if forward else {store: v for store, v in journal["from"].items() if v}
     if forward:
         log(f"an interrupted publish of {journal['release_id']} found: every staged version exists, finishing it")
-        _move(pointers, journal["to"], log)
+        _move(pointers, expected, log)
         registry.mark_served(journal["release_id"])
         outcome = f"forward to {journal['release_id']}"
     else:
         log(f"an interrupted publish of {journal['release_id']} found: a staged version is gone, switching back")
-        _move(pointers, {s: v for s, v in journal["from"].items() if v}, log)
+        _move(pointers, expected, log)
         if journal.get("previous_release"):
             registry.mark_served(journal["previous_release"])
         outcome = f"back to {journal.get('previous_release') or 'the versions served before'}"
-    served = read_back(pointers, journal["to"] if forward else {s: v for s, v in journal["from"].items() if v})
-    expected = journal["to"] if forward else {s: v for s, v in journal["from"].items() if v}
+    served = read_back(pointers, expected)
     if served != expected:
         raise PublishError(f"recovery of {journal['release_id']} left the stores on {served}, expected {expected}")
     registry.clear_journal()

@@ -13,13 +13,12 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.core.automation import FOLLOW_INPUTS, SERVED_FRESHNESS
-from tv5_assets.core.checking import staged_before
+from tv5_assets.core.checking import staged_version
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.outages import retry_step_on
 from tv5_assets.core.pools import milvus_pool
-from tv5_assets.core.releases import STAGED, Registry
-from tv5_assets.core.storage import ensure_free_space
+from tv5_assets.core.releases import STAGED, Registry, ensure_free_space
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
 from tv5_assets.vector_store.rebuild import stage
@@ -66,7 +65,7 @@ def _stage(context: dg.AssetExecutionContext, milvus: MilvusResource, lake: Data
         ensure_free_space(local.parent, 2 * rows.frame.estimated_size(), f"a version of {alias}")
     with retry_step_on((MilvusUnavailableError,)):  # a server down longer than the client's retries
         report = stage(milvus, spec, alias, rows, batches, keep, log=context.log.info, content=version, force=force,
-                       last_staged=staged_before(context))
+                       last_staged=staged_version(context, context.asset_key))
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
         metadata={

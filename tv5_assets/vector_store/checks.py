@@ -17,9 +17,8 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from tv5_assets.core.checking import RuleResult, check_result, latest_metadata
+from tv5_assets.core.checking import RuleResult, check_result, staged_version
 from tv5_assets.core.pools import milvus_pool
-from tv5_assets.core.releases import STAGED
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.assets import hybrid_media_vectors, hybrid_user_vectors, media_vectors, user_vectors
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
@@ -111,17 +110,17 @@ def checks_for(asset: dg.AssetsDefinition, spec: CollectionSpec) -> list[dg.Asse
                              warn_only: bool = False) -> dg.AssetCheckResult:
         """Check `name` on the collection the asset's latest materialization staged: `rule(collection)`, after
         making it searchable if asked. None staged, or the staged one gone: the check fails (ERROR) saying so."""
-        staged = (latest_metadata(context, asset.key) or {}).get(STAGED)
+        staged = staged_version(context, asset.key)
         if not staged:
             return check_result(asset.key, name, RuleResult(
                 False, f"{asset.key.to_user_string()} has no staged collection: materialize the asset", {}))
-        if not milvus.has_collection(str(staged)):
+        if not milvus.has_collection(staged):
             return check_result(asset.key, name, RuleResult(
                 False, f"the staged collection {staged} is not on {milvus.describe()} (dropped, or another server)",
                 {"collection": staged}))
         if searchable:
-            milvus.ensure_searchable(str(staged))
-        return check_result(asset.key, name, rule(str(staged)), warn_only=warn_only)
+            milvus.ensure_searchable(staged)
+        return check_result(asset.key, name, rule(staged), warn_only=warn_only)
 
     @milvus_check(name=ENTITY_COUNT, blocking=True, additional_ins=vectors_in,
                     description=f"the collection holds exactly one entity per row of {spec.source}")

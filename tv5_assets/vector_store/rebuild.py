@@ -124,8 +124,7 @@ def serves(store: VectorStore, alias: str, current: str | None, content: str | N
     """Whether `current` (the alias's collection) holds exactly `rows` entities of `content` and is searchable."""
     if not content or not current or not is_version_of(current, alias) or content_of(current) != content:
         return False
-    store.ensure_searchable(current)
-    return store.load_state(current) == "Loaded" and store.count(current) == rows
+    return complete(store, current, rows)
 
 
 def rebuild(
