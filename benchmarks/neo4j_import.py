@@ -5,11 +5,11 @@ Target (issue 14, 2 cores): the 25M-RATED rebuild <= 4 min, with the same counts
 
 Both paths are the loader functions the asset calls, on the same rows and the same server (the one
 `scripts/services` runs, as on the main job's defaults; it is stopped and restarted by the import):
-1. `import_graph`: CSV files, `neo4j-admin database import full` into a staging home, stop, swap the store
-   in, start, schema, counts, marker (the previous graph served until the swap);
+1. `import_graph`: CSV files, `neo4j-admin database import full` into a stage of its own, its audit server
+   started, schema, counts, marker (the live graph is not touched; `benchmarks.graph_release` times the swap);
 2. `load_graph`: the online UNWIND load over Bolt (today's path; any server), as the baseline.
 User and Platform attributes come from simple stand-ins for `demographics` and `availability`
-(`benchmarks.neo4j_load`). The server ends holding the online load (or the import with --skip-online).
+(`benchmarks.neo4j_load`). The stage is removed at the end; the online load stays as an unserved slot.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from benchmarks.common import BENCH_DIR, ml25m_tables, report
 from benchmarks.neo4j_load import stand_ins, user_slice
 from tv5_assets import local_services
 from tv5_assets.core.settings import Settings
-from tv5_assets.graph_store import cypher
-from tv5_assets.graph_store.loader import import_graph, load_graph, read_load_state
+from tv5_assets.graph_store import cypher, stages
+from tv5_assets.graph_store.loader import import_graph, load_graph
 from tv5_assets.graph_store.resources import Neo4jClient, Neo4jResource, project_local_server
 from tv5_assets.graph_store.rows import graph_rows
 
@@ -56,10 +56,12 @@ def main() -> None:
                                       ("rows", ", ".join(f"{k} {v:,}" for k, v in rows.counts().items()))]
     with Neo4jClient(resource.uri, resource.user, resource.password, log=print) as client:
         started = time.perf_counter()
-        imported = import_graph(client, server, rows, version, BENCH_DIR / "neo4j-import-work", force=True)
+        imported = import_graph(client, server, rows, version, BENCH_DIR / "neo4j-stages", resource.password,
+                                force=True)
         import_s = time.perf_counter() - started
-        state = read_load_state(client)
-        assert imported.counts == rows.counts() and state.complete and state.version == version
+        stage = stages.Stage(BENCH_DIR / "neo4j-stages", imported.slot)
+        assert imported.counts == rows.counts() and stage.ready()["version"] == version
+        stage.remove()
         figures += [("import path, total", f"{import_s:.1f} s"),
                      ("  phases", ", ".join(f"{k} {v:.1f} s" for k, v in imported.seconds.items())),
                      ("  RATED per second (whole import path)", f"{rows.counts()['RATED'] / import_s:,.0f}")]

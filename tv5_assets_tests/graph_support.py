@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tv5_assets.graph_store import slots
+from tv5_assets.graph_store.loader import LoadReport
 from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets_tests import services as svc
 
@@ -40,6 +43,20 @@ def neo4j_server() -> Iterator[svc.Neo4jSettings]:
 def graph_client(neo4j_server: svc.Neo4jSettings) -> Iterator[Neo4jClient]:
     with Neo4jClient(neo4j_server.uri, neo4j_server.user, neo4j_server.password, retry_delay_s=0.1) as client:
         yield client
+
+
+def empty_graph(client: Neo4jClient) -> None:
+    """Nothing served, no slot: every node deleted and the slots' constraints dropped."""
+    client.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+    for row in client.read("SHOW CONSTRAINTS YIELD name RETURN name"):
+        if re.fullmatch(rf"[a-z]+_{slots.SLOT.pattern}_[a-z]+_unique", row["name"]):
+            client.run(f"DROP CONSTRAINT {row['name']} IF EXISTS")
+
+
+def serve(client: Neo4jClient, report: LoadReport) -> LoadReport:
+    """Publish a load's slot, as `release` does: readers (the public labels) see it."""
+    slots.publish(client, report.slot, report.version, f"test-{report.version}")
+    return report
 
 
 def sources(users: int = 30, movies: int = 40, ratings_per_user: int = 8, seed: int = 0) -> dict[str, pl.DataFrame]:

@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 from tv5_assets.graph_store import checks as graph_checks
-from tv5_assets.graph_store import rules
+from tv5_assets.graph_store import rules, slots
+from tv5_assets.graph_store.loader import live_counts
 from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets_tests.harness import SMALL_SAMPLE, check_results, local_neo4j, materialize, release_config
 from tv5_assets_tests.services import free_port
@@ -83,13 +84,21 @@ def test_rematerializing_gives_identical_counts_and_version(sample_graph) -> Non
 
 def test_every_check_fails_with_a_useful_message_on_a_damaged_graph(sample_graph, graph_client: Neo4jClient) -> None:
     lake, instance, _ = sample_graph
-    try:
-        graph_client.write("MATCH ()-[r:RATED]->() WITH r ORDER BY elementId(r) LIMIT 5 DELETE r")
-        graph_client.write("MATCH (m:Media) WITH m ORDER BY m.id DESC LIMIT 1 DETACH DELETE m")
-        graph_client.write("MATCH (m:Media {id: 1}), (u:User {id: 1}) CREATE (m)-[:RATED {rating: 1.0}]->(u)")
-        graph_client.write("MATCH ()-[a:AVAILABLE_ON]->() DELETE a")
+    staged = materialize(dg.AssetSelection.assets("graph").without_checks(), lake, _config(force=True),
+                         instance=instance)  # a slot of its own (an unforced run may stage the served slot again)
+    slot = _graph_metadata(staged)["staged_version"]
+    assert slot != _graph_metadata(staged)["served_slot"]
+    media, user = slots.label("Media", slot), slots.label("User", slot)
+    served_before = live_counts(graph_client)
+    try:  # the staged slot is damaged: its checks fail, what readers see is untouched
+        graph_client.write(f"MATCH (:{user})-[r:RATED]->() WITH r ORDER BY elementId(r) LIMIT 5 DELETE r")
+        graph_client.write(f"MATCH (m:{media}) WITH m ORDER BY m.id DESC LIMIT 1 DETACH DELETE m")
+        graph_client.write(f"MATCH (m:{media} {{id: 1}}), (u:{user} {{id: 1}}) CREATE (m)-[:RATED {{rating: 1.0}}]->(u)")
+        graph_client.write(f"MATCH (:{media})-[a:AVAILABLE_ON]->() DELETE a")
         graph_client.run("DROP INDEX media_title")
-        graph_client.write("MATCH (s:LoadState) SET s.complete = false, s.phase = 'relationships:RATED'")
+        graph_client.write("MATCH (s:LoadState {key: $key}) SET s.complete = false, s.phase = 'relationships:RATED'",
+                           {"key": slots.marker_key(slot)})
+        assert live_counts(graph_client) == served_before
         result = materialize(GRAPH_CHECKS, lake, instance=instance, raise_on_error=False)
         evaluations = _graph_checks(result)
         assert {name for name, e in evaluations.items() if e.passed} == set()

@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tv5_assets.graph_store import slots
 from tv5_assets.graph_store.loader import live_counts, read_load_state
 from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.graph_store.rows import graph_rows
@@ -73,14 +74,19 @@ def test_killed_mid_load_then_restarted_a_rerun_gives_exact_counts(private_neo4j
 
     settings = private_neo4j.start()  # crash recovery on the same data directory
     with Neo4jClient(settings.uri, settings.user, settings.password) as client:
-        state = read_load_state(client)
+        [half] = slots.existing(client)
+        state = read_load_state(client, half)
         assert not state.complete and state.phase == "relationships:RATED"
         assert seen[0] <= _rated(client) < expected["RATED"]  # committed batches survived; the rest never came
 
         rerun = materialize("graph", lake_dir, instance=instance, neo4j=resource)
         assert rerun.success
-        assert live_counts(client) == expected
-        assert read_load_state(client).complete
+        [event] = rerun.get_asset_materialization_events()
+        metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+        slot = metadata["staged_version"]
+        assert metadata["dropped_slots"] == [half] and slots.existing(client) == {slot}  # the half load is gone
+        assert live_counts(client, slot) == expected
+        assert read_load_state(client, slot).complete
     evaluations = {name: e for (asset, name), e in check_results(rerun).items() if asset == "graph"}
     assert len(evaluations) == 6  # the latency check only warns: a cold, just-recovered page cache may be slow
     assert {name: e.description for name, e in evaluations.items()

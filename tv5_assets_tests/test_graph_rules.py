@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from neo4j.exceptions import IncompleteCommit, ServiceUnavailable, TransientError
 
-from tv5_assets.graph_store import batches, cypher, model, rules
+from tv5_assets.graph_store import batches, cypher, model, rules, slots
 from tv5_assets.graph_store.resources import Neo4jClient, Neo4jUnavailableError
 from tv5_assets.graph_store.rows import graph_rows, rated_rows
 from tv5_assets.ingestion import movielens
@@ -124,7 +124,8 @@ def test_statements_take_every_value_as_a_parameter() -> None:
     rated = cypher.create_relationships(model.RATED)
     assert "MATCH (a:User {id: $group_keys[g]})" in rated and "MATCH (b:Media {id: $end_keys[j]})" in rated
     assert "{rating: $rating[i], timestamp: $timestamp[i], time_of_day: $time_of_day[i]}" in rated
-    assert len([s for s in cypher.schema_statements() if "IS UNIQUE" in s]) == 6
+    assert len([s for s in cypher.schema_statements() if "IS UNIQUE" in s]) == 7
+    assert len([s for s in cypher.schema_statements("s0123456789ab") if "IS UNIQUE" in s]) == 12
     assert len([s for s in cypher.schema_statements() if "CREATE INDEX" in s]) >= 3
 
 
@@ -149,7 +150,7 @@ def test_counts_match_both_ways() -> None:
 
 def _schema_rows() -> list[dict]:
     rows = [{"name": s.constraint, "state": "ONLINE", "label": s.label, "property": s.key, "unique": True}
-            for s in (*model.NODES, model.LOAD_STATE)]
+            for s in (*model.NODES, model.LOAD_STATE, model.RELEASE)]
     return rows + [{"name": i.name, "state": "ONLINE", "label": i.label, "property": i.property, "unique": False}
                    for i in model.INDEXES]
 
@@ -164,6 +165,16 @@ def test_schema_online_both_ways() -> None:
     assert not bad.passed
     assert "media_title missing" in bad.description and "is POPULATING" in bad.description
     assert f"expected {rows[1]['label']}." in bad.description
+
+
+def test_schema_of_a_slot_needs_its_own_constraints() -> None:
+    slot = "s0123456789ab"
+    assert not rules.schema_online(_schema_rows(), slot).passed
+    assert "media_s0123456789ab_id_unique missing" in rules.schema_online(_schema_rows(), slot).description
+    rows = _schema_rows() + [{"name": slots.constraint_name(s, slot), "state": "ONLINE",
+                              "label": slots.label(s.label, slot), "property": s.key, "unique": True}
+                             for s in model.NODES]
+    assert rules.schema_online(rows, slot).passed
 
 
 def test_endpoints_correct_both_ways() -> None:

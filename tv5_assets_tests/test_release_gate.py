@@ -26,6 +26,7 @@ from tv5_assets.core.lake import DataLake
 from tv5_assets.core.pools import apply_limits
 from tv5_assets.core.releases import Registry
 from tv5_assets.definitions import defs
+from tv5_assets.graph_store import slots as graph_slots
 from tv5_assets.release.assets import pointers
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, local_neo4j, materialize, release_config
@@ -140,6 +141,33 @@ def test_a_staged_agentdb_file_missing_a_table_is_not_published(sample: Sample) 
     assert materialize("agentdb", sample.lake, instance=sample.instance).success
 
 
+def test_a_staged_graph_missing_a_node_is_not_published(sample: Sample) -> None:
+    before, served = sample.readers(), sample.served()
+    force = {"ops": {"graph": {"config": {"force_reload": True}}}}
+    staged = materialize(dg.AssetSelection.assets("graph").without_checks(), sample.lake, force,
+                         instance=sample.instance)
+    slot = staged.get_asset_materialization_events()[0].materialization.metadata["staged_version"].value
+    assert slot != served["graph"]
+    with dg.build_resources({"neo4j": local_neo4j()}) as resources:  # a real defect: a User node gone
+        resources.neo4j.client.write(f"MATCH (u:{graph_slots.label('User', slot)}) WITH u ORDER BY u.id LIMIT 1 "
+                                     "DETACH DELETE u")
+        assert sample.readers() == before  # readers match the served slot's public labels
+        audited = materialize(dg.AssetSelection.checks_for_assets("graph"), sample.lake, instance=sample.instance,
+                              raise_on_error=False)
+        assert any(not e.passed for e in audited.get_asset_check_evaluations())
+        stopped = _release(sample)
+        assert not stopped.success
+        message = _failure(stopped)
+        print(f"\nstopped: {message[:400]}")
+        assert "graph:node_counts_match_sources FAILED" in message, message[:1000]
+        assert sample.readers() == before and sample.served() == served
+        assert slot in graph_slots.existing(resources.neo4j.client)  # there to inspect
+    # the served slot staged again (reused) and audited: the release may go on later; the damaged stage is dropped
+    restaged = materialize("graph", sample.lake, instance=sample.instance)
+    metadata = restaged.get_asset_materialization_events()[0].materialization.metadata
+    assert metadata["staged_version"].value == served["graph"] and metadata["dropped_slots"].value == [slot]
+
+
 def test_a_check_that_failed_in_an_earlier_run_blocks_a_later_release(sample: Sample) -> None:
     """movies' unique key fails on its latest materialization (the file was damaged, then restored); a run of the
     stores and `release` alone must not publish."""
@@ -196,9 +224,10 @@ KILL_AFTER_FIRST_SWITCH = textwrap.dedent("""
 
 
 def test_a_publish_killed_between_two_stores_is_finished_by_the_next_run(sample: Sample) -> None:
-    force = {"ops": {op: {"config": {"force_rebuild": True}} for op in ("milvus__media_vectors",
-                                                                          "milvus__user_vectors")}}
-    assert materialize(dg.AssetSelection.assets(MEDIA, "milvus/user_vectors"), sample.lake, force,
+    force = {"ops": {**{op: {"config": {"force_rebuild": True}} for op in ("milvus__media_vectors",
+                                                                             "milvus__user_vectors")},
+                     "graph": {"config": {"force_reload": True}}}}
+    assert materialize(dg.AssetSelection.assets(MEDIA, "milvus/user_vectors", "graph"), sample.lake, force,
                        instance=sample.instance).success
     first = sample.registry.served_id()
     before = sample.served()
@@ -229,6 +258,7 @@ def test_rollback_switches_every_store_back(sample: Sample) -> None:
     result = job.execute_in_process(instance=sample.instance, resources=lake_resources(sample.lake))
     assert result.success
     assert registry.served_id() == previous
-    expected = {s: e["version"] for s, e in registry.manifest(previous)["stores"].items() if s != "graph"}
-    assert {s: v for s, v in sample.served().items() if s != "graph"} == expected
+    expected = {s: e["version"] for s, e in registry.manifest(previous)["stores"].items()}
+    assert expected["graph"] != registry.manifest(current)["stores"]["graph"]["version"]
+    assert sample.served() == expected  # the graph too: its previous slot was kept
     assert current in registry.retained_ids()  # rolled back from: kept, can be served again

@@ -22,6 +22,7 @@ import dagster as dg
 import neo4j
 import pytest
 
+from tv5_assets.graph_store import slots
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.dagster_runs import (
     dequeued_at,
@@ -73,8 +74,10 @@ def test_two_graph_runs_at_once_on_postgres_run_one_after_the_other(team_stack: 
     first = launch(team_stack.url, ["graph"], GRAPH_CHECKS, config, tags={"test": "pg-graph-1"})
     second = launch(team_stack.url, ["graph"], GRAPH_CHECKS, config, tags={"test": "pg-graph-2"})
     assert_serialised(team_stack.instance, first, second)
+    event = team_stack.instance.get_latest_materialization_event(dg.AssetKey("graph"))
+    staged = slots.label("User", event.asset_materialization.metadata["staged_version"].value)
     with _session(team_stack) as session:
-        rated = session.run("MATCH ()-[r:RATED]->() RETURN count(r) AS n").single()["n"]
+        rated = session.run(f"MATCH (:{staged})-[r:RATED]->() RETURN count(r) AS n").single()["n"]
     assert rated == tables["ratings"].height
 
 

@@ -2,7 +2,6 @@
 
 
 import time
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -11,11 +10,14 @@ from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from pydantic import Field
 
 from tv5_assets.core.automation import FOLLOW_INPUTS, SERVED_FRESHNESS
+from tv5_assets.core.checking import staged_version
+from tv5_assets.core.lake import DataLake
 from tv5_assets.core.outages import retry_step_on
 from tv5_assets.core.pools import GRAPH_POOL
+from tv5_assets.core.releases import STAGED, Registry
 from tv5_assets.core.versioning import versioned_asset
-from tv5_assets.graph_store import cypher, model
-from tv5_assets.graph_store.loader import import_graph, load_graph
+from tv5_assets.graph_store import cypher, model, slots, stages
+from tv5_assets.graph_store.loader import discard_slots, import_graph, load_graph
 from tv5_assets.graph_store.resources import Neo4jAuthError, Neo4jResource, Neo4jUnavailableError
 from tv5_assets.graph_store.rows import graph_rows
 
@@ -61,27 +63,34 @@ class GraphLoadConfig(dg.Config):
         "rank}]->(Tag), the genome's top tags; (Media)-[:AVAILABLE_ON {regions, quality, "
         "subtitle_languages}]->(Platform). A uniqueness constraint per node key and range indexes on "
         "Media.title, Media.year, Media.imdb_id, User.archetype, User.country, Platform.business_model. "
+        "Staged (online load, any server): the load writes a release slot beside the served graph, its nodes "
+        "labelled `Media_<slot>`, `User_<slot>`, ... (`staged_version` names the slot); readers match the public "
+        "labels, which only the served slot carries, and `release` moves them in one transaction "
+        "(graph_store.slots; `(:Release {key: 'graph'})` names the served slot and release). Clean-up drops only "
+        "slots neither served, retained by a release, nor the latest stage. "
         "Full rebuilds of the project's own local server (`scripts/services`) with at least 1M relationships "
-        "use the offline import tool: "
-        "CSV files, `neo4j-admin database import full` into a staging home while the previous graph is "
-        "served, then stop, swap the store in, start, create the schema, compare the counts, mark complete "
-        "(the previous store is restored when any of that fails). Other servers get the online load. "
-        "Online load: mark (:LoadState {key: 'graph'}) incomplete, clear the graph in batched inner transactions, "
+        "use the offline import tool instead: "
+        "CSV files, `neo4j-admin database import full` into a stage of its own beside the live home "
+        "(graph_store.stages), a Neo4j process of its own started on it (loopback, own port: the checks audit "
+        "there), the schema created, the counts compared, the load marked complete; `release` swaps it in (the "
+        "live server restarts) and keeps the replaced store as the previous release's stage. "
+        "Online load: mark (:LoadState {key: 'graph/<slot>'}) incomplete, "
         "create constraints and indexes, CREATE nodes then relationships in columnar UNWIND batches "
         "(`batch_rows` of the neo4j resource, 50,000 by default) with endpoints found through the "
         "uniqueness indexes (each end node once per batch, each start node once per group); relationship "
         "batches are cut on start-node boundaries, so the `write_concurrency` transactions in flight (2) "
-        "never share a start node; compare the counts with the rows; mark the load complete. Progress is "
+        "never share a start node; compare the slot's counts with the rows; mark the load complete. Progress is "
         "logged with rows/s. An interrupted load leaves "
-        "the marker incomplete and the next run rebuilds from the clear, so re-runs give the same counts. "
-        "A graph already holding a complete load of the same data version (hash of the rows and of the "
-        "Cypher) with matching counts is left as it is unless `force_reload`."
+        "its marker incomplete; the next run loads a new slot and drops the half one, so re-runs give the same "
+        "counts. A slot already holding a complete load of the same data version (hash of the rows and of the "
+        "Cypher) with matching counts is staged again unless `force_reload`."
     ),
 )
 def graph(
     context: dg.AssetExecutionContext,
     config: GraphLoadConfig,
     neo4j: Neo4jResource,
+    lake: DataLake,
     movies: pl.DataFrame,
     ratings: pl.DataFrame,
     genome: pl.DataFrame,
@@ -97,19 +106,30 @@ def graph(
     if config.method == "import" and server is None:
         raise dg.Failure(f"method 'import' needs the project's own local Neo4j; {neo4j.uri} is not one "
                          "(set method 'online' or 'auto')")
+    previous_stage = staged_version(context, context.asset_key) or ""
+    keep = Registry.in_lake(lake.base_dir).retained_versions(context.asset_key.to_user_string())
+    root = stages.stages_root(neo4j.local_home) if neo4j.local_home else None
+    clear_rows, log = config.clear_batch_rows, context.log.info
     # a server down longer than the driver's retries: Dagster retries the step; refused credentials fail once
     with retry_step_on((Neo4jUnavailableError, ServiceUnavailable, SessionExpired), permanent=(Neo4jAuthError,)):
+        dropped = discard_slots(neo4j.client, keep | {previous_stage}, clear_rows, log, stage_root=root)
         if server is not None:
-            work = Path(neo4j.local_home).parent / f"{Path(neo4j.local_home).name}-import"
-            report = import_graph(neo4j.client, server, rows, version, work, force=config.force_reload)
+            report = import_graph(neo4j.client, server, rows, version, root, neo4j.password, force=config.force_reload)
         else:
-            report = load_graph(neo4j.client, rows, version, batch_rows=neo4j.batch_rows,
-                                clear_batch_rows=config.clear_batch_rows, force=config.force_reload,
-                                concurrency=neo4j.write_concurrency)
+            report = load_graph(neo4j.client, rows, version, batch_rows=neo4j.batch_rows, clear_batch_rows=clear_rows,
+                                force=config.force_reload, concurrency=neo4j.write_concurrency)
+        # the earlier stage, superseded by this one and never published
+        dropped += discard_slots(neo4j.client, keep | {report.slot}, clear_rows, log, only={previous_stage},
+                                 stage_root=root)
     nodes = {spec.label: report.counts[spec.label] for spec in model.NODES}
     relationships = {spec.type: report.counts[spec.type] for spec in model.RELATIONSHIPS}
     metadata: dict[str, object] = {
         VERSION: version,
+        STAGED: report.slot,
+        "served_slot": slots.served_slot(neo4j.client) or "",
+        "staged_in": "a store of its own (import tool), audited on its own server" if server is not None
+        else "the live database, under the slot's labels",
+        "dropped_slots": dg.MetadataValue.json(dropped),
         "skipped_unchanged": report.skipped,
         "node_counts": dg.MetadataValue.json(nodes),
         "relationship_counts": dg.MetadataValue.json(relationships),

@@ -1,11 +1,11 @@
-"""Loading the graph: a full rebuild into a cleared database, exact and safe to re-run.
+"""Loading the graph into a release slot (see `slots`): exact, safe to re-run, never touching what readers see.
 
-Order: mark the load incomplete, clear the graph (relationships, then nodes, in batched inner
-transactions), create the constraints and indexes, CREATE the nodes, then CREATE the
-relationships with both endpoints found through the uniqueness constraints' indexes, compare the
-counts with the rows, and only then mark the load complete. A load that stops anywhere (crash,
-kill, error) leaves `complete = false`; the next run starts again from the clear, so it ends with
-exactly the same graph as an uninterrupted one.
+Order: mark the slot's load incomplete, clear the slot (a retry of the same slot), create the constraints and
+indexes, CREATE the nodes under the slot's labels, then CREATE the relationships with both endpoints found through
+the slot's uniqueness constraints' indexes, compare the slot's counts with the rows, and only then mark the load
+complete. A load that stops anywhere (crash, kill, error) leaves `complete = false`; the next run loads a new slot
+and the clean-up drops the half one, so it ends with exactly the same graph as an uninterrupted one. Publishing
+the slot is `release`'s move (`slots.publish`), not the load's.
 
 Locks: Neo4j 5 takes the locks a new relationship needs at commit, in sorted order, and on a
 dense node (more than 50 relationships: every popular film, most users) only at the insertion
@@ -16,7 +16,7 @@ locking lets them write concurrently. `concurrency` transactions run at once (th
 `write_concurrency`, two by default: while one commits, the next executes). A deadlock, should one
 occur, aborts one transaction with a transient error; it wrote nothing and is retried.
 
-`client` is anything with the `Neo4jClient` methods (run, read, write, write_batches, log).
+`client` is anything with the `Neo4jClient` methods (run, read, write, write_all, write_batches, log).
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tv5_assets.graph_store import batches, cypher, model, offline_import
+from tv5_assets.graph_store import batches, cypher, model, offline_import, slots, stages
 from tv5_assets.graph_store.offline_import import LocalServer
+from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.graph_store.rows import GraphRows
 
 
@@ -37,6 +39,7 @@ class GraphClient(Protocol):
     def run(self, query: str, parameters: dict[str, Any] | None = None) -> Any: ...
     def read(self, query: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
     def write(self, query: str, parameters: dict[str, Any] | None = None) -> Any: ...
+    def write_all(self, statements: list[tuple[str, dict[str, Any]]]) -> Any: ...
     def write_batches(self, query: str, batches: Any, what: str, total_rows: int, concurrency: int = 1) -> Any: ...
     def log(self, message: str) -> None: ...
     def verify(self, retries: int | None = None) -> Any: ...
@@ -51,6 +54,7 @@ class LoadReport:
     version: str
     skipped: bool
     counts: dict[str, int]
+    slot: str = ""  # the slot holding the load: in the live database (online) or a stage of its own (import)
     seconds: dict[str, float] = field(default_factory=dict)  # per phase and per label / type
     rows_per_s: dict[str, float] = field(default_factory=dict)  # per label / type
     retries: int = 0
@@ -66,9 +70,12 @@ class LoadState:
     finished_at: str | None
 
 
-def read_load_state(client: GraphClient) -> LoadState | None:
-    """The load marker, or None if the database has never been loaded."""
-    records = client.read(cypher.READ_LOAD_STATE, {"key": model.LOAD_STATE_KEY})
+def read_load_state(client: GraphClient, slot: str | None = None) -> LoadState | None:
+    """The load marker of `slot` (None: of the served slot), or None if there is no such load."""
+    slot = slot or slots.served_slot(client)
+    if slot is None:
+        return None
+    records = client.read(cypher.READ_LOAD_STATE, {"key": slots.marker_key(slot)})
     if not records:
         return None
     r = records[0]
@@ -76,15 +83,16 @@ def read_load_state(client: GraphClient) -> LoadState | None:
                      r["started_at"], r["finished_at"])
 
 
-def live_counts(client: GraphClient) -> dict[str, int]:
-    """Nodes per label and relationships per type, as the database counts them now."""
-    counts = {spec.label: client.read(cypher.count_nodes(spec))[0]["n"] for spec in model.NODES}
+def live_counts(client: GraphClient, slot: str | None = None) -> dict[str, int]:
+    """Nodes per label and relationships per type of `slot` (None: what readers are served), counted now."""
+    counts = {spec.label: client.read(cypher.count_nodes(spec, slot))[0]["n"] for spec in model.NODES}
     for spec in model.RELATIONSHIPS:
-        counts[spec.type] = client.read(cypher.count_relationships(spec))[0]["total"]
+        counts[spec.type] = client.read(cypher.count_relationships(spec, slot))[0]["total"]
     return counts
 
 
-def time_explanation(client: GraphClient, parameters: dict[str, Any], runs: int = 3) -> tuple[list[dict], list[float]]:
+def time_explanation(client: GraphClient, parameters: dict[str, Any], runs: int = 3,
+                     slot: str | None = None) -> tuple[list[dict], list[float]]:
     """Run the explanation query `runs` times (at least once): (its records, each run's milliseconds).
 
     The check and the benchmark time it the same way; the first run may be cold, hence several."""
@@ -92,118 +100,119 @@ def time_explanation(client: GraphClient, parameters: dict[str, Any], runs: int 
     latencies: list[float] = []
     for _ in range(max(runs, 1)):
         started = time.perf_counter()
-        found = client.read(cypher.EXPLANATION, parameters)
+        found = client.read(cypher.explanation(slot), parameters)
         latencies.append(1000 * (time.perf_counter() - started))
     return found, latencies
 
 
-def clear_graph(client: GraphClient, batch_rows: int) -> None:
-    """Delete every relationship, then every node but the load marker, in inner transactions."""
-    client.run(cypher.CLEAR_RELATIONSHIPS, {"batch_rows": batch_rows})
-    client.run(cypher.CLEAR_NODES, {"batch_rows": batch_rows})
-
-
-def create_schema(client: GraphClient, timeout_s: int = 600) -> None:
-    """Constraints and indexes (idempotent), then wait until all of them are online."""
-    for statement in cypher.schema_statements():
+def create_schema(client: GraphClient, slot: str | None = None, timeout_s: int = 600) -> None:
+    """Constraints and indexes, public and of `slot` (idempotent), then wait until all of them are online."""
+    for statement in cypher.schema_statements(slot):
         client.run(statement)
     client.run(cypher.AWAIT_INDEXES, {"timeout_s": timeout_s})
 
 
-def _set_phase(client: GraphClient, phase: str) -> None:
-    client.write(cypher.SET_PHASE, {"key": model.LOAD_STATE_KEY, "phase": phase})
+def _set_phase(client: GraphClient, slot: str, phase: str) -> None:
+    client.write(cypher.SET_PHASE, {"key": slots.marker_key(slot), "phase": phase})
 
 
-def _already_loaded(client: GraphClient, expected: dict[str, int], version: str) -> dict[str, int] | None:
-    """The live counts when the graph holds a complete load of `version` with exactly `expected`, else None.
+def complete_slot(client: GraphClient, expected: dict[str, int], version: str) -> tuple[str, dict[str, int]] | None:
+    """A slot holding a complete load of `version` with exactly `expected` (the served one first), else None.
 
-    All three are needed: the marker says complete, its version is `version`, and the live counts equal
-    the rows' counts (a graph edited by hand since is rebuilt)."""
-    state = read_load_state(client)
-    if state is not None and state.complete and state.version == version:
-        counts = live_counts(client)
-        if counts == expected:
-            client.log(f"graph already holds the complete load {version}: nothing to do")
-            return counts
-        client.log(f"graph marked complete for {version} but its counts differ ({counts}): rebuilding")
+    All three are needed: the marker says complete, its version is `version`, and the slot's counts equal the
+    rows' counts (a slot edited by hand since is not reused)."""
+    served = slots.served_slot(client)
+    for slot in sorted(slots.existing(client), key=lambda s: s != served):
+        state = read_load_state(client, slot)
+        if state is not None and state.complete and state.version == version:
+            counts = live_counts(client, slot)
+            if counts == expected:
+                client.log(f"graph slot {slot} already holds the complete load {version}: nothing to load")
+                return slot, counts
+            client.log(f"graph slot {slot} marked complete for {version} but its counts differ ({counts})")
     return None
 
 
 def _verify_and_finish(client: GraphClient, report: LoadReport, expected: dict[str, int]) -> None:
-    report.counts = live_counts(client)
+    report.counts = live_counts(client, report.slot)
     if report.counts != expected:
         differences = {k: {"expected": v, "loaded": report.counts.get(k)} for k, v in expected.items()
                        if report.counts.get(k) != v}
-        raise GraphLoadError(f"the graph does not hold exactly the given rows (load left incomplete): {differences}")
-    client.write(cypher.FINISH_LOAD, {"key": model.LOAD_STATE_KEY, "phase": "complete",
+        raise GraphLoadError(f"graph slot {report.slot} does not hold exactly the given rows (load left "
+                             f"incomplete): {differences}")
+    client.write(cypher.FINISH_LOAD, {"key": slots.marker_key(report.slot), "phase": "complete",
                                       "counts": json.dumps(report.counts, sort_keys=True)})
 
 
-def import_graph(client: GraphClient, server: LocalServer, rows: GraphRows, version: str, work: Path,
-                 force: bool = False) -> LoadReport:
-    """Rebuild the local server's graph with the offline import tool (see `offline_import`).
+def import_graph(client: GraphClient, server: LocalServer, rows: GraphRows, version: str, root: Path,
+                 password: str, force: bool = False) -> LoadReport:
+    """Stage `rows` with the offline import tool as a store of its own (see `stages`), audited on its own server.
 
-    Same outcome as `load_graph`: the same nodes, relationships, schema and complete marker; a no-op on a
-    complete load of `version`. The previous graph stays served until the swap, and is restored when the
-    new one does not verify. A crash after the swap leaves the marker incomplete (set before the counts
-    are compared), so the next run rebuilds."""
+    Same graph as `load_graph`: the same nodes under a slot's labels, relationships, schema and complete marker,
+    verified on the stage's audit server (left running for the checks); the live server is not touched. A no-op when
+    the live database or a ready stage already holds a complete load of `version`."""
     expected = rows.counts()
-    if not force and (counts := _already_loaded(client, expected, version)) is not None:
-        return LoadReport(version, True, counts)
-    report = LoadReport(version, False, {})
+    if not force:
+        if (found := complete_slot(client, expected, version)) is not None:
+            return LoadReport(version, True, found[1], slot=found[0])
+        for stage in stages.existing(root).values():
+            if (ready := stage.ready()) and ready["version"] == version and ready["counts"] == expected:
+                client.log(f"graph stage {stage.slot} already holds the complete load {version}: nothing to import")
+                return LoadReport(version, True, expected, slot=stage.slot)
+    report = LoadReport(version, False, {}, slot=slots.new_slot(version))
+    stage = stages.Stage(root, report.slot)
     t0 = time.perf_counter()
-    staging = offline_import.build_staged_store(server, rows, work, client.log)
+    offline_import.build_staged_store(server, rows, stage.dir, client.log, report.slot)
     report.seconds["import"] = time.perf_counter() - t0
     t1 = time.perf_counter()
-    offline_import.swap_in(server, staging, client.log)
-    report.seconds["swap"] = time.perf_counter() - t1
-    try:
-        client.verify()
-        client.write(cypher.START_LOAD, {"key": model.LOAD_STATE_KEY, "version": version, "phase": "imported"})
+    connection = stage.serve(password, client.log)
+    report.seconds["audit_server_start"] = time.perf_counter() - t1
+    with Neo4jClient(connection.uri, connection.user, connection.password, log=client.log) as staged:
+        staged.write(cypher.START_LOAD, {"key": slots.marker_key(report.slot), "version": version,
+                                         "phase": "imported"})
         t2 = time.perf_counter()
-        create_schema(client)
+        create_schema(staged, report.slot)
         report.seconds["schema"] = time.perf_counter() - t2
-        _verify_and_finish(client, report, expected)
-    except BaseException:
-        if offline_import.restore_previous(server, client.log):
-            client.verify()
-        raise
-    offline_import.drop_previous(server)
-    shutil.rmtree(work, ignore_errors=True)
+        _verify_and_finish(staged, report, expected)
+    stage.mark_ready(version, report.counts)
     report.seconds["total"] = time.perf_counter() - t0
     report.rows_per_s["RATED"] = expected["RATED"] / max(report.seconds["import"], 1e-9)
     return report
 
 
 def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: int = 50_000,
-               clear_batch_rows: int = 100_000, force: bool = False, concurrency: int = 2) -> LoadReport:
-    """Rebuild the graph from `rows` online (any server); a no-op when it already holds a complete load of
-    `version` (see `_already_loaded`)."""
+               clear_batch_rows: int = 100_000, force: bool = False, concurrency: int = 2,
+               slot: str | None = None) -> LoadReport:
+    """Stage `rows` online (any server) in a new slot (or `slot`), beside the served graph; a no-op when a slot
+    already holds a complete load of `version` (see `complete_slot`)."""
     expected = rows.counts()
-    if not force and (counts := _already_loaded(client, expected, version)) is not None:
-        return LoadReport(version, True, counts)
-
-    report = LoadReport(version, False, {})
+    if not force and slot is None and (found := complete_slot(client, expected, version)) is not None:
+        create_schema(client, found[0])  # idempotent: an index dropped since is back before the audits
+        return LoadReport(version, True, found[1], slot=found[0])
+    report = LoadReport(version, False, {}, slot=slot or slots.new_slot(version))
+    if report.slot == slots.served_slot(client):
+        raise GraphLoadError(f"graph slot {report.slot} is served: a load never writes where readers look")
     t0 = time.perf_counter()
-    client.write(cypher.START_LOAD, {"key": model.LOAD_STATE_KEY, "version": version, "phase": "clearing"})
-    clear_graph(client, clear_batch_rows)
+    client.write(cypher.START_LOAD, {"key": slots.marker_key(report.slot), "version": version, "phase": "clearing"})
+    slots.clear(client, report.slot, clear_batch_rows)
     report.seconds["clear"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    create_schema(client)
+    create_schema(client, report.slot)
     report.seconds["schema"] = time.perf_counter() - t1
 
-    _set_phase(client, "nodes")
+    _set_phase(client, report.slot, "nodes")
     for spec in model.NODES:
         frame = rows.nodes[spec.label]
-        stats = client.write_batches(cypher.create_nodes(spec), batches.node_batches(frame, spec, batch_rows),
-                                     f":{spec.label} nodes", frame.height)
+        stats = client.write_batches(cypher.create_nodes(spec, report.slot),
+                                     batches.node_batches(frame, spec, batch_rows), f":{spec.label} nodes",
+                                     frame.height)
         _record(report, spec.label, stats)
 
     for spec in model.RELATIONSHIPS:
-        _set_phase(client, f"relationships:{spec.type}")
+        _set_phase(client, report.slot, f"relationships:{spec.type}")
         frame = rows.relationships[spec.type]
-        stats = client.write_batches(cypher.create_relationships(spec),
+        stats = client.write_batches(cypher.create_relationships(spec, report.slot),
                                      batches.relationship_batches(frame, spec, batch_rows),
                                      f":{spec.type} relationships", frame.height, concurrency=concurrency)
         _record(report, spec.type, stats)
@@ -211,6 +220,33 @@ def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: i
     _verify_and_finish(client, report, expected)
     report.seconds["total"] = time.perf_counter() - t0
     return report
+
+
+def discard_slots(client: GraphClient, keep: set[str], batch_rows: int, log: Callable[[str], None],
+                  only: set[str] | None = None, stage_root: Path | None = None) -> list[str]:
+    """Drop the slots neither served nor in `keep` (killed loads, stages never published, releases beyond the
+    retention; `only`: just those), in the live database and under `stage_root`, and nodes a publish left with no
+    label (or a store a swap replaced that served no slot); returns the dropped slots."""
+    served = slots.served_slot(client)
+    staged = stages.existing(stage_root) if stage_root else {}
+
+    def doomed(slot: str) -> bool:
+        return slot != served and slot not in keep and (only is None or slot in only)
+
+    dropped = []
+    for slot in sorted(s for s in slots.existing(client) if doomed(s)):
+        log(f"graph: dropping slot {slot}: neither served, retained by a release, nor the latest stage")
+        slots.drop(client, slot, batch_rows)
+        dropped.append(slot)
+    for slot in sorted(s for s in staged if doomed(s)):
+        log(f"graph: removing stage {slot}: neither served, retained by a release, nor the latest stage")
+        staged[slot].remove()
+        dropped.append(slot)
+    if only is None:
+        slots.drop_unlabelled(client, batch_rows)
+        if stage_root:
+            shutil.rmtree(stage_root / "replaced", ignore_errors=True)
+    return dropped
 
 
 def _record(report: LoadReport, name: str, stats: Any) -> None:

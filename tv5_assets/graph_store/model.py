@@ -69,9 +69,12 @@ INDEXES: tuple[IndexSpec, ...] = (
     IndexSpec("platform_business_model", "Platform", "business_model"),
 )
 
-# One node records the state of the last load, so readers and checks can tell a complete graph
-# from a half-loaded one: complete=false from the first write of a load until its last.
+# One node per load records its state, so readers and checks can tell a complete slot from a half-loaded
+# one: complete=false from the first write of a load until its last (key `graph/<slot>`, see slots).
 LOAD_STATE = NodeSpec("LoadState", "key", ("key",))
 LOAD_STATE_KEY = "graph"
+# One node says which slot readers are served and which release it belongs to (see slots).
+RELEASE = NodeSpec("Release", "key", ("key",))
+RELEASE_KEY = "graph"
 
-ALL_CONSTRAINTS: tuple[str, ...] = tuple(spec.constraint for spec in (*NODES, LOAD_STATE))
+ALL_CONSTRAINTS: tuple[str, ...] = tuple(spec.constraint for spec in (*NODES, LOAD_STATE, RELEASE))

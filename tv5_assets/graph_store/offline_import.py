@@ -1,4 +1,4 @@
-"""A full rebuild of the local Neo4j with the offline import tool, the previous graph served until the swap.
+"""A full rebuild of the local Neo4j's graph with the offline import tool, as a stage beside the live server.
 
 Why: the online load (UNWIND batches over Bolt) writes ~51,000 RATED relationships/s on 2 cores, so
 ml-25m's 25M ratings take 8.5 minutes; `neo4j-admin database import full` writes the same store in
@@ -6,15 +6,9 @@ about 2 minutes. It needs the store directory, so it is only for the project's o
 (`tv5_assets.local_services`, behind `scripts/services`), which this process may stop and start; any
 other server gets the online load.
 
-Order, each step leaving a readable graph behind it:
-1. the rows as CSV files (polars), one per label and per type;
-2. the import tool builds a complete store in a staging DBMS home, while the live server keeps
-   serving the previous graph (a failure here changes nothing);
-3. the live server stops; its store directories move aside (`<name>.previous`) and the staged ones
-   move in; the server starts on the new store;
-4. (by the loader) constraints and indexes online, counts compared, load marker set complete.
-If 3 fails, or the caller's step 4 fails and calls `restore_previous`, the previous store moves
-back and the server starts on it, so the last good graph is what is served.
+Here: the rows as CSV files (polars), one per label and per type, then the import tool builds a complete store
+in a DBMS home of its own while the live server keeps serving (a failure changes nothing). `stages` audits that
+store on a server of its own and swaps it in when `release` publishes it.
 """
 
 from __future__ import annotations
@@ -29,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tv5_assets.graph_store import model
+from tv5_assets.graph_store import model, slots
 from tv5_assets.graph_store.rows import GraphRows
 
 _TYPES = {pl.Int64: "long", pl.Int32: "int", pl.Float64: "double", pl.Float32: "float", pl.Boolean: "boolean"}
@@ -66,8 +60,9 @@ def _column(name: str, dtype: pl.DataType) -> tuple[pl.Expr, str]:
     return pl.col(name), f"{name}:{_TYPES[dtype]}" if dtype in _TYPES else name
 
 
-def write_csvs(rows: GraphRows, directory: Path) -> list[str]:
-    """One CSV per label and per type (header included); returns the import tool's --nodes/--relationships."""
+def write_csvs(rows: GraphRows, directory: Path, slot: str | None = None) -> list[str]:
+    """One CSV per label and per type (header included); returns the import tool's --nodes/--relationships, the
+    nodes labelled for `slot` (see slots)."""
     directory.mkdir(parents=True, exist_ok=True)
     arguments = []
     for spec in model.NODES:
@@ -76,7 +71,7 @@ def write_csvs(rows: GraphRows, directory: Path) -> list[str]:
         path = directory / f"{spec.label}.csv"
         frame.select(pl.col(spec.key).cast(pl.String).alias(f":ID({spec.label})"),
                      *[expr.alias(header) for expr, header in columns]).write_csv(path)
-        arguments.append(f"--nodes={spec.label}={path}")
+        arguments.append(f"--nodes={slots.label(spec.label, slot)}={path}")
     for spec in model.RELATIONSHIPS:
         frame = rows.relationships[spec.type]
         columns = [_column(c, frame.schema[c]) for c in spec.properties]
@@ -95,13 +90,14 @@ def import_command(server: LocalServer, staging: Path, arguments: list[str]) -> 
             f"--report-file={staging / 'import.report'}", *arguments]  # the name first: the options take 1..n files
 
 
-def build_staged_store(server: LocalServer, rows: GraphRows, work: Path, log: Callable[[str], None]) -> Path:
+def build_staged_store(server: LocalServer, rows: GraphRows, work: Path, log: Callable[[str], None],
+                       slot: str | None = None) -> Path:
     """CSV files, then the import tool into a fresh staging home under `work`; returns that home."""
     shutil.rmtree(work, ignore_errors=True)
     staging = work / "home"
     (staging / "conf").mkdir(parents=True)
     started = time.perf_counter()
-    arguments = write_csvs(rows, work / "csv")
+    arguments = write_csvs(rows, work / "csv", slot)
     log(f"graph import: CSV files written in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     env = {**os.environ, "NEO4J_HOME": str(staging), "NEO4J_CONF": str(staging / "conf")}
@@ -114,54 +110,3 @@ def build_staged_store(server: LocalServer, rows: GraphRows, work: Path, log: Ca
         f"({rows.counts()['RATED'] / max(seconds, 1e-9):,.0f} RATED/s over the whole import)")
     shutil.rmtree(work / "csv", ignore_errors=True)
     return staging
-
-
-def _store_paths(home: Path, database: str) -> list[Path]:
-    return [home / "data" / kind / database for kind in STORE_DIRS]
-
-
-def swap_in(server: LocalServer, staging: Path, log: Callable[[str], None]) -> None:
-    """Stop the live server, move its store aside and the staged one in, start it; on failure put it back."""
-    live = _store_paths(server.home, server.database)
-    staged = _store_paths(staging, server.database)
-    missing = [str(p) for p in staged if not p.is_dir()]
-    if missing:
-        raise ImportToolError(f"the import tool left no store at {missing}; the live graph is unchanged")
-    started = time.perf_counter()
-    server.run_control("stop")
-    try:
-        for current, new in zip(live, staged, strict=True):
-            previous = current.with_name(current.name + ".previous")
-            shutil.rmtree(previous, ignore_errors=True)
-            if current.exists():
-                current.rename(previous)
-            current.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(new), str(current))
-        server.run_control("start")
-    except BaseException:
-        restore_previous(server, log)
-        raise
-    log(f"graph import: server restarted on the new store in {time.perf_counter() - started:.1f} s")
-
-
-def restore_previous(server: LocalServer, log: Callable[[str], None]) -> bool:
-    """Put the store moved aside by `swap_in` back and start the server on it; False when there is none."""
-    live = _store_paths(server.home, server.database)
-    previous = [p.with_name(p.name + ".previous") for p in live]
-    if not all(p.is_dir() for p in previous):
-        return False
-    try:
-        server.run_control("stop")
-    except RuntimeError as error:
-        log(f"graph import: stopping the server before the restore failed ({error}); restoring anyway")
-    for current, kept in zip(live, previous, strict=True):
-        shutil.rmtree(current, ignore_errors=True)
-        kept.rename(current)
-    server.run_control("start")
-    log("graph import: the previous graph was restored and is served again")
-    return True
-
-
-def drop_previous(server: LocalServer) -> None:
-    for current in _store_paths(server.home, server.database):
-        shutil.rmtree(current.with_name(current.name + ".previous"), ignore_errors=True)

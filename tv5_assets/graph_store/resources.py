@@ -173,6 +173,19 @@ class Neo4jClient:
                 tx.commit()
         return summary
 
+    def write_all(self, statements: Iterable[tuple[str, Mapping[str, Any]]]) -> list[neo4j.ResultSummary]:
+        """Several statements in one write transaction (all or none commit), retried as a whole."""
+        statements = [(query, dict(parameters)) for query, parameters in statements]
+
+        def work() -> list[neo4j.ResultSummary]:
+            with self._driver.session(database=self.database) as session:
+                with session.begin_transaction() as tx:
+                    summaries = [tx.run(query, parameters).consume() for query, parameters in statements]
+                    tx.commit()
+            return summaries
+
+        return self._retrying(f"{len(statements)} statements in one transaction", work)[0]
+
     def write_batches(self, query: str, batches: Iterable[tuple[int, dict[str, Any]]], what: str,
                       total_rows: int, concurrency: int = 1, progress_every_s: float = 10.0) -> WriteStats:
         """Run `query` once per (rows, parameters) batch, each in its own transaction; log rows/s.

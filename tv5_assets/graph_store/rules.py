@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 
 from tv5_assets.core.checking import RuleResult
-from tv5_assets.graph_store import model
+from tv5_assets.graph_store import model, slots
 
 
 def _count(frame: pl.LazyFrame) -> int:
@@ -49,13 +49,19 @@ def counts_match(kind: str, names: Sequence[str], expected: Mapping[str, int],
                             "in all)", {"counts": table})
 
 
-def schema_online(indexes: Sequence[Mapping[str, Any]]) -> RuleResult:
-    """A uniqueness constraint per node key (and the load marker's) and every lookup index, all ONLINE.
+def schema_online(indexes: Sequence[Mapping[str, Any]], slot: str | None = None) -> RuleResult:
+    """A uniqueness constraint per node key (and the load marker's and the release node's), the same on `slot`'s
+    labels, and every lookup index, all ONLINE (publishing gives the slot's nodes the public labels, so their
+    constraints and indexes must be there too).
 
     `indexes`: rows of `cypher.SHOW_SCHEMA` (name, state, label, property, unique).
     """
     by_name = {row["name"]: row for row in indexes}
-    wanted = [(spec.constraint, spec.label, spec.key, True) for spec in (*model.NODES, model.LOAD_STATE)]
+    wanted = [(spec.constraint, spec.label, spec.key, True)
+              for spec in (*model.NODES, model.LOAD_STATE, model.RELEASE)]
+    if slot:
+        wanted += [(slots.constraint_name(spec, slot), slots.label(spec.label, slot), spec.key, True)
+                   for spec in model.NODES]
     wanted += [(spec.name, spec.label, spec.property, False) for spec in model.INDEXES]
     problems = []
     for name, label, prop, unique in wanted:
@@ -77,7 +83,8 @@ def endpoints_correct(relationship_counts: Mapping[str, Mapping[str, int]],
                       missing_endpoints: Mapping[str, Mapping[str, Any]]) -> RuleResult:
     """No relationship has a missing or wrong endpoint.
 
-    `relationship_counts[type]`: total, from_start (starting at the type's start label), to_end.
+    `relationship_counts[type]`: total (starting at any node of the audited slot), from_start (starting at the
+    type's start label), to_end (ending at its end label, in that slot).
     `missing_endpoints[label]`: {missing: n, sample: [...]}: keys the source rows point at with no
     node in the graph (their rows were dropped by the load's MATCH).
     """

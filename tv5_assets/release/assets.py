@@ -24,12 +24,11 @@ from tv5_assets.core.pools import RELEASE_POOL
 from tv5_assets.core.releases import DEFAULT_KEEP_PREVIOUS, STAGED, Registry
 from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.evaluation.assets import recommendation_quality
-from tv5_assets.graph_store.assets import VERSION as GRAPH_VERSION
 from tv5_assets.graph_store.assets import graph
 from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.release import gate
 from tv5_assets.release.catalog import check_specs
-from tv5_assets.release.pointers import AgentDBLink, GraphInPlace, MilvusAlias, Pointer
+from tv5_assets.release.pointers import AgentDBLink, GraphSlot, MilvusAlias, Pointer
 from tv5_assets.release.publish import publish, publisher_lock, recover
 from tv5_assets.vector_store.assets import assets as collections
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
@@ -63,14 +62,14 @@ class ReleaseConfig(dg.Config):
 def pointers(milvus: MilvusResource, lake: DataLake, neo4j: Neo4jResource) -> list[Pointer]:
     """Every store's pointer, in the publishing order."""
     return [*(MilvusAlias(c.key.to_user_string(), milvus) for c in collections), AgentDBLink(lake),
-            GraphInPlace(neo4j)]
+            GraphSlot(neo4j)]
 
 
 def staged_versions(report: gate.GateReport) -> dict[str, str]:
-    """What each store staged (the graph: the load version its asset put in place)."""
+    """What each store staged: its latest materialization's `staged_version`."""
     versions = {}
     for store, read in report.stores.items():
-        version = read.metadata.get(GRAPH_VERSION if store == graph.key.to_user_string() else STAGED)
+        version = read.metadata.get(STAGED)
         if version:
             versions[store] = str(version)
     return versions
@@ -87,7 +86,7 @@ def manifest_of(release_id: str, report: gate.GateReport, target: dict[str, str]
         RELEASE_ID: release_id,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "stores": {store: {"version": target[store], "data_version": read.data_version,
-                           "code_version": read.code_version, "staged": store != graph.key.to_user_string()}
+                           "code_version": read.code_version}
                    for store, read in report.stores.items() if store in target},
         "lake": {asset: read.data_version for asset, read in sorted(report.lineage.items())},
         "checks": [{"asset": f.asset, "check": f.rule, "blocks": f.blocks, "message": f.message,
@@ -141,8 +140,9 @@ def apply_retention(registry: Registry, all_pointers: Sequence[Pointer], keep_pr
         "on the data that store read (release.gate: the data version each store read is its input's latest; "
         "each blocking check's latest evaluation on that data version passed, even one from an earlier run; "
         "lake files still hash as materialized; the stores' own checks passed on their staged versions). Then "
-        "moves the pointers (the four Milvus aliases, the data/agentdb.db link; the graph is loaded in place by "
-        "its asset and read back) from a journal written first, reads every store back, and records the "
+        "moves the pointers (the four Milvus aliases, the data/agentdb.db link, the graph's public labels to its "
+        "staged slot with the release id on (:Release {key: 'graph'})) from a journal written first, reads every "
+        "store back, and records the "
         "manifest (release id, each store's version, data and code versions, the lake's data versions, every "
         "gating check with its figures) under data/releases. A stopped release fails naming the check; the "
         "previous release stays served. The previous release is kept ready for `rollback`."
@@ -211,9 +211,11 @@ def switch_to_previous_release(context: dg.OpExecutionContext, milvus: MilvusRes
             raise dg.Failure(f"no previous release to roll back to (served: {registry.served_id()}, history: "
                              f"{registry.history()})")
         manifest = registry.manifest(previous)
-        target = {s: v["version"] for s, v in manifest["stores"].items() if s != graph.key.to_user_string()}
-        context.log.warning("the graph is loaded in place and keeps the load it holds: re-materialize `graph` "
-                            "for the rolled-back release's graph")
+        target = {s: v["version"] for s, v in manifest["stores"].items()}
+        gone = {p.store: target[p.store] for p in all_pointers if p.store in target and not p.exists(target[p.store])}
+        if gone:  # e.g. the graph's import path replaces the whole store: its previous slot is not kept
+            raise dg.Failure(f"release {previous} is no longer complete ({gone} are gone): nothing was switched, "
+                             f"{registry.served_id()} is still served")
         switched = publish(registry, all_pointers, previous, target, context.log.info)
         context.log.info(f"rolled back to {previous}: {switched.seconds}")
 

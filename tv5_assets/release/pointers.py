@@ -2,8 +2,9 @@
 
 Milvus: the collection's alias (one atomic alias change). AgentDB: the `data/agentdb.db` symbolic link (a new link
 renamed over it: readers opening the path get the old file or the new one, never a mix). Neo4j: the graph's
-release slot (see graph_store.slots). Each pointer says what it serves, whether a version still exists, and
-switches to one.
+release slot, the public labels moved in one transaction (graph_store.slots), or an import stage swapped in
+(graph_store.stages). Each pointer says what it serves,
+whether a version still exists, and switches to one; the graph also records the release id it serves.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Protocol
 
 from tv5_assets.agentdb.assets import FILE_NAME, VERSIONS_DIR, served_version
 from tv5_assets.core.lake import DataLake
-from tv5_assets.graph_store import cypher, model
-from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.graph_store import slots, stages
+from tv5_assets.graph_store.loader import LoadState, read_load_state
+from tv5_assets.graph_store.resources import Neo4jClient, Neo4jResource
 from tv5_assets.vector_store.resources import MilvusResource
 
 
@@ -26,7 +28,7 @@ class Pointer(Protocol):
 
     def served(self) -> str | None: ...
     def exists(self, version: str) -> bool: ...
-    def switch(self, version: str) -> None: ...
+    def switch(self, version: str, release_id: str = "") -> None: ...
     def discard(self, version: str) -> None: ...
 
 
@@ -47,7 +49,7 @@ class MilvusAlias:
     def exists(self, version: str) -> bool:
         return self.milvus.has_collection(version)
 
-    def switch(self, version: str) -> None:
+    def switch(self, version: str, release_id: str = "") -> None:
         self.milvus.ensure_searchable(version)  # a retained version is kept loaded; make sure before readers come
         self.milvus.point_alias(self.alias, version)
 
@@ -73,7 +75,7 @@ class AgentDBLink:
     def exists(self, version: str) -> bool:
         return self.lake.path(VERSIONS_DIR, version).is_file()
 
-    def switch(self, version: str) -> None:
+    def switch(self, version: str, release_id: str = "") -> None:
         self.link.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mktemp(prefix=f".{FILE_NAME}.", suffix=".link", dir=self.link.parent))
         os.symlink(Path(VERSIONS_DIR) / version, tmp)  # relative: the lake can move
@@ -90,24 +92,46 @@ class AgentDBLink:
 
 
 @dataclass
-class GraphInPlace:
-    """`graph`, loaded in place by its asset (not staged yet): the pointer is the load marker's version, which only
-    the asset moves. `switch` cannot move it; it fails when the graph does not already hold the version."""
+class GraphSlot:
+    """`graph`: the slot carrying the public labels, named by `(:Release {key: 'graph'})`; a slot in the live database
+    (online load) is served by one relabelling transaction, an import stage by a store swap (graph_store.stages)."""
 
     neo4j: Neo4jResource
     store: str = "graph"
 
+    def _stage(self, version: str) -> stages.Stage | None:
+        return stages.Stage(stages.stages_root(self.neo4j.local_home), version) if self.neo4j.local_home else None
+
+    def _in_live(self, version: str) -> LoadState | None:
+        state = read_load_state(self.neo4j.client, version)
+        return state if state is not None and state.complete else None
+
     def served(self) -> str | None:
-        records = self.neo4j.read(cypher.READ_LOAD_STATE, {"key": model.LOAD_STATE_KEY})
-        return records[0]["version"] if records and records[0]["complete"] else None
+        return slots.served_slot(self.neo4j.client)
 
     def exists(self, version: str) -> bool:
-        return self.served() == version
+        stage = self._stage(version)
+        return self._in_live(version) is not None or (stage is not None and stage.ready() is not None)
 
-    def switch(self, version: str) -> None:
-        if self.served() != version:
-            raise RuntimeError(f"the graph holds load {self.served()}, not {version}, and is loaded in place: "
-                               "re-materialize `graph`")
+    def switch(self, version: str, release_id: str = "") -> None:
+        client = self.neo4j.client
+        if (state := self._in_live(version)) is not None:
+            slots.publish(client, version, state.version or "", release_id)
+            return
+        stage, server = self._stage(version), self.neo4j.local_server()
+        ready = stage.ready() if stage is not None else None
+        if ready is None or server is None:
+            raise RuntimeError(f"graph slot {version} holds no complete load, live or staged: it cannot be served")
+        connection = stage.serve(self.neo4j.password, client.log)
+        with Neo4jClient(connection.uri, connection.user, connection.password) as staged:
+            slots.publish(staged, version, ready.get("version") or "", release_id)
+        stages.swap_in(server, stage, slots.served(client), client.log)
+        client.verify()
 
     def discard(self, version: str) -> None:
-        """Nothing to drop: the graph keeps one version."""
+        if self.served() == version:
+            return
+        if version in slots.existing(self.neo4j.client):
+            slots.drop(self.neo4j.client, version)
+        if (stage := self._stage(version)) is not None and stage.dir.exists():
+            stage.remove()

@@ -60,14 +60,14 @@ def read_back(pointers: Sequence[Pointer], target: dict[str, str]) -> dict[str, 
     return {p.store: p.served() for p in pointers if p.store in target}
 
 
-def _move(pointers: Sequence[Pointer], target: dict[str, str], log: Callable[[str], None],
+def _move(pointers: Sequence[Pointer], target: dict[str, str], log: Callable[[str], None], release_id: str = "",
           seconds: dict[str, float] | None = None, after_switch: Callable[[str], None] = lambda _: None) -> None:
     for pointer in pointers:
         version = target.get(pointer.store)
         if version is None or pointer.served() == version:
             continue
         started = time.perf_counter()
-        pointer.switch(version)
+        pointer.switch(version, release_id)
         if seconds is not None:
             seconds[pointer.store] = round(time.perf_counter() - started, 3)
         log(f"{pointer.store}: now serves {version}")
@@ -84,12 +84,12 @@ def recover(registry: Registry, pointers: Sequence[Pointer], log: Callable[[str]
     expected = journal["to"] if forward else {store: v for store, v in journal["from"].items() if v}
     if forward:
         log(f"an interrupted publish of {journal['release_id']} found: every staged version exists, finishing it")
-        _move(pointers, expected, log)
+        _move(pointers, expected, log, journal["release_id"])
         registry.mark_served(journal["release_id"])
         outcome = f"forward to {journal['release_id']}"
     else:
         log(f"an interrupted publish of {journal['release_id']} found: a staged version is gone, switching back")
-        _move(pointers, expected, log)
+        _move(pointers, expected, log, journal.get("previous_release") or "")
         if journal.get("previous_release"):
             registry.mark_served(journal["previous_release"])
         outcome = f"back to {journal.get('previous_release') or 'the versions served before'}"
@@ -110,7 +110,7 @@ def publish(registry: Registry, pointers: Sequence[Pointer], release_id: str, ta
     registry.write_journal({"release_id": release_id, "previous_release": registry.served_id(),
                             "order": [p.store for p in pointers if p.store in target],
                             "from": before, "to": target})
-    _move(pointers, target, log, result.seconds, after_switch)
+    _move(pointers, target, log, release_id, result.seconds, after_switch)
     served = read_back(pointers, target)
     if served != target:
         wrong = {s: {"serves": served[s], "expected": v} for s, v in target.items() if served.get(s) != v}
