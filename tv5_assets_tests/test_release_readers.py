@@ -58,6 +58,7 @@ def _rounds(path: Path, least: int, timeout_s: float = 120) -> list[dict]:
 def test_a_reader_querying_all_the_time_never_meets_an_unaudited_version(tmp_path: Path, neo4j_server) -> None:
     lake, home = tmp_path / "lake", tmp_path / "home"
     lake.mkdir()
+    home.mkdir()
     milvus = make_resource("server", lake)
     out, stop = tmp_path / "reader.jsonl", tmp_path / "stop"
     with dg.DagsterInstance.local_temp(str(home)) as instance:
