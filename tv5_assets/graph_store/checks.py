@@ -83,8 +83,9 @@ def load_complete(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource) 
              description="nodes per label equal their sources: Media = movies, User = distinct users of "
                          "demographics and ratings, Genre = distinct genres, Tag = distinct genome tags, "
                          "Platform = distinct availability platforms")
-def node_counts(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
-                demographics: pl.LazyFrame, availability: pl.LazyFrame) -> dg.AssetCheckResult:
+def node_counts(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource, movies: pl.LazyFrame,
+                ratings: pl.LazyFrame, genome: pl.LazyFrame, demographics: pl.LazyFrame,
+                availability: pl.LazyFrame) -> dg.AssetCheckResult:
     expected = rules.expected_counts(movies, ratings, genome, demographics, availability)
     with audited(context, neo4j) as (client, slot):
         loaded = live_counts(client, slot)
@@ -94,8 +95,9 @@ def node_counts(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource, mo
 @graph_check(name=RELATIONSHIP_COUNTS, blocking=True, additional_ins=_SOURCES,
              description="relationships per type equal their source rows: RATED = ratings rows, HAS_GENRE = "
                          "distinct (movie, genre) pairs, HAS_TAG = genome rows, AVAILABLE_ON = availability rows")
-def relationship_counts(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource, movies: pl.LazyFrame, ratings: pl.LazyFrame, genome: pl.LazyFrame,
-                        demographics: pl.LazyFrame, availability: pl.LazyFrame) -> dg.AssetCheckResult:
+def relationship_counts(context: dg.AssetCheckExecutionContext, neo4j: Neo4jResource, movies: pl.LazyFrame,
+                        ratings: pl.LazyFrame, genome: pl.LazyFrame, demographics: pl.LazyFrame,
+                        availability: pl.LazyFrame) -> dg.AssetCheckResult:
     expected = rules.expected_counts(movies, ratings, genome, demographics, availability)
     with audited(context, neo4j) as (client, slot):
         loaded = live_counts(client, slot)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from tv5_assets.core.releases import ensure_free_space
 from tv5_assets.graph_store import batches, cypher, model, offline_import, slots, stages
 from tv5_assets.graph_store.offline_import import LocalServer
 from tv5_assets.graph_store.resources import Neo4jClient
@@ -161,6 +162,7 @@ def import_graph(client: GraphClient, server: LocalServer, rows: GraphRows, vers
                 return LoadReport(version, True, expected, slot=stage.slot)
     report = LoadReport(version, False, {}, slot=slots.new_slot(version))
     stage = stages.Stage(root, report.slot)
+    ensure_free_space(root, stages.estimated_bytes(expected), f"the graph stage {report.slot}")
     t0 = time.perf_counter()
     offline_import.build_staged_store(server, rows, stage.dir, client.log, report.slot)
     report.seconds["import"] = time.perf_counter() - t0

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tv5_assets.graph_store import slots
+from tv5_assets.graph_store import model, slots
 from tv5_assets.graph_store.offline_import import STORE_DIRS, LocalServer
 from tv5_assets.local_services.neo4j_server import LAUNCHER_DIR
 from tv5_assets.local_services.neo4j_server import java_command as neo4j_java_command
@@ -38,6 +38,19 @@ from tv5_assets.local_services.settings import Neo4jConnection
 AUDIT_HEAP = "512m"
 AUDIT_PAGECACHE = "512m"
 AUDIT_TX_MEMORY = "1g"
+
+
+# an imported store's size on disk, with its CSV files beside it while the tool runs (calibrated at ml-25m shape by
+# benchmarks.graph_release); the disk check before an import uses it
+BYTES_PER_RELATIONSHIP = 160
+BYTES_PER_NODE = 400
+
+
+def estimated_bytes(counts: dict[str, int]) -> int:
+    """About how much disk an import stage of `counts` (nodes per label, relationships per type) takes."""
+    nodes = sum(counts.get(spec.label, 0) for spec in model.NODES)
+    relationships = sum(counts.get(spec.type, 0) for spec in model.RELATIONSHIPS)
+    return nodes * BYTES_PER_NODE + relationships * BYTES_PER_RELATIONSHIP
 
 
 class StageError(RuntimeError):
@@ -102,8 +115,8 @@ class Stage:
                 return connection
             self.stop()
         port = free_port()
-        env = {**os.environ, "NEO4J_PASSWORD": password, "NEO4J_BOLT_PORT": str(port),
-               "NEO4J_PAGECACHE": AUDIT_PAGECACHE, "NEO4J_TX_MEMORY": AUDIT_TX_MEMORY}
+        env = {**os.environ, "NEO4J_PASSWORD": password, "NEO4J_BOLT_HOST": "127.0.0.1",
+               "NEO4J_BOLT_PORT": str(port), "NEO4J_PAGECACHE": AUDIT_PAGECACHE, "NEO4J_TX_MEMORY": AUDIT_TX_MEMORY}
         env.pop("NEO4J_CONF_FILE", None)
         started = time.perf_counter()
         pid = spawn(neo4j_java_command(self.home.resolve(), AUDIT_HEAP), LAUNCHER_DIR, env, self.dir / "server.log")
