@@ -35,7 +35,7 @@ from tv5_assets.local_services.probes import neo4j_answers
 from tv5_assets.local_services.processes import free_port, is_alive, spawn
 from tv5_assets.local_services.settings import Neo4jConnection
 
-AUDIT_HEAP = "512m"
+AUDIT_HEAP = "2g"  # as the live server: publishing a stage relabels every node in one transaction
 AUDIT_PAGECACHE = "512m"
 AUDIT_TX_MEMORY = "1g"
 

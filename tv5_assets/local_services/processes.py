@@ -40,9 +40,25 @@ def spawn(command: list[str], cwd: Path, env: dict[str, str], log: Path, user: t
     ids = {} if user is None else {"user": user[0], "group": user[1], "extra_groups": []}
     with open(log, "ab") as out:
         child = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True, **ids)
+                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                                 preexec_fn=_default_stop_signals(), **ids)
     _children[child.pid] = child
     return child.pid
+
+
+def _default_stop_signals():
+    """A child inherits the signals its parent ignores: a server started from a process that ignores SIGTERM
+    (nohup, some job runners) would never stop cleanly, and `stop` would wait its timeout then SIGKILL it.
+    When any of SIGTERM, SIGINT, SIGHUP is ignored here, the child resets them before exec (else no hook)."""
+    ignored = [s for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if signal.getsignal(s) == signal.SIG_IGN]
+    if not ignored:
+        return None
+
+    def reset() -> None:  # in the forked child, its only thread: the main one
+        for number in ignored:
+            signal.signal(number, signal.SIG_DFL)
+
+    return reset
 
 
 def is_alive(pid: int) -> bool:
