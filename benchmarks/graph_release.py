@@ -171,6 +171,7 @@ def main() -> None:
         started = time.perf_counter()
         pointer.switch(staged.slot, "bench-publish")
         publish_s = time.perf_counter() - started
+        swaps = [(started, started + publish_s)]
         down, reads, answers = reader.downtime(started, started + publish_s)
         figures.append(("publish (swap): switch time, reader-visible downtime",
                         f"{publish_s:.1f} s; longest failed-read run {down:.1f} s over {reads} reads; "
@@ -189,6 +190,7 @@ def main() -> None:
         started = time.perf_counter()
         pointer.switch(served["slot"], "bench-rollback")
         rollback_s = time.perf_counter() - started
+        swaps.append((started, started + rollback_s))
         down, reads, answers = reader.downtime(started, started + rollback_s)
         figures.append(("rollback (swap back): switch time, reader-visible downtime",
                         f"{rollback_s:.1f} s; longest failed-read run {down:.1f} s over {reads} reads"))
@@ -220,8 +222,10 @@ def main() -> None:
                         f"back {min(back_online):.2f} s"))
         reader.stop_at.set()
         reader.join()
-        failed = sum(1 for r in reader.reads if not r[1])
-        figures.append(("reader", f"{len(reader.reads)} reads, {failed} failed (all during the two swaps)"))
+        failed = [at for at, ok, _ in reader.reads if not ok]
+        during = [at for at in failed if any(start <= at <= end for start, end in swaps)]
+        figures.append(("reader", f"{len(reader.reads)} reads, {len(failed)} failed, {len(during)} of them during "
+                                  "the two swaps"))
         slots.drop(client, slot)
         assert slots.served(client)["slot"] == served["slot"] and live_counts(client)["RATED"] == rows.counts()["RATED"]
     peak.stop_at.set()
