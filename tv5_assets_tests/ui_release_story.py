@@ -30,7 +30,8 @@ from tv5_assets_tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 REPO = Path(__file__).resolve().parents[1]
 
 
-def stop_a_release(lake: Path, instance: dg.DagsterInstance) -> str:
+def stop_a_release(lake: Path, instance: dg.DagsterInstance) -> tuple[str, str]:
+    """(the release still served, the stopped run's id)."""
     assert materialize("*", lake, release_config(**SMALL_SAMPLE), instance=instance).success
     shorter = {"ops": {"agentdb": {"config": {"recent_steps_per_user": 3}}}}
     staged = materialize(dg.AssetSelection.assets("agentdb").without_checks(), lake, shorter, instance=instance)
@@ -40,10 +41,10 @@ def stop_a_release(lake: Path, instance: dg.DagsterInstance) -> str:
     materialize(dg.AssetSelection.checks_for_assets("agentdb"), lake, instance=instance, raise_on_error=False)
     stopped = materialize("release", lake, instance=instance, raise_on_error=False)
     assert not stopped.success
-    return Registry.in_lake(lake).served_id() or ""
+    return Registry.in_lake(lake).served_id() or "", stopped.run_id
 
 
-def screenshots(url: str, out: Path) -> list[Path]:
+def screenshots(url: str, out: Path, stopped_run: str) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     shots = []
@@ -52,7 +53,7 @@ def screenshots(url: str, out: Path) -> list[Path]:
         page = browser.new_page(viewport={"width": 1600, "height": 1100})
         page.set_default_timeout(60_000)
         for name, path in (("release-asset", "/assets/release"), ("release-events", "/assets/release?view=events"),
-                           ("release-runs", "/runs")):
+                           ("release-stopped-run", f"/runs/{stopped_run}?logs=type%3ASTEP_FAILURE")):
             page.goto(url + path, wait_until="networkidle")
             try:
                 page.get_by_role("button", name="Skip").click(timeout=5_000)
@@ -73,7 +74,7 @@ def main(out: Path) -> None:
         home.mkdir()
         with dg.DagsterInstance.local_temp(str(home)) as instance:
             apply_limits(instance)
-            served = stop_a_release(lake, instance)
+            served, stopped_run = stop_a_release(lake, instance)
         port = free_port()
         env = {**os.environ, "DAGSTER_HOME": str(home), "TV5_DATA_DIR": str(lake)}
         web = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-m", "tv5_assets.definitions", "-h",
@@ -90,7 +91,7 @@ def main(out: Path) -> None:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(1)
-            for shot in screenshots(url, out):
+            for shot in screenshots(url, out, stopped_run):
                 print(shot)
             print(f"served release: {served}")
         finally:

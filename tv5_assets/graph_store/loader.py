@@ -183,7 +183,7 @@ def import_graph(client: GraphClient, server: LocalServer, rows: GraphRows, vers
 
 
 def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: int = 50_000,
-               clear_batch_rows: int = 100_000, force: bool = False, concurrency: int = 2,
+               clear_batch_rows: int = slots.DROP_BATCH_ROWS, force: bool = False, concurrency: int = 2,
                slot: str | None = None) -> LoadReport:
     """Stage `rows` online (any server) in a new slot (or `slot`), beside the served graph; a no-op when a slot
     already holds a complete load of `version` (see `complete_slot`)."""
