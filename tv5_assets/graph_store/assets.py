@@ -32,7 +32,8 @@ class GraphLoadConfig(dg.Config):
         description="rebuild even when the graph already holds a complete load of the same data version",
     )
     clear_batch_rows: int = Field(default=slots.DROP_BATCH_ROWS,
-                                  description="rows per inner transaction when clearing or dropping a slot")
+                                  description="nodes (each with its relationships) per inner transaction when clearing "
+                                  "or dropping a slot")
     method: Literal["auto", "online", "import"] = Field(
         default="auto",
         description="'auto': the offline import tool when the neo4j resource is the project's own local server "

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -46,7 +47,7 @@ def spawn(command: list[str], cwd: Path, env: dict[str, str], log: Path, user: t
     return child.pid
 
 
-def _default_stop_signals():
+def _default_stop_signals() -> Callable[[], None] | None:
     """A child inherits the signals its parent ignores: a server started from a process that ignores SIGTERM
     (nohup, some job runners) would never stop cleanly, and `stop` would wait its timeout then SIGKILL it.
     When any of SIGTERM, SIGINT, SIGHUP is ignored here, the child resets them before exec (else no hook)."""

@@ -213,7 +213,7 @@ def switch_to_previous_release(context: dg.OpExecutionContext, milvus: MilvusRes
         manifest = registry.manifest(previous)
         target = {s: v["version"] for s, v in manifest["stores"].items()}
         gone = {p.store: target[p.store] for p in all_pointers if p.store in target and not p.exists(target[p.store])}
-        if gone:  # e.g. the graph's import path replaces the whole store: its previous slot is not kept
+        if gone:  # dropped since (by hand, or a graph stage removed outside `release`): never half a rollback
             raise dg.Failure(f"release {previous} is no longer complete ({gone} are gone): nothing was switched, "
                              f"{registry.served_id()} is still served")
         switched = publish(registry, all_pointers, previous, target, context.log.info)
