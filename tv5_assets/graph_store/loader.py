@@ -1,9 +1,9 @@
 """Loading the graph into a release slot (see `slots`): exact, safe to re-run, never touching what readers see.
 
-Order: mark the slot's load incomplete, clear the slot (a retry of the same slot), create the constraints and
-indexes, CREATE the nodes under the slot's labels, then CREATE the relationships with both endpoints found through
-the slot's uniqueness constraints' indexes, compare the slot's counts with the rows, and only then mark the load
-complete. A load that stops anywhere (crash, kill, error) leaves `complete = false`; the next run loads a new slot
+Order: mark the slot's load incomplete, clear the slot (should its random name meet a leftover; a served slot is
+refused), create the constraints and indexes, CREATE the nodes under the slot's labels, then CREATE the
+relationships with both endpoints found through the slot's uniqueness constraints' indexes, compare the slot's
+counts with the rows, and only then mark the load complete. A load that stops anywhere (crash, kill, error) leaves `complete = false`; the next run loads a new slot
 and the clean-up drops the half one, so it ends with exactly the same graph as an uninterrupted one. Publishing
 the slot is `release`'s move (`slots.publish`), not the load's.
 
@@ -183,17 +183,14 @@ def import_graph(client: GraphClient, server: LocalServer, rows: GraphRows, vers
 
 
 def load_graph(client: GraphClient, rows: GraphRows, version: str, batch_rows: int = 50_000,
-               clear_batch_rows: int = slots.DROP_BATCH_ROWS, force: bool = False, concurrency: int = 2,
-               slot: str | None = None) -> LoadReport:
-    """Stage `rows` online (any server) in a new slot (or `slot`), beside the served graph; a no-op when a slot
-    already holds a complete load of `version` (see `complete_slot`)."""
+               clear_batch_rows: int = slots.DROP_BATCH_ROWS, force: bool = False, concurrency: int = 2) -> LoadReport:
+    """Stage `rows` online (any server) in a new slot, beside the served graph; a no-op when a slot already holds a
+    complete load of `version` (see `complete_slot`)."""
     expected = rows.counts()
-    if not force and slot is None and (found := complete_slot(client, expected, version)) is not None:
+    if not force and (found := complete_slot(client, expected, version)) is not None:
         create_schema(client, found[0])  # idempotent: an index dropped since is back before the audits
         return LoadReport(version, True, found[1], slot=found[0])
-    report = LoadReport(version, False, {}, slot=slot or slots.new_slot(version))
-    if report.slot == slots.served_slot(client):
-        raise GraphLoadError(f"graph slot {report.slot} is served: a load never writes where readers look")
+    report = LoadReport(version, False, {}, slot=slots.new_slot(version))
     t0 = time.perf_counter()
     client.write(cypher.START_LOAD, {"key": slots.marker_key(report.slot), "version": version, "phase": "clearing"})
     slots.clear(client, report.slot, clear_batch_rows)

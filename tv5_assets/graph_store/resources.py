@@ -167,24 +167,21 @@ class Neo4jClient:
         return self._retrying(_first_line(query), lambda: self._write_once(query, dict(parameters or {})))[0]
 
     def _write_once(self, query: str, parameters: dict[str, Any]) -> neo4j.ResultSummary:
+        return self._transaction([(query, parameters)])[0]
+
+    def _transaction(self, statements: list[tuple[str, dict[str, Any]]]) -> list[neo4j.ResultSummary]:
+        """Run `statements` in one explicit write transaction and commit it (no retry here)."""
         with self._driver.session(database=self.database) as session:
             with session.begin_transaction() as tx:
-                summary = tx.run(query, parameters).consume()
+                summaries = [tx.run(query, parameters).consume() for query, parameters in statements]
                 tx.commit()
-        return summary
+        return summaries
 
     def write_all(self, statements: Iterable[tuple[str, Mapping[str, Any]]]) -> list[neo4j.ResultSummary]:
         """Several statements in one write transaction (all or none commit), retried as a whole."""
         statements = [(query, dict(parameters)) for query, parameters in statements]
-
-        def work() -> list[neo4j.ResultSummary]:
-            with self._driver.session(database=self.database) as session:
-                with session.begin_transaction() as tx:
-                    summaries = [tx.run(query, parameters).consume() for query, parameters in statements]
-                    tx.commit()
-            return summaries
-
-        return self._retrying(f"{len(statements)} statements in one transaction", work)[0]
+        return self._retrying(f"{len(statements)} statements in one transaction",
+                              lambda: self._transaction(statements))[0]
 
     def write_batches(self, query: str, batches: Iterable[tuple[int, dict[str, Any]]], what: str,
                       total_rows: int, concurrency: int = 1, progress_every_s: float = 10.0) -> WriteStats:

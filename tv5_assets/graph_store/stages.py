@@ -32,7 +32,7 @@ from tv5_assets.graph_store.offline_import import STORE_DIRS, LocalServer
 from tv5_assets.local_services.neo4j_server import LAUNCHER_DIR
 from tv5_assets.local_services.neo4j_server import java_command as neo4j_java_command
 from tv5_assets.local_services.probes import neo4j_answers
-from tv5_assets.local_services.processes import free_port, is_alive, spawn
+from tv5_assets.local_services.processes import free_port, is_alive, kill_group, spawn, wait_gone
 from tv5_assets.local_services.settings import Neo4jConnection
 
 AUDIT_HEAP = "2g"  # as the live server: publishing a stage relabels every node in one transaction
@@ -137,12 +137,9 @@ class Stage:
         record = self._server()
         if record is not None:
             pid = int(record["pid"])
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while is_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if is_alive(pid):
-                os.kill(pid, signal.SIGKILL)
+            kill_group(pid, signal.SIGTERM)
+            if not wait_gone(pid, timeout_s):
+                kill_group(pid)
         (self.dir / "server.json").unlink(missing_ok=True)
 
     def remove(self) -> None:
