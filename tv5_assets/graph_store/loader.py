@@ -3,9 +3,10 @@
 Order: mark the slot's load incomplete, clear the slot (should its random name meet a leftover; a served slot is
 refused), create the constraints and indexes, CREATE the nodes under the slot's labels, then CREATE the
 relationships with both endpoints found through the slot's uniqueness constraints' indexes, compare the slot's
-counts with the rows, and only then mark the load complete. A load that stops anywhere (crash, kill, error) leaves `complete = false`; the next run loads a new slot
-and the clean-up drops the half one, so it ends with exactly the same graph as an uninterrupted one. Publishing
-the slot is `release`'s move (`slots.publish`), not the load's.
+counts with the rows, and only then mark the load complete. A load that stops anywhere (crash, kill, error)
+leaves `complete = false`; the next run loads a new slot and the clean-up drops the half one, so it ends with
+exactly the same graph as an uninterrupted one. Publishing the slot is `release`'s move (`slots.publish`), not the
+load's.
 
 Locks: Neo4j 5 takes the locks a new relationship needs at commit, in sorted order, and on a
 dense node (more than 50 relationships: every popular film, most users) only at the insertion
