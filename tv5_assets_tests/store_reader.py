@@ -3,7 +3,9 @@ what it saw, one JSON line per round, so a test can show that no reader ever met
 
 Each round: "more like this" for three fixed vectors through the Milvus alias (and which collection the alias names),
 the Cypher count of RATED between the public labels (and the slot `(:Release)` names), AgentDB's own stats read
-through `data/agentdb.db` (and the file the link names). A failed query is logged as an error, never hidden.
+through `data/agentdb.db` (and the file the link names); and the release id each store says it serves (the
+collection's `tv5.release_id` property, `(:Release).release_id`, the file's `tv5_releases` row). A failed query is
+logged as an error, never hidden.
 
     python -m tv5_assets_tests.store_reader <milvus uri> <alias> <vectors.npy> <lake> <out.jsonl> <stop file>
 """
@@ -19,12 +21,14 @@ from pathlib import Path
 import numpy as np
 from pymilvus import MilvusClient
 
+from tv5_assets.agentdb.marks import release_of
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.graph_store.resources import Neo4jClient
+from tv5_assets.vector_store.marks import RELEASE_PROPERTY
 from tv5_assets_tests.services import neo4j_settings
 
-READ_GRAPH = ("OPTIONAL MATCH (r:Release {key: 'graph'}) WITH r.slot AS slot "
-              "RETURN slot, COUNT { (:User)-[:RATED]->(:Media) } AS rated")
+READ_GRAPH = ("OPTIONAL MATCH (r:Release {key: 'graph'}) WITH r.slot AS slot, r.release_id AS release_id "
+              "RETURN slot, release_id, COUNT { (:User)-[:RATED]->(:Media) } AS rated")
 
 
 def _round(milvus: MilvusClient, alias: str, vectors: np.ndarray, graph: Neo4jClient, node: NodeRuntime,
@@ -32,6 +36,8 @@ def _round(milvus: MilvusClient, alias: str, vectors: np.ndarray, graph: Neo4jCl
     seen: dict = {"t": time.time(), "errors": []}
     try:
         seen["milvus_version"] = milvus.describe_alias(alias)["collection_name"]
+        properties = milvus.describe_collection(seen["milvus_version"]).get("properties") or {}
+        seen["milvus_release"] = properties.get(RELEASE_PROPERTY)
         hits = milvus.search(alias, data=vectors.tolist(), limit=5)
         seen["milvus"] = [[int(h["id"]) for h in query] for query in hits]
     except Exception as error:  # noqa: BLE001 - logged for the test to see
@@ -39,10 +45,12 @@ def _round(milvus: MilvusClient, alias: str, vectors: np.ndarray, graph: Neo4jCl
     try:
         [record] = graph.read(READ_GRAPH)
         seen["graph_version"], seen["graph"] = record["slot"], record["rated"]
+        seen["graph_release"] = record["release_id"]
     except Exception as error:  # noqa: BLE001
         seen["errors"].append(f"neo4j: {error}")
     try:
         seen["agentdb_version"] = os.readlink(link)
+        seen["agentdb_release"] = release_of(link)
         stats = node.stats(link)
         seen["agentdb"] = [stats["sessions"], stats["experiences"]]
     except Exception as error:  # noqa: BLE001

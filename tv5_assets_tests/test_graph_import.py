@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tv5_assets.core import shelf
 from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store import cypher, model, offline_import, slots, stages
 from tv5_assets.graph_store.loader import import_graph, live_counts, load_graph, read_load_state
@@ -90,7 +91,15 @@ def test_the_graph_asset_stages_an_import_audited_on_its_own_server_and_publishi
         assert not stage.dir.exists()
         if served_before:  # the replaced store is kept whole as the previous release's stage, ready for a rollback
             previous = stages.Stage(stage.root, served_before["slot"])
-            assert previous.ready() is not None and GraphSlot(resources.neo4j).exists(served_before["slot"])
+            pointer = GraphSlot(resources.neo4j)
+            assert previous.ready() is not None and pointer.exists(served_before["slot"])
+            # what `release` does with it: shelved (compressed) until a rollback restores it before its swap
+            assert pointer.shelve(served_before["slot"]) and not previous.built() and shelf.is_shelved(previous.home)
+            assert pointer.exists(served_before["slot"]) and not pointer.shelve(served_before["slot"])
+            shelf.restore(previous.home)
+            with _staged_client(previous, neo4j_server) as kept:  # the restored store opens, its load complete
+                assert read_load_state(kept, served_before["slot"]).complete
+            previous.stop()
     print(f"\nimport stage {slot}: published by a swap in {swap_s:.1f} s (live server restarted)")
 
     # same data again: the complete load is kept (no import, no restart)

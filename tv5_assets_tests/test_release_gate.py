@@ -50,6 +50,13 @@ class Sample:
             return {p.store: p.served()
                     for p in pointers(resources.milvus, DataLake(base_dir=str(self.lake)), resources.neo4j)}
 
+    def release_ids(self) -> dict[str, str | None]:
+        """The release id each store says it serves (a Milvus collection property, the AgentDB file's
+        `tv5_releases` row, the graph's `(:Release)` node), read from the stores themselves."""
+        with dg.build_resources({"milvus": self.milvus(), "neo4j": local_neo4j()}) as resources:
+            return {p.store: p.release_of()
+                    for p in pointers(resources.milvus, DataLake(base_dir=str(self.lake)), resources.neo4j)}
+
     def readers(self) -> dict[str, object]:
         """A reader's answers from each store: 'more like this' for three movies (Milvus, through the alias), the
         sessions AgentDB reads from data/agentdb.db, and a Cypher count (Neo4j)."""
@@ -93,6 +100,7 @@ def test_a_whole_run_publishes_every_store_together(sample: Sample) -> None:
     assert set(manifest["stores"]) == {"milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                                        "milvus/hybrid_user_vectors", "agentdb", "graph"}
     assert sample.served() == {store: entry["version"] for store, entry in manifest["stores"].items()}
+    assert sample.release_ids() == dict.fromkeys(manifest["stores"], release_id)  # any reader can ask a store
     assert {"ratings", "movies", "content_vectors", "episodes"} <= set(manifest["lake"])
     recall = [c for c in manifest["checks"] if c["asset"] == MEDIA and c["check"] == "recall_at_10"]
     assert recall and recall[0]["figures"]["recall_at_10"] >= 0.95 and not recall[0]["blocks"]
@@ -226,8 +234,9 @@ KILL_AFTER_FIRST_SWITCH = textwrap.dedent("""
 def test_a_publish_killed_between_two_stores_is_finished_by_the_next_run(sample: Sample) -> None:
     force = {"ops": {**{op: {"config": {"force_rebuild": True}} for op in ("milvus__media_vectors",
                                                                              "milvus__user_vectors")},
-                     "graph": {"config": {"force_reload": True}}}}
-    assert materialize(dg.AssetSelection.assets(MEDIA, "milvus/user_vectors", "graph"), sample.lake, force,
+                     "graph": {"config": {"force_reload": True}},
+                     "agentdb": {"config": {"recent_steps_per_user": 3}}}}  # other rows: a new AgentDB file
+    assert materialize(dg.AssetSelection.assets(MEDIA, "milvus/user_vectors", "graph", "agentdb"), sample.lake, force,
                        instance=sample.instance).success
     first = sample.registry.served_id()
     before = sample.served()
@@ -247,6 +256,7 @@ def test_a_publish_killed_between_two_stores_is_finished_by_the_next_run(sample:
     served = sample.registry.served_id()
     assert served == journal["release_id"] and sample.registry.journal() is None
     assert sample.served() == {s: e["version"] for s, e in sample.registry.manifest(served)["stores"].items()}
+    assert set(sample.release_ids().values()) == {served}
     print(f"\nkilled after switching {moved}; the next run recovered {recovered}")
 
 
@@ -254,6 +264,11 @@ def test_rollback_switches_every_store_back(sample: Sample) -> None:
     registry = sample.registry
     current, previous = registry.served_id(), registry.previous_id()
     assert previous is not None and previous != current
+    # the previous release's AgentDB file is shelved (compressed) until it is served again
+    versions = sample.lake / "agentdb.versions"
+    kept = registry.manifest(previous)["stores"]["agentdb"]["version"]
+    assert kept != registry.manifest(current)["stores"]["agentdb"]["version"]
+    assert not (versions / kept).exists() and (versions / "shelf" / f"{kept}.tar.zst").is_file()
     job = defs.resolve_job_def("rollback")
     result = job.execute_in_process(instance=sample.instance, resources=lake_resources(sample.lake))
     assert result.success
@@ -261,4 +276,8 @@ def test_rollback_switches_every_store_back(sample: Sample) -> None:
     expected = {s: e["version"] for s, e in registry.manifest(previous)["stores"].items()}
     assert expected["graph"] != registry.manifest(current)["stores"]["graph"]["version"]
     assert sample.served() == expected  # the graph too: its previous slot was kept
+    assert set(sample.release_ids().values()) == {previous}
+    assert (versions / kept).is_file() and not (versions / "shelf" / f"{kept}.tar.zst").exists()  # restored
+    rolled_from = registry.manifest(current)["stores"]["agentdb"]["version"]
+    assert (versions / "shelf" / f"{rolled_from}.tar.zst").is_file()  # kept, shelved: it can be served again
     assert current in registry.retained_ids()  # rolled back from: kept, can be served again

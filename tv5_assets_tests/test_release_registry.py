@@ -3,8 +3,10 @@ real pointer moved by real renames; the Milvus and Neo4j pointers are exercised 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tv5_assets.agentdb import marks
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.releases import Registry
 from tv5_assets.release.pointers import AgentDBLink
@@ -24,9 +27,16 @@ def _lake(tmp_path: Path, *versions: str) -> DataLake:
     lake = DataLake(base_dir=str(tmp_path))
     folder = lake.path("agentdb.versions")
     folder.mkdir(parents=True)
-    for version in versions:
-        (folder / version).write_text(version)
+    for version in versions:  # a SQLite file that names itself (release marks it with the release id)
+        with contextlib.closing(sqlite3.connect(folder / version)) as db, db:
+            db.execute("CREATE TABLE version (name TEXT)")
+            db.execute("INSERT INTO version VALUES (?)", (version,))
     return lake
+
+
+def _version_in(path: Path) -> str:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT name FROM version").fetchone()[0]
 
 
 def test_history_retention_and_rollback_keep_what_can_be_served_again(tmp_path: Path) -> None:
@@ -50,10 +60,11 @@ def test_publish_moves_the_link_reads_it_back_and_clears_the_journal(tmp_path: P
     lake = _lake(tmp_path, "agentdb.aaaa.db", "agentdb.bbbb.db")
     registry, link = Registry.in_lake(tmp_path), AgentDBLink(lake)
     publish(registry, [link], "r1", {"agentdb": "agentdb.aaaa.db"}, print)
-    assert link.served() == "agentdb.aaaa.db" and (tmp_path / "agentdb.db").read_text() == "agentdb.aaaa.db"
+    assert link.served() == "agentdb.aaaa.db" and _version_in(tmp_path / "agentdb.db") == "agentdb.aaaa.db"
     assert os.readlink(tmp_path / "agentdb.db") == "agentdb.versions/agentdb.aaaa.db"  # relative: the lake can move
     switched = publish(registry, [link], "r2", {"agentdb": "agentdb.bbbb.db"}, print)
     assert registry.served_id() == "r2" and registry.journal() is None and switched.seconds["agentdb"] >= 0
+    assert link.release_of() == "r2"  # read back from the file itself
     assert publish(registry, [link], "r2", {"agentdb": "agentdb.bbbb.db"}, print).seconds == {}  # nothing to move
 
 
@@ -64,8 +75,20 @@ def test_a_pointer_that_does_not_read_back_fails_the_publish_and_keeps_the_journ
     def tamper(store: str) -> None:  # another hand moves the link right after the switch
         os.replace(tmp_path / "agentdb.db", tmp_path / "moved")
 
-    with pytest.raises(PublishError, match="do not serve it"):
+    with pytest.raises(PublishError, match="do not serve r1"):
         publish(registry, [link], "r1", {"agentdb": "agentdb.aaaa.db"}, print, after_switch=tamper)
+    assert registry.journal() is not None and registry.served_id() is None
+
+
+def test_a_store_marked_with_another_release_id_fails_the_publish(tmp_path: Path) -> None:
+    lake = _lake(tmp_path, "agentdb.aaaa.db")
+    registry, link = Registry.in_lake(tmp_path), AgentDBLink(lake)
+
+    def remark(store: str) -> None:  # the right file is served, but it says another release
+        marks.mark_release(tmp_path / "agentdb.versions" / "agentdb.aaaa.db", "r-other")
+
+    with pytest.raises(PublishError, match="'marked': 'r-other'"):
+        publish(registry, [link], "r1", {"agentdb": "agentdb.aaaa.db"}, print, after_switch=remark)
     assert registry.journal() is not None and registry.served_id() is None
 
 

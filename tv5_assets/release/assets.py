@@ -126,6 +126,25 @@ def apply_retention(registry: Registry, all_pointers: Sequence[Pointer], keep_pr
     return expired
 
 
+def shelve_unserved(registry: Registry, all_pointers: Sequence[Pointer], staged: dict[str, str], log) -> dict:
+    """Compress every retained version that is neither served nor staged (core.shelf: the previous release's
+    graph store and AgentDB file; Milvus collections stay loaded); returns the seconds each took."""
+    served = registry.served()
+    keep = {(s, v["version"]) for s, v in (served or {}).get("stores", {}).items()} | set(staged.items())
+    seconds = {}
+    for release_id in registry.history():
+        for store, entry in registry.manifest(release_id)["stores"].items():
+            pointer = next((p for p in all_pointers if p.store == store), None)
+            if pointer is None or (store, entry["version"]) in keep:
+                continue
+            started = time.perf_counter()
+            if pointer.shelve(entry["version"]):
+                took = seconds[f"{store} {entry['version']}"] = round(time.perf_counter() - started, 2)
+                log(f"{store}: shelved {entry['version']} of release {release_id} (compressed until it is served "
+                    f"again) in {took:.1f} s")
+    return seconds
+
+
 @versioned_asset(
     key=GROUP,
     group_name=GROUP,
@@ -140,12 +159,14 @@ def apply_retention(registry: Registry, all_pointers: Sequence[Pointer], keep_pr
         "on the data that store read (release.gate: the data version each store read is its input's latest; "
         "each blocking check's latest evaluation on that data version passed, even one from an earlier run; "
         "lake files still hash as materialized; the stores' own checks passed on their staged versions). Then "
-        "moves the pointers (the four Milvus aliases, the data/agentdb.db link, the graph's public labels to its "
-        "staged slot with the release id on (:Release {key: 'graph'})) from a journal written first, reads every "
-        "store back, and records the "
+        "marks every staged version with the release id (a Milvus collection property `tv5.release_id`, a row "
+        "of the AgentDB file's `tv5_releases` table, the graph's (:Release {key: 'graph'}) node) and moves the "
+        "pointers (the four Milvus aliases, the data/agentdb.db link, the graph's public labels or a store swap) "
+        "from a journal written first, reads every store's version and release id back, and records the "
         "manifest (release id, each store's version, data and code versions, the lake's data versions, every "
         "gating check with its figures) under data/releases. A stopped release fails naming the check; the "
-        "previous release stays served. The previous release is kept ready for `rollback`."
+        "previous release stays served. The previous release is kept ready for `rollback`: its Milvus "
+        "collections loaded, its graph store and AgentDB file shelved (zstd-compressed, restored by a rollback)."
     ),
 )
 def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: MilvusResource, lake: DataLake,
@@ -179,6 +200,7 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
             registry.save_manifest(manifest)
             switched = publish(registry, all_pointers, release_id, target, context.log.info)
         expired = apply_retention(registry, all_pointers, config.keep_previous, target, context.log.info)
+        shelved = shelve_unserved(registry, all_pointers, target, context.log.info)
     warnings = [f for f in report.findings if not f.blocks and f.figures.get("passed") is False]
     return dg.MaterializeResult(
         data_version=dg.DataVersion(release_id),
@@ -192,6 +214,7 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
             "switch_s": dg.MetadataValue.json(switched.seconds if switched else {}),
             "recovered": recovered or (switched.recovered if switched else ""),
             "expired_releases": dg.MetadataValue.json(expired),
+            "shelved_s": dg.MetadataValue.json(shelved),
             "gate_s": round(gate_s, 2),
             "wall_time_s": round(time.perf_counter() - started, 2),
         },
@@ -217,7 +240,8 @@ def switch_to_previous_release(context: dg.OpExecutionContext, milvus: MilvusRes
             raise dg.Failure(f"release {previous} is no longer complete ({gone} are gone): nothing was switched, "
                              f"{registry.served_id()} is still served")
         switched = publish(registry, all_pointers, previous, target, context.log.info)
-        context.log.info(f"rolled back to {previous}: {switched.seconds}")
+        shelved = shelve_unserved(registry, all_pointers, {}, context.log.info)
+        context.log.info(f"rolled back to {previous}: {switched.seconds}; shelved {shelved}")
 
 
 @dg.job(description="Switch every store back to the release published before the served one "

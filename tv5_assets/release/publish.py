@@ -1,7 +1,8 @@
 """Publishing a release: every store's pointer moved, in a written order, from a journal written first.
 
 The journal (`releases/journal.json`) names the release, each store's version before and after, and the order.
-It is written before the first pointer moves and removed after every store was read back. A publish that dies
+It is written before the first pointer moves and removed after every store was read back: the version it serves
+and the release id it is marked with (a store that already serves its version is marked with the new id too). A publish that dies
 in between (process killed, store down) leaves the journal; the next publish or rollback recovers first: forward
 when every target version still exists, else back to the versions the journal recorded as served before. Moving
 a pointer to where it already points does nothing, so every step is safe to repeat (Dagster retries will).
@@ -60,11 +61,26 @@ def read_back(pointers: Sequence[Pointer], target: dict[str, str]) -> dict[str, 
     return {p.store: p.served() for p in pointers if p.store in target}
 
 
+def read_release_ids(pointers: Sequence[Pointer], target: dict[str, str]) -> dict[str, str | None]:
+    """The release id each store of `target` says it serves (its mark on the served version)."""
+    return {p.store: p.release_of() for p in pointers if p.store in target}
+
+
+def _check(pointers: Sequence[Pointer], target: dict[str, str], release_id: str, what: str) -> None:
+    served = read_back(pointers, target)
+    marked = read_release_ids(pointers, target) if release_id else {s: release_id for s in target}
+    wrong = {s: {"serves": served[s], "marked": marked[s], "expected": v} for s, v in target.items()
+             if served.get(s) != v or marked.get(s) != release_id}
+    if wrong:
+        raise PublishError(f"{what}: these stores do not serve {release_id or 'the expected versions'}: {wrong}; "
+                           "the journal is kept, the next publish recovers")
+
+
 def _move(pointers: Sequence[Pointer], target: dict[str, str], log: Callable[[str], None], release_id: str = "",
           seconds: dict[str, float] | None = None, after_switch: Callable[[str], None] = lambda _: None) -> None:
     for pointer in pointers:
         version = target.get(pointer.store)
-        if version is None or pointer.served() == version:
+        if version is None or (pointer.served() == version and (not release_id or pointer.release_of() == release_id)):
             continue
         started = time.perf_counter()
         pointer.switch(version, release_id)
@@ -93,9 +109,8 @@ def recover(registry: Registry, pointers: Sequence[Pointer], log: Callable[[str]
         if journal.get("previous_release"):
             registry.mark_served(journal["previous_release"])
         outcome = f"back to {journal.get('previous_release') or 'the versions served before'}"
-    served = read_back(pointers, expected)
-    if served != expected:
-        raise PublishError(f"recovery of {journal['release_id']} left the stores on {served}, expected {expected}")
+    _check(pointers, expected, journal["release_id"] if forward else journal.get("previous_release") or "",
+           f"recovery of {journal['release_id']}")
     registry.clear_journal()
     return outcome
 
@@ -111,11 +126,7 @@ def publish(registry: Registry, pointers: Sequence[Pointer], release_id: str, ta
                             "order": [p.store for p in pointers if p.store in target],
                             "from": before, "to": target})
     _move(pointers, target, log, release_id, result.seconds, after_switch)
-    served = read_back(pointers, target)
-    if served != target:
-        wrong = {s: {"serves": served[s], "expected": v} for s, v in target.items() if served.get(s) != v}
-        raise PublishError(f"after publishing {release_id} these stores do not serve it: {wrong}; the journal is "
-                           "kept, the next publish recovers")
+    _check(pointers, target, release_id, f"after publishing {release_id}")
     registry.mark_served(release_id)
     registry.clear_journal()
     return result

@@ -1,0 +1,102 @@
+"""Shelving kept versions (core.shelf) and the AgentDB pointer's use of it: compressed, restored byte for byte,
+safe to repeat after a kill at any point, and marked with the release id it is served for."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tv5_assets.agentdb import marks
+from tv5_assets.core import shelf
+from tv5_assets.core.lake import DataLake
+from tv5_assets.release.pointers import AgentDBLink
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _store(path: Path) -> Path:
+    """A folder shaped like a Neo4j store: record files of repeated structure, a sparse one, a nested folder."""
+    rng = np.random.default_rng(7)
+    (path / "databases" / "neo4j").mkdir(parents=True)
+    (path / "transactions" / "neo4j").mkdir(parents=True)
+    records = np.repeat(rng.integers(0, 2**20, 50_000, dtype=np.int64), 4)
+    (path / "databases" / "neo4j" / "neostore.relationshipstore.db").write_bytes(records.tobytes())
+    (path / "transactions" / "neo4j" / "neostore.transaction.db.0").write_bytes(bytes(1 << 20))
+    (path / "databases" / "neo4j" / "empty").write_bytes(b"")
+    return path
+
+
+def test_a_folder_is_shelved_smaller_and_restored_byte_for_byte(tmp_path: Path) -> None:
+    home = _store(tmp_path / "home")
+    before = _tree(home)
+    size = sum((home / name).stat().st_size for name in before)
+    archive = shelf.shelve(home)
+    assert archive == tmp_path / "home.tar.zst" and not home.exists() and shelf.is_shelved(home)
+    assert archive.stat().st_size < size / 2
+    assert shelf.shelve(home) == archive  # again: nothing to do
+    shelf.restore(home)
+    assert _tree(home) == before and not archive.exists()
+    assert shelf.restore(home) == home  # again: nothing to do
+
+
+def test_a_shelve_killed_after_its_rename_is_finished_and_a_partial_archive_is_redone(tmp_path: Path) -> None:
+    home = _store(tmp_path / "home")
+    before = _tree(home)
+    archive = shelf.shelve(home)
+    shelf.restore(home)
+    # killed mid-write: a partial archive, the original whole; the next shelve writes the archive again
+    shelf.archive_of(home).with_name("home.tar.zst.partial").write_bytes(b"\x28\xb5\x2f")
+    shelf.shelve(home)
+    shelf.restore(home)
+    assert _tree(home) == before
+    # killed after the rename, before the original was removed: both there; restore keeps the original
+    shelf.shelve(home)
+    archive_bytes = archive.read_bytes()
+    shelf.restore(home)
+    archive.write_bytes(archive_bytes)
+    shelf.restore(home)
+    assert _tree(home) == before and not archive.exists()
+
+
+def test_nothing_to_shelve_or_restore_is_an_error_naming_the_path(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing to shelve"):
+        shelf.shelve(tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="neither there nor shelved"):
+        shelf.restore(tmp_path / "absent")
+
+
+def _agentdb_file(path: Path, rows: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE learning_sessions (id TEXT PRIMARY KEY, metadata TEXT)")
+        db.executemany("INSERT INTO learning_sessions VALUES (?, ?)", [(f"user-{i}", "{}") for i in range(rows)])
+
+
+def test_the_agentdb_link_marks_shelves_and_restores_versions(tmp_path: Path) -> None:
+    lake = DataLake(base_dir=str(tmp_path))
+    link = AgentDBLink(lake)
+    first, second = "agentdb.1111111111111111.db", "agentdb.2222222222222222.db"
+    _agentdb_file(tmp_path / "agentdb.versions" / first, 100)
+    _agentdb_file(tmp_path / "agentdb.versions" / second, 200)
+    assert link.release_of() is None
+    link.switch(first, "r1")
+    assert (link.served(), link.release_of()) == (first, "r1")
+    link.switch(second, "r2")
+    assert (link.served(), link.release_of()) == (second, "r2")
+    assert not link.shelve(second)  # the served file is never shelved
+    assert link.shelve(first) and not (tmp_path / "agentdb.versions" / first).exists() and link.exists(first)
+    link.switch(first, "r1")  # a rollback: restored, marked again
+    assert (link.served(), link.release_of()) == (first, "r1")
+    with sqlite3.connect(tmp_path / "agentdb.db") as db:
+        assert db.execute("SELECT count(*) FROM learning_sessions").fetchone()[0] == 100
+    assert marks.release_of(tmp_path / "agentdb.versions" / second) == "r2"
+    assert link.shelve(second)
+    link.discard(second)
+    assert not link.exists(second) and not list((tmp_path / "agentdb.versions" / "shelf").iterdir())
