@@ -2,7 +2,9 @@
 what it saw, one JSON line per round, so a test can show that no reader ever met an unaudited version.
 
 Each round: "more like this" for three fixed vectors through the Milvus alias (and which collection the alias names),
-the Cypher count of RATED between the public labels (and the slot `(:Release)` names), AgentDB's own stats read
+the Cypher count of RATED in the slot `(:Release)` names, pinned by its slot labels (what a reader that must see one
+release per query does), and the same count between the public labels (which a publish moves in one transaction:
+a query running while it commits may see both slots, README "Reading the graph"), AgentDB's own stats read
 through `data/agentdb.db` (and the file the link names); and the release id each store says it serves (the
 collection's `tv5.release_id` property, `(:Release).release_id`, the file's `tv5_releases` row). A failed query is
 logged as an error, never hidden.
@@ -23,12 +25,13 @@ from pymilvus import MilvusClient
 
 from tv5_assets.agentdb.marks import release_of
 from tv5_assets.agentdb.node import NodeRuntime
+from tv5_assets.graph_store import slots
 from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.vector_store.marks import RELEASE_PROPERTY
 from tv5_assets_tests.services import neo4j_settings
 
-READ_GRAPH = ("OPTIONAL MATCH (r:Release {key: 'graph'}) WITH r.slot AS slot, r.release_id AS release_id "
-              "RETURN slot, release_id, COUNT { (:User)-[:RATED]->(:Media) } AS rated")
+READ_RELEASE = "MATCH (r:Release {key: 'graph'}) RETURN r.slot AS slot, r.release_id AS release_id"
+READ_PUBLIC = "RETURN COUNT { (:User)-[:RATED]->(:Media) } AS rated"
 
 
 def _round(milvus: MilvusClient, alias: str, vectors: np.ndarray, graph: Neo4jClient, node: NodeRuntime,
@@ -43,9 +46,11 @@ def _round(milvus: MilvusClient, alias: str, vectors: np.ndarray, graph: Neo4jCl
     except Exception as error:  # noqa: BLE001 - logged for the test to see
         seen["errors"].append(f"milvus: {error}")
     try:
-        [record] = graph.read(READ_GRAPH)
-        seen["graph_version"], seen["graph"] = record["slot"], record["rated"]
-        seen["graph_release"] = record["release_id"]
+        [record] = graph.read(READ_RELEASE)
+        seen["graph_version"], seen["graph_release"] = record["slot"], record["release_id"]
+        user, media = slots.label("User", record["slot"]), slots.label("Media", record["slot"])  # validated names
+        seen["graph"] = graph.read(f"RETURN COUNT {{ (:{user})-[:RATED]->(:{media}) }} AS rated")[0]["rated"]
+        seen["graph_public"] = graph.read(READ_PUBLIC)[0]["rated"]
     except Exception as error:  # noqa: BLE001
         seen["errors"].append(f"neo4j: {error}")
     try:

@@ -123,6 +123,7 @@ def test_a_reader_querying_all_the_time_never_meets_an_unaudited_version(tmp_pat
                                milvus=milvus).success
             published_at = time.time()
             assert materialize("release", lake, instance=instance, milvus=milvus).success
+            released_at = time.time()
             second_id = registry.served_id()
             second = registry.manifest(second_id)["stores"]
             assert all(second[VERSION_OF[s]]["version"] != first[VERSION_OF[s]]["version"] for s in VERSION_OF)
@@ -148,3 +149,10 @@ def test_a_reader_querying_all_the_time_never_meets_an_unaudited_version(tmp_pat
               f"{[v for i, v in enumerate(seen) if i == 0 or seen[i - 1] != v]}; answers per version {answers}; "
               f"release ids the store reported {sorted({r[f'{store}_release'] for r in rounds})}")
     print(f"{stopped_rounds} reads during the three stopped releases, all on the first release")
+    # the public labels: a query running while the publish transaction commits may count across both slots (the
+    # online path's guarantee); it did so only inside the release step, never before it or after
+    pinned = {r["graph_version"]: r["graph"] for r in rounds}
+    mixed = [r for r in rounds if r["graph_public"] != pinned[r["graph_version"]]]
+    assert all(published_at <= r["t"] <= released_at for r in mixed), [(r["t"], r["graph_public"]) for r in mixed]
+    print(f"graph, public labels: {len(mixed)} of {len(rounds)} reads counted across both slots, all within the "
+          f"release step ({released_at - published_at:.1f} s): {sorted({r['graph_public'] for r in mixed})}")
