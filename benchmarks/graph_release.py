@@ -8,12 +8,14 @@ Issue 25's figures for the graph, on the project's local Neo4j (`scripts/service
 2. **Publish** by swap (`GraphSlot.switch`: public labels on the stage's server, live server stopped, stores moved,
    started) and **rollback** (the kept store swapped back), each timed, while a reader thread asks the live
    server for one title every 50 ms: its longest run of failed reads is the reader-visible downtime. Between
-   the two, a second stage is imported so that three versions are on disk (served, kept previous, staged).
+   the two, the replaced store is shelved (zstd, as `release` does with the previous release's store) and a
+   second stage is imported so that three versions are on disk (served, shelved previous, staged); the rollback
+   restores the shelved store first (timed apart), then swaps it in.
 3. **Online path publish** at ml-25m's node counts: the nodes staged as a slot in the live database (no
    relationships: a publish moves labels on nodes only), then the publish transaction and the one back, each
    timed with the reader running: the window in which a reader may see both releases is that commit.
-4. **Disk**: the live store, the previous release's kept store and a staged one (three versions) against one
-   release's store.
+4. **Disk**: the live store, the previous release's shelved store and a staged one (three versions) against one
+   release's store (the live store's own folders).
 Peak memory: this process and each Neo4j JVM (RSS, sampled).
 """
 
@@ -31,6 +33,7 @@ import psutil
 from benchmarks.common import BENCH_DIR, ml25m_tables, report
 from benchmarks.neo4j_load import stand_ins, user_slice
 from tv5_assets import local_services
+from tv5_assets.core import shelf
 from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store import batches, cypher, model, rules, slots, stages
 from tv5_assets.graph_store.loader import create_schema, import_graph, live_counts, time_explanation
@@ -177,23 +180,36 @@ def main() -> None:
                         f"{publish_s:.1f} s; longest failed-read run {down:.1f} s over {reads} reads; "
                         f"answers {sorted(map(str, answers))}"))
 
-        # three versions present: the served one, the previous release's kept store, and a new stage
+        # the previous release's store shelved, as `release` does after a publish
+        kept = stages.Stage(root, served["slot"])
+        before_shelf = du(kept.home)
+        started = time.perf_counter()
+        assert pointer.shelve(served["slot"])
+        shelve_s = time.perf_counter() - started
+        shelved = du(shelf.archive_of(kept.home))
+        figures.append(("shelving the previous release's store (zstd level 3)",
+                        f"{before_shelf / 2**30:.2f} GiB -> {shelved / 2**30:.2f} GiB in {shelve_s:.1f} s"))
+
+        # three versions present: the served one, the previous release's shelved store, and a new stage
         another = import_graph(client, server, rows, version, root, resource.password, force=True)
         stages.Stage(root, another.slot).stop()
-        one = du(stages.Stage(root, another.slot).home)
-        three = du(server.home / "data" / "databases" / "neo4j") + du(server.home / "data" / "transactions" / "neo4j")
-        three += sum(du(s.home) for s in stages.existing(root).values())
-        figures.append(("disk: three versions (served, kept previous, staged) vs one release's store",
+        one = du(server.home / "data" / "databases" / "neo4j") + du(server.home / "data" / "transactions" / "neo4j")
+        three = one + sum(du(s.dir) for s in stages.existing(root).values())
+        figures.append(("disk: three versions (served, shelved previous, staged) vs one release's store",
                         f"{three / 2**30:.2f} GiB vs {one / 2**30:.2f} GiB: {three / max(one, 1):.2f}x "
                         f"({len(stages.existing(root))} stages besides the live store)"))
 
+        started = time.perf_counter()
+        shelf.restore(kept.home)  # what the rollback's switch does first (before the live server stops)
+        restore_s = time.perf_counter() - started
         started = time.perf_counter()
         pointer.switch(served["slot"], "bench-rollback")
         rollback_s = time.perf_counter() - started
         swaps.append((started, started + rollback_s))
         down, reads, answers = reader.downtime(started, started + rollback_s)
-        figures.append(("rollback (swap back): switch time, reader-visible downtime",
-                        f"{rollback_s:.1f} s; longest failed-read run {down:.1f} s over {reads} reads"))
+        figures.append(("rollback (restore the shelved store, swap back): time, reader-visible downtime",
+                        f"restore {restore_s:.1f} s + swap {rollback_s:.1f} s = {restore_s + rollback_s:.1f} s; "
+                        f"longest failed-read run {down:.1f} s over {reads} reads"))
         for leftover in (another.slot, staged.slot):
             stages.Stage(root, leftover).remove()
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from tv5_assets.agentdb import marks
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.releases import Registry
 from tv5_assets.release.pointers import AgentDBLink
-from tv5_assets.release.publish import PublishError, publish, recover
+from tv5_assets.release.publish import PublishError, publish, publisher_lock, recover
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,3 +126,25 @@ def test_a_version_that_would_not_fit_is_refused_before_anything_is_written(tmp_
     free = disk.disk_usage(tmp_path).free
     with pytest.raises(InsufficientDiskError, match=r"staging the AgentDB file x\.db needs about .* MiB in .*only"):
         ensure_free_space(tmp_path / "agentdb.versions", free, "the AgentDB file x.db")
+
+
+def test_a_second_publisher_waits_for_the_first_to_finish(tmp_path: Path) -> None:
+    registry = Registry.in_lake(tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from tv5_assets.core.releases import Registry
+        from tv5_assets.release.publish import publisher_lock
+        with publisher_lock(Registry.in_lake(sys.argv[1]), print):
+            print("held", flush=True)
+            time.sleep(2)
+    """), str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    said: list[str] = []
+    started = time.monotonic()
+    with publisher_lock(registry, said.append):
+        waited = time.monotonic() - started  # the first held it 2 s from "held" on
+    holder.wait(timeout=30)
+    assert said == ["another publish or rollback is running: waiting for it"] and waited > 1.5, waited
+    with pytest.raises(TimeoutError, match="stayed held"), publisher_lock(registry, print):
+        with publisher_lock(Registry.in_lake(tmp_path), print, wait_s=0.2):
+            pass

@@ -103,7 +103,7 @@ class AgentDBLink:
 
     def release_of(self) -> str | None:
         served = self.served()
-        return agentdb_marks.release_of(self._file(served)) if served else None
+        return agentdb_marks.release_of(self._file(served)) if served and self._file(served).is_file() else None
 
     def exists(self, version: str) -> bool:
         return self._file(version).is_file() or shelf.is_shelved(self._file(version), self._shelf)

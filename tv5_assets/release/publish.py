@@ -6,16 +6,17 @@ and the release id it is marked with (a store that already serves its version is
 in between (process killed, store down) leaves the journal; the next publish or rollback recovers first: forward
 when every target version still exists, else back to the versions the journal recorded as served before. Moving
 a pointer to where it already points does nothing, so every step is safe to repeat (Dagster retries will).
-One publisher at a time: an exclusive lock on `releases/publish.lock` (any process, any run).
+One publisher at a time: an exclusive lock on `releases/publish.lock` (any process, any run; `filelock`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+from filelock import FileLock, Timeout
 
 from tv5_assets.core.releases import Registry
 from tv5_assets.release.pointers import Pointer
@@ -36,24 +37,19 @@ class Switched:
 def publisher_lock(registry: Registry, log: Callable[[str], None], wait_s: float = 3600.0) -> Iterator[None]:
     """Hold the one-publisher lock (waiting, with one log line, while another process publishes)."""
     registry.root.mkdir(parents=True, exist_ok=True)
-    with open(registry.root / "publish.lock", "w") as handle:
+    lock = FileLock(registry.root / "publish.lock", preserve_lock_file=True)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log("another publish or rollback is running: waiting for it")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log("another publish or rollback is running: waiting for it")
-            deadline = time.monotonic() + wait_s
-            while True:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"the publish lock stayed held for {wait_s:.0f} s") from None
-                    time.sleep(0.5)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            lock.acquire(timeout=wait_s)
+        except Timeout:
+            raise TimeoutError(f"the publish lock stayed held for {wait_s:.0f} s") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def read_back(pointers: Sequence[Pointer], target: dict[str, str]) -> dict[str, str | None]:
