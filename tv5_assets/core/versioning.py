@@ -57,9 +57,10 @@ _LINE_COMMENTS = {".js": "//", ".mjs": "//", ".cjs": "//", ".ts": "//", ".sql": 
 PACKAGE = "tv5_assets"
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the package's parent: LogicFile labels are relative to it
 # presentation and wiring: metadata rendering, charts and reports change how a page looks, not the data
-# pools and outages: which runs may touch a store at once and when a step is retried, never what a store holds
+# pools and outages: which runs may touch a store at once and when a step is retried, never what a store holds;
+# releases and stages: where a staged version is kept and which process serves it for its audit, never its content
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager",
-                       "pools", "outages", "releases"})
+                       "pools", "outages", "releases", "stages"})
 # resources are `dg.Config`s too, but run logic: their whole module counts, not just their fields
 RESOURCES = (dg.ConfigurableResource, dg.ConfigurableIOManagerFactory)
 
