@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import BENCH_DIR, report
-from benchmarks.whole_graph import ROOT, RssSampler
+from benchmarks.whole_graph import RESULTS, ROOT, RssSampler
 from tv5_assets import local_services
 from tv5_assets.core.settings import Settings
 from tv5_assets.graph_store import stages
@@ -67,6 +67,7 @@ def run(args: list[str], env: dict, log: Path) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "whole_graph")
+    parser.add_argument("--label", help="also save the figures as benchmarks/results/release_disk-<label>.md")
     args = parser.parse_args()
     work = args.work_dir.resolve()
     lake, home = work / "lake", work / "dagster_home"
@@ -134,6 +135,13 @@ def main() -> None:
                     f"{seconds:.1f} s, peak RSS {peak:.2f} GiB; serves {after}; {'; '.join(restored)}; "
                     f"switch seconds {switched}"))
     report(figures)
+    if args.label:
+        width = max(len(k) for k, _ in figures)
+        lines = "\n".join(f"{k:<{width}}  {v}" for k, v in figures)
+        (RESULTS / f"release_disk-{args.label}.md").write_text(
+            f"# release_disk at ml-25m shape: {args.label}\n\nCommand: `python -m benchmarks.release_disk --label "
+            f"{args.label}` after `python -m benchmarks.whole_graph` ({time.strftime('%Y-%m-%d %H:%M UTC')}).\n\n"
+            f"```\n{lines}\n```\n")
 
 
 if __name__ == "__main__":
