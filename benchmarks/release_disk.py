@@ -4,7 +4,8 @@ Run after `python -m benchmarks.whole_graph` (its work folder holds the lake, th
 `python -m benchmarks.release_disk [--work-dir data/bench/whole_graph]`. Issue 25's disk figure, measured on the
 real stores (Milvus Lite, the local Neo4j, AgentDB) through the real runs:
 1. `serving_stores` with every store forced to a new version (the four collections rebuilt, the graph re-imported,
-   AgentDB with one recent step fewer per user: other rows, another file): staged, audited, release 2 published.
+   AgentDB with one recent step fewer per user: other rows, another file), but the collections named by
+   `--unchanged` (staged again as they are): staged, audited, release 2 published.
    Release 1 stays the previous release: its collections loaded, its graph store and AgentDB file shelved.
 2. The stores once more, forced again, without `release`: three versions of every store are on disk.
    Disk: everything the stores hold (Milvus Lite's folder, `agentdb.versions` with its shelf, the live graph store
@@ -44,8 +45,9 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def forced(recent_steps: int) -> dict:
-    return {"ops": {**{f"milvus__{c}": {"config": {"force_rebuild": True}} for c in COLLECTIONS},
+def forced(recent_steps: int, unchanged: set[str]) -> dict:
+    """Every store forced to a new version, but the collections of `unchanged` (staged again: the same one)."""
+    return {"ops": {**{f"milvus__{c}": {"config": {"force_rebuild": c not in unchanged}} for c in COLLECTIONS},
                     "graph": {"config": {"force_reload": True}},
                     "agentdb": {"config": {"recent_steps_per_user": recent_steps}}}}
 
@@ -68,6 +70,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "whole_graph")
     parser.add_argument("--label", help="also save the figures as benchmarks/results/release_disk-<label>.md")
+    parser.add_argument("--unchanged", nargs="*", default=[], choices=COLLECTIONS,
+                        help="collections whose content the new releases leave as it is (e.g. media_vectors for "
+                             "a release of new ratings: content vectors depend on movies, tags and the genome only)")
     args = parser.parse_args()
     work = args.work_dir.resolve()
     lake, home = work / "lake", work / "dagster_home"
@@ -78,7 +83,9 @@ def main() -> None:
     env.update({k: v for k, v in local_services.env_file_values().items() if k not in os.environ})
     neo4j_home = Path(project_local_server(Settings(neo4j_uri=local_services.ServiceSettings().neo4j_connection().uri))
                       ["local_home"])
-    figures: list[tuple[str, str]] = [("release served before", registry["served"])]
+    figures: list[tuple[str, str]] = [("release served before", registry["served"]),
+                                      ("collections left unchanged by the new releases", ", ".join(args.unchanged)
+                                       or "none: every store gets a new version")]
 
     for label, command, recent in (
         ("serving_stores: every store forced to a new version, release 2 published",
@@ -87,7 +94,7 @@ def main() -> None:
          ["asset", "materialize", "-m", "tv5_assets.definitions", "--select", STORES], 8),
     ):
         config = work / f"forced-{recent}.json"
-        config.write_text(json.dumps(forced(recent)))
+        config.write_text(json.dumps(forced(recent, set(args.unchanged))))
         seconds, peak, code = run([*command, "-c", str(config)], env, work / f"release_disk-{recent}.log")
         assert code == 0, (work / f"release_disk-{recent}.log").read_text()[-3000:]
         figures.append((label, f"{seconds:.1f} s, peak RSS {peak:.2f} GiB"))
