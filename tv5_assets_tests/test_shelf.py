@@ -100,3 +100,19 @@ def test_the_agentdb_link_marks_shelves_and_restores_versions(tmp_path: Path) ->
     assert link.shelve(second)
     link.discard(second)
     assert not link.exists(second) and not list((tmp_path / "agentdb.versions" / "shelf").iterdir())
+
+
+def test_a_file_staged_again_beside_its_archive_leaves_no_archive_once_served(tmp_path: Path) -> None:
+    """The asset writes a shelved version's file again when the same rows come back; serving it drops the archive."""
+    lake = DataLake(base_dir=str(tmp_path))
+    link = AgentDBLink(lake)
+    first, second = "agentdb.1111111111111111.db", "agentdb.2222222222222222.db"
+    for name in (first, second):
+        _agentdb_file(tmp_path / "agentdb.versions" / name, 10)
+    link.switch(first, "r1")
+    link.switch(second, "r2")
+    assert link.shelve(first)
+    _agentdb_file(tmp_path / "agentdb.versions" / first, 10)  # staged again: the same rows
+    link.switch(first, "r3")
+    assert (link.served(), link.release_of()) == (first, "r3")
+    assert not (tmp_path / "agentdb.versions" / "shelf" / f"{first}.tar.zst").exists()

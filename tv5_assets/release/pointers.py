@@ -109,8 +109,8 @@ class AgentDBLink:
         return self._file(version).is_file() or shelf.is_shelved(self._file(version), self._shelf)
 
     def switch(self, version: str, release_id: str = "") -> None:
-        if not self._file(version).is_file():
-            shelf.restore(self._file(version), self._shelf)
+        if not self._file(version).is_file() or shelf.is_shelved(self._file(version), self._shelf):
+            shelf.restore(self._file(version), self._shelf)  # a file staged again beside its archive: archive gone
         if release_id:
             agentdb_marks.mark_release(self._file(version), release_id)
         self.link.parent.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ class GraphSlot:
             slots.publish(client, version, state.version or "", release_id)
             return
         stage, server = self._stage(version), self.neo4j.local_server()
-        if stage is not None and not stage.built() and shelf.is_shelved(stage.home):
+        if stage is not None and shelf.is_shelved(stage.home):  # restored, or its archive dropped when built
             started = time.perf_counter()
             shelf.restore(stage.home)
             client.log(f"graph stage {version}: restored from its shelf in {time.perf_counter() - started:.1f} s")
