@@ -130,14 +130,15 @@ def test_a_version_that_would_not_fit_is_refused_before_anything_is_written(tmp_
 
 def test_a_second_publisher_waits_for_the_first_to_finish(tmp_path: Path) -> None:
     registry = Registry.in_lake(tmp_path)
+    registry.root.mkdir(parents=True)
+    # another process holds the lock file as publisher_lock takes it (an exclusive flock; no imports: a quick start)
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import sys, time
-        from tv5_assets.core.releases import Registry
-        from tv5_assets.release.publish import publisher_lock
-        with publisher_lock(Registry.in_lake(sys.argv[1]), print):
+        import fcntl, sys, time
+        with open(sys.argv[1], "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
             print("held", flush=True)
             time.sleep(2)
-    """), str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    """), str(registry.root / "publish.lock")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     said: list[str] = []
     started = time.monotonic()

@@ -1,9 +1,10 @@
 """Shelving a store version that is kept but not served: a zstd-compressed tar beside it, restored before it is served.
 
 Why: a release keeps the previous release whole for rollback, so three versions of every store (previous, served,
-staged) sit on disk while a new release is audited. A Neo4j store compresses about 3.4x and an AgentDB file about
-2.5x with zstd at level 3 (ml-25m shape: 1.9 GiB and 0.8 GiB in about 4 s and 1.5 s on 2 cores), restoring takes
-about as long, so the previous release stays one command away for a third of the disk. Milvus collections are not
+staged) sit on disk while a new release is audited. A Neo4j store compresses about 3.2x and an AgentDB file about
+2.4x with zstd at level 3 (ml-25m shape: 1.9 GiB to 0.6 GiB in 4-6 s, 0.75 GiB to 0.32 GiB in about 2 s on 2 cores;
+benchmarks.release_disk), a restore takes 3-5 s, so the previous release stays one command away for a third of
+the disk. Milvus collections are not
 shelved: the previous release's collections stay loaded, so moving an alias back never meets an unloaded one.
 
 Both moves are crash-safe: the archive (or the restored copy) is written under a temporary name and renamed into

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 import polars as pl
@@ -126,7 +126,8 @@ def apply_retention(registry: Registry, all_pointers: Sequence[Pointer], keep_pr
     return expired
 
 
-def shelve_unserved(registry: Registry, all_pointers: Sequence[Pointer], staged: dict[str, str], log) -> dict:
+def shelve_unserved(registry: Registry, all_pointers: Sequence[Pointer], staged: dict[str, str],
+                    log: Callable[[str], None]) -> dict[str, float]:
     """Compress every retained version that is neither served nor staged (core.shelf: the previous release's
     graph store and AgentDB file; Milvus collections stay loaded); returns the seconds each took."""
     served = registry.served()
