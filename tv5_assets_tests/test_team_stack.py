@@ -48,6 +48,14 @@ def _trees(state: Path) -> dict[str, set[int]]:
     return trees
 
 
+def _cmdline(pid: int) -> list[str]:
+    """A process's command line, empty once it has exited (a run worker finishing becomes a zombie meanwhile)."""
+    try:
+        return psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return []
+
+
 def test_the_team_stack_runs_a_job_queued_through_the_webserver_and_stops_clean(team_stack: TeamStack) -> None:
     """On the session's team stack (tests/team_support.py, started by `local_services.start("team")` as
     `scripts/services start team` does). It stops the stack: it runs last of the stack's users (file order)."""
@@ -75,8 +83,8 @@ def test_the_team_stack_runs_a_job_queued_through_the_webserver_and_stops_clean(
     # still finishing from an earlier test of the session has a run worker too: the loader's own child)
     trees = _trees(state)
     importing = {pid for tree in trees.values() for pid in tree if _imports_the_project(pid)}
-    servers = {pid for pid in importing if "api grpc" in " ".join(psutil.Process(pid).cmdline())}
-    assert len(servers) == 1, {pid: psutil.Process(pid).cmdline() for pid in importing}
+    servers = {pid for pid in importing if "api grpc" in " ".join(_cmdline(pid))}
+    assert len(servers) == 1, {pid: _cmdline(pid) for pid in importing}
     [loader] = servers
     assert importing - {loader} <= svc.process_tree(loader), "a second process imports the project"
     assert loader in trees["dagster-code-server"] and loader != ls.running_pid("dagster-code-server", state)
