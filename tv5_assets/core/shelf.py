@@ -30,7 +30,8 @@ def archive_of(path: Path, shelf: Path | None = None) -> Path:
     return (shelf or path.parent) / f"{path.name}{SUFFIX}"
 
 
-def _fsync(path: Path) -> None:
+def fsync(path: Path) -> None:
+    """Flush a file or a folder (a rename into it) to disk."""
     handle = os.open(path, os.O_RDONLY)
     try:
         os.fsync(handle)
@@ -54,7 +55,7 @@ def shelve(path: Path, shelf: Path | None = None, level: int = LEVEL) -> Path:
             raw.flush()
             os.fsync(raw.fileno())
         partial.rename(archive)
-        _fsync(archive.parent)
+        fsync(archive.parent)
     if path.is_dir():
         shutil.rmtree(path)
     else:
@@ -80,7 +81,7 @@ def restore(path: Path, shelf: Path | None = None) -> Path:
                 tar.extractall(unpacking, filter="data")
         (unpacking / path.name).rename(path)
         shutil.rmtree(unpacking)
-        _fsync(path.parent)
+        fsync(path.parent)
     archive.unlink(missing_ok=True)
     return path
 

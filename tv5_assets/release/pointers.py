@@ -117,11 +117,7 @@ class AgentDBLink:
         tmp = Path(tempfile.mktemp(prefix=f".{FILE_NAME}.", suffix=".link", dir=self.link.parent))
         os.symlink(Path(VERSIONS_DIR) / version, tmp)  # relative: the lake can move
         os.replace(tmp, self.link)
-        directory = os.open(self.link.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        shelf.fsync(self.link.parent)
 
     def shelve(self, version: str) -> bool:
         if self.served() == version or not self._file(version).is_file():
