@@ -116,3 +116,46 @@ def test_a_file_staged_again_beside_its_archive_leaves_no_archive_once_served(tm
     link.switch(first, "r3")
     assert (link.served(), link.release_of()) == (first, "r3")
     assert not (tmp_path / "agentdb.versions" / "shelf" / f"{first}.tar.zst").exists()
+
+
+def _record_file(path: Path, pages: int, tail: int) -> Path:
+    """A Neo4j-like record file: 41-byte records (a flag, two running pointers, a small value, a timestamp) packed
+    199 to an 8 KiB page with the page's last 33 bytes padding, then `tail` bytes of a partial page."""
+    rng = np.random.default_rng(11)
+    count = pages * 199
+    ids = np.arange(count, dtype=">u4")
+    fields = [np.ones((count, 1), np.uint8), (ids - 1).view(np.uint8).reshape(count, 4),
+              (ids + 1).view(np.uint8).reshape(count, 4), np.zeros((count, 8), np.uint8),
+              rng.integers(1, 11, (count, 1), dtype=np.uint8),
+              (1_500_000_000 + rng.integers(0, 10**8, count, dtype=np.int64)).astype(">i8").view(np.uint8).reshape(count, 8),
+              np.zeros((count, 15), np.uint8)]
+    records = np.hstack(fields).reshape(pages, 199 * 41)
+    grid = np.hstack([records, np.zeros((pages, 33), np.uint8)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(grid.tobytes() + rng.integers(0, 256, tail, dtype=np.uint8).tobytes())
+    return path
+
+
+@pytest.mark.parametrize("pages", [0, 1, 5, shelf.CHUNK_PAGES + 3])
+def test_a_transposition_is_undone_exactly_for_any_whole_pages(pages: int) -> None:
+    block = np.random.default_rng(pages).integers(0, 256, pages * 8192, dtype=np.uint8).tobytes()
+    layout = shelf.Records(41)
+    moved = shelf.transpose(block, layout).tobytes()
+    assert len(moved) == len(block) and (pages == 0 or moved != block)
+    assert shelf.transpose(moved, layout, inverse=True).tobytes() == block
+
+
+def test_record_files_are_shelved_transposed_smaller_and_restored_byte_for_byte(tmp_path: Path) -> None:
+    layouts = {"neostore.propertystore.db": shelf.Records(41)}
+    sizes = {}
+    for transposed in (False, True):
+        home = tmp_path / f"home-{transposed}"
+        # more than one transposed chunk, a partial last page; a file shorter than a page; a file not in `layouts`
+        _record_file(home / "databases" / "neostore.propertystore.db", shelf.CHUNK_PAGES + 7, 1000)
+        _record_file(home / "databases" / "small" / "neostore.propertystore.db", 0, 500)
+        _record_file(home / "databases" / "neostore.relationshipstore.db", 40, 0)
+        before = _tree(home)
+        sizes[transposed] = shelf.shelve(home, records=layouts if transposed else None).stat().st_size
+        shelf.restore(home)
+        assert _tree(home) == before
+    assert sizes[True] < sizes[False] * 0.5, sizes

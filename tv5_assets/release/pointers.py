@@ -185,7 +185,7 @@ class GraphSlot:
         if self.served() == version or stage is None or stage.ready() is None:
             return False
         stage.stop()
-        shelf.shelve(stage.home)
+        shelf.shelve(stage.home, records=stages.RECORD_FILES)
         return True
 
     def discard(self, version: str) -> None:
