@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tarfile
 import time
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import zstandard
 
 from tv5_assets.core import shelf
 from tv5_assets.core.settings import Settings
@@ -43,6 +45,13 @@ def _rows(seed: int, users: int = 30):
 def _staged_client(stage: stages.Stage, neo4j_server) -> Neo4jClient:
     connection = stage.serve(neo4j_server.password, print)
     return Neo4jClient(connection.uri, connection.user, connection.password)
+
+
+def _transposed(archive: Path) -> set[str]:
+    """The names of the archive's members that went in transposed (their record layout in a pax header)."""
+    with open(archive, "rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as stream, \
+            tarfile.open(fileobj=stream, mode="r|") as tar:
+        return {Path(m.name).name for m in tar if shelf.RECORDS_HEADER in m.pax_headers}
 
 
 def _files(home: Path) -> dict[str, str]:
@@ -104,6 +113,7 @@ def test_the_graph_asset_stages_an_import_audited_on_its_own_server_and_publishi
             files = _files(previous.home)
             assert pointer.shelve(served_before["slot"]) and not previous.built() and shelf.is_shelved(previous.home)
             assert pointer.exists(served_before["slot"]) and not pointer.shelve(served_before["slot"])
+            assert _transposed(shelf.archive_of(previous.home)) == set(stages.RECORD_FILES)  # record files, by field
             shelf.restore(previous.home)
             assert previous.ready() is not None and _files(previous.home) == files
     print(f"\nimport stage {slot}: published by a swap in {swap_s:.1f} s (live server restarted)")
