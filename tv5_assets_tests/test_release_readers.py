@@ -24,6 +24,7 @@ import pytest
 from tv5_assets.core.pools import apply_limits
 from tv5_assets.core.releases import Registry
 from tv5_assets.graph_store import slots
+from tv5_assets.release.pointers import GraphSlot, MilvusAlias
 from tv5_assets_tests.harness import SMALL_SAMPLE, local_neo4j, materialize, release_config
 from tv5_assets_tests.milvus_support import drop_everything, make_resource
 
@@ -91,6 +92,8 @@ def test_a_reader_querying_all_the_time_never_meets_an_unaudited_version(tmp_pat
             materialize(dg.AssetSelection.checks_for_assets(MEDIA), lake, instance=instance, raise_on_error=False,
                         milvus=milvus)
             _stopped(lake, instance, milvus, f"{MEDIA}:recall_at_10 FAILED")
+            with milvus.connected():
+                assert MilvusAlias(MEDIA, milvus).exists(defective["milvus"])  # left to inspect
             # Neo4j: a staged slot missing a User node
             staged = materialize(dg.AssetSelection.assets("graph").without_checks(), lake,
                                  {"ops": {"graph": {"config": {"force_reload": True}}}}, instance=instance,
@@ -102,6 +105,8 @@ def test_a_reader_querying_all_the_time_never_meets_an_unaudited_version(tmp_pat
             materialize(dg.AssetSelection.checks_for_assets("graph"), lake, instance=instance, raise_on_error=False,
                         milvus=milvus)
             _stopped(lake, instance, milvus, "graph:node_counts_match_sources FAILED")
+            with dg.build_resources({"neo4j": local_neo4j()}) as resources:
+                assert GraphSlot(resources.neo4j).exists(defective["graph"])  # left to inspect
             # AgentDB: a staged file missing a table
             staged = materialize(dg.AssetSelection.assets("agentdb").without_checks(), lake,
                                  {"ops": {"agentdb": {"config": {"recent_steps_per_user": 3}}}}, instance=instance,
@@ -112,6 +117,7 @@ def test_a_reader_querying_all_the_time_never_meets_an_unaudited_version(tmp_pat
             materialize(dg.AssetSelection.checks_for_assets("agentdb"), lake, instance=instance,
                         raise_on_error=False, milvus=milvus)
             _stopped(lake, instance, milvus, "agentdb:")
+            assert (lake / "agentdb.versions" / defective["agentdb"]).is_file()  # left to inspect
             stopped_rounds = len(_rounds(out, 0))
             assert registry.manifest(registry.served_id())["stores"] == first
 
