@@ -66,7 +66,8 @@ def full_rebuild(folder: str, corrected: str) -> dict:
     final = {Path(corrected).name: Path(corrected)}
     for day, ratings, erasures in _deliveries(Path(folder)):
         if ratings is not None:
-            parts.append(days.read_day_ratings(final.get(ratings.name, ratings), movie_ids).select(list(days.LOG_SCHEMA)))
+            delivered = days.read_day_ratings(final.get(ratings.name, ratings), movie_ids)
+            parts.append(delivered.select(list(days.LOG_SCHEMA)))
         if erasures is not None:
             erased.append(days.read_erasures(erasures))
     current = days.current_ratings(pl.concat(parts).lazy(), pl.concat(erased).lazy()).collect()

@@ -127,7 +127,7 @@ def _record_file(path: Path, pages: int, tail: int) -> Path:
     fields = [np.ones((count, 1), np.uint8), (ids - 1).view(np.uint8).reshape(count, 4),
               (ids + 1).view(np.uint8).reshape(count, 4), np.zeros((count, 8), np.uint8),
               rng.integers(1, 11, (count, 1), dtype=np.uint8),
-              (1_500_000_000 + rng.integers(0, 10**8, count, dtype=np.int64)).astype(">i8").view(np.uint8).reshape(count, 8),
+              (1_500_000_000 + rng.integers(0, 10**8, count)).astype(">i8").view(np.uint8).reshape(count, 8),
               np.zeros((count, 15), np.uint8)]
     records = np.hstack(fields).reshape(pages, 199 * 41)
     grid = np.hstack([records, np.zeros((pages, 33), np.uint8)])

@@ -48,8 +48,8 @@ class Records(NamedTuple):
 
 
 def transpose(block: bytes | np.ndarray, records: Records, inverse: bool = False) -> np.ndarray:
-    """Whole pages of `block`, record bytes column by column (field by field), then each page's padding; `inverse`
-    undoes it. Lossless for any bytes: a file that does not hold such records only compresses less."""
+    """`block` (whole pages) with its record bytes column by column (field by field), then each page's padding;
+    `inverse` undoes it. Lossless for any bytes: a file that does not hold such records only compresses less."""
     per_page = records.page // records.size
     used = per_page * records.size
     pages = len(block) // records.page
@@ -83,7 +83,7 @@ class _Stream(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001 (a writable buffer)
+    def readinto(self, buffer: memoryview) -> int:
         while not self._pending:
             self._pending = memoryview(next(self._chunks, b""))
             if not self._pending:
@@ -157,7 +157,8 @@ def shelve(path: Path, shelf: Path | None = None, level: int = LEVEL,
         partial = archive.with_name(archive.name + ".partial")
         with open(partial, "wb") as raw:
             compressor = zstandard.ZstdCompressor(level=level, threads=THREADS)
-            with compressor.stream_writer(raw, closefd=False) as stream, tarfile.open(fileobj=stream, mode="w|", bufsize=TAR_BUFFER) as tar:
+            with compressor.stream_writer(raw, closefd=False) as stream, \
+                    tarfile.open(fileobj=stream, mode="w|", bufsize=TAR_BUFFER) as tar:
                 _add(tar, path, path.name, records or {})
             raw.flush()
             os.fsync(raw.fileno())
@@ -184,7 +185,8 @@ def restore(path: Path, shelf: Path | None = None) -> Path:
         shutil.rmtree(unpacking, ignore_errors=True)
         unpacking.mkdir(parents=True)
         with open(archive, "rb") as raw:
-            with zstandard.ZstdDecompressor().stream_reader(raw) as stream, tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER) as tar:
+            with zstandard.ZstdDecompressor().stream_reader(raw) as stream, \
+                    tarfile.open(fileobj=stream, mode="r|", bufsize=TAR_BUFFER) as tar:
                 _extract(tar, unpacking)
         (unpacking / path.name).rename(path)
         shutil.rmtree(unpacking)
