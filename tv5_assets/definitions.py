@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from tv5_assets.core.automation import SERVING_STORES, serving_stores_sensor
@@ -11,6 +13,9 @@ from tv5_assets.core.settings import Settings
 from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
+from tv5_assets.ingestion import day_assets, day_checks
+from tv5_assets.ingestion.day_assets import DAY_GROUP, LANDING_DAYS
+from tv5_assets.ingestion.day_sensor import DAILY_JOB, arrival_days_sensor
 from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
 from tv5_assets.release import assets as release_assets
@@ -24,11 +29,20 @@ DATA_DIR = SETTINGS.tv5_data_dir
 # saves the ~3 s each of the ~90 step processes (assets and checks) spend importing the stack.
 EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}
 
-all_assets = [*stage_assets, *release_assets.assets]
-all_checks = stage_checks
+# the daily deliveries, partitioned by arrival day, stay out of the catalog: a full release's gate reads none of them
+all_assets = [*stage_assets, *release_assets.assets, *day_assets.assets]
+all_checks = [*stage_checks, *day_checks.asset_checks]
+DAYS = dg.AssetSelection.groups(DAY_GROUP)
 
 whole_graph_job = dg.define_asset_job(
-    "whole_graph", selection=dg.AssetSelection.all(), description="Materialize every asset of the graph."
+    "whole_graph", selection=dg.AssetSelection.all() - DAYS,
+    description="Materialize every asset of the graph (the daily deliveries apart: the `daily` job)."
+)
+# A day is small: its steps run in the run's own process rather than paying ~3 s of imports each.
+daily_job = dg.define_asset_job(
+    DAILY_JOB, selection=DAYS, executor_def=dg.in_process_executor,
+    description="Bring one arrival day's delivery in: read its day files strictly and compute, against what the "
+    "stores serve, the current ratings of the users it can change and the ratings it changes.",
 )
 movielens_job = dg.define_asset_job(
     "movielens",
@@ -46,9 +60,10 @@ serving_stores_job = dg.define_asset_job(
 defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
-    jobs=[whole_graph_job, movielens_job, serving_stores_job, purge_old_runs, *release_assets.jobs],
+    jobs=[whole_graph_job, movielens_job, serving_stores_job, daily_job, purge_old_runs, *release_assets.jobs],
     schedules=[purge_old_runs_daily],
-    sensors=[serving_stores_sensor(), source_release_sensor(SETTINGS.landing_dir(), SETTINGS.tv5_movielens_source)],
+    sensors=[serving_stores_sensor(), source_release_sensor(SETTINGS.landing_dir(), SETTINGS.tv5_movielens_source),
+             arrival_days_sensor(str(Path(DATA_DIR, *LANDING_DAYS)))],
     executor=EXECUTORS[SETTINGS.tv5_executor],
     resources={
         "io_manager": PolarsParquetIOManager(base_dir=DATA_DIR),

@@ -9,7 +9,7 @@ import dagster as dg
 
 from tv5_assets.core.io_manager import PolarsParquetIOManager
 from tv5_assets.core.lake import DataLake
-from tv5_assets.definitions import defs
+from tv5_assets.definitions import defs, whole_graph_job
 from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.release.freshness import CHECK as FRESHNESS
@@ -49,10 +49,13 @@ def materialize(
     raise_on_error: bool = True,
     **resources: Any,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize `selection` (a Dagster selection string or object) with the project's own assets and checks."""
+    """Materialize `selection` (a Dagster selection string or object) with the project's own assets and checks;
+    "*" is the `whole_graph` job's selection (every asset but the daily deliveries, which are partitioned)."""
     all_assets = list(defs.assets or [])
     checks = list(defs.asset_checks or [])
-    if isinstance(selection, str):
+    if selection == "*":
+        selection = whole_graph_job.selection
+    elif isinstance(selection, str):
         selection = dg.AssetSelection.from_string(selection)
     return dg.materialize(
         [*all_assets, *checks],

@@ -37,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
 LOCATION = LOCATION_NAME  # the team stack's code location (its gRPC server)
+WHOLE_GRAPH = sorted(defs.resolve_job_def("whole_graph").asset_layer.selected_asset_keys)
 
 pytestmark = [pytest.mark.browser, pytest.mark.team_stack]
 
@@ -76,7 +77,7 @@ def _stale_statuses(instance: dg.DagsterInstance) -> dict[str, StaleStatus]:
     """What the UI shows as synced / unsynced, read from the same instance."""
     graph = defs.resolve_asset_graph()
     resolver = CachingStaleStatusResolver(instance, graph, LoadingContextForTest(instance))
-    return {key.to_user_string(): resolver.get_status(key) for key in graph.materializable_asset_keys}
+    return {key.to_user_string(): resolver.get_status(key) for key in WHOLE_GRAPH}
 
 
 def _change_availability_rules(ui: UI) -> None:
@@ -109,15 +110,16 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: UI)
     url, instance = dagster_ui.url, dagster_ui.instance
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    asset_keys = sorted(defs.resolve_asset_graph().materializable_asset_keys)
+    asset_keys = sorted(defs.resolve_asset_graph().materializable_asset_keys)  # the days too: the catalog lists all
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(60_000)
         expect.set_options(timeout=30_000)
 
-        # 1. Materialize all, from the global lineage page
-        page.goto(f"{url}/asset-groups", wait_until="networkidle")
+        # 1. Materialize all, from the `whole_graph` job's lineage (the global page also holds the daily deliveries,
+        # partitioned by arrival day, which the sensor brings in one day at a time)
+        page.goto(f"{url}/locations/{LOCATION}/jobs/whole_graph", wait_until="networkidle")
         _dismiss_welcome(page)
         page.get_by_role("button", name="Materialize all").first.click()
         expect(page.get_by_text("Launched run")).to_be_visible(timeout=120_000)
@@ -156,7 +158,7 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: UI)
         page.screenshot(path=str(ARTIFACTS / "unsynced.png"))
 
         # 5. "Materialize unsynced" (the menu beside "Materialize all") rebuilds just those three
-        page.goto(f"{url}/asset-groups", wait_until="networkidle")
+        page.goto(f"{url}/locations/{LOCATION}/jobs/whole_graph", wait_until="networkidle")
         page.locator('button:right-of(:text("Materialize all"))').first.click()
         page.get_by_text("Materialize unsynced").first.click()
         dialog = page.get_by_role("dialog").filter(has_text="Materialize unsynced assets")

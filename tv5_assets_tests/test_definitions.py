@@ -10,7 +10,8 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "demographics", "availability", "milvus/media_vectors", "milvus/user_vectors",
                    "episodes", "policies", "graph", "collaborative_movie_vectors", "collaborative_user_vectors",
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
-                   "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release"}
+                   "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
+                   "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -55,8 +56,13 @@ EXPECTED_CHECKS = {
         "entity_count_matches_source", "index_as_configured", "collection_loaded", "self_retrieval_at_rank_1",
         "recall_at_10", "search_latency", "filtered_search_matches", "every_filter_value_found")),
     *((store, "built_from_newest_source") for store in SERVING_STORES),
+    *(("day_ratings", check) for check in ("unique_key", "rating_domain", "movie_id_in_movies",
+                                           "arrival_is_the_partitions_day")),
+    ("day_erasures", "unique_key"), ("day_erasures", "arrival_is_the_partitions_day"),
+    ("day_user_ratings", "unique_key"), ("day_user_ratings", "sorted_by_user_then_time"),
+    ("day_user_ratings", "changes_applied"),
 }
-EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "purge_old_runs", "rollback"}
+EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "daily", "purge_old_runs", "rollback"}
 
 
 def test_definitions_hold_every_asset_check_and_job() -> None:
@@ -88,6 +94,18 @@ def test_blocking_checks_are_the_ones_guarding_downstream() -> None:
         spec = graph.get_check_spec(key)
         pair = (key.asset_key.to_user_string(), key.name)
         assert spec.blocking == (pair not in warn_only), pair
+
+
+def test_the_daily_deliveries_are_partitioned_by_arrival_day_and_kept_out_of_the_whole_graph() -> None:
+    graph = defs.resolve_asset_graph()
+    days = {key.to_user_string() for key in graph.get_all_asset_keys() if key.path[0].startswith("day_")}
+    for name in days:
+        assert graph.get(dg.AssetKey(name)).partitions_def.name == "arrival_days", name
+    partitioned = {key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).partitions_def}
+    assert partitioned == days
+    whole = {key.to_user_string() for key in defs.resolve_job_def("whole_graph").asset_layer.selected_asset_keys}
+    daily = {key.to_user_string() for key in defs.resolve_job_def("daily").asset_layer.selected_asset_keys}
+    assert not whole & days and daily == days
 
 
 def test_workspace_yaml_points_at_the_definitions_module() -> None:
@@ -143,7 +161,8 @@ def test_every_step_that_writes_or_audits_a_store_is_in_that_stores_pool() -> No
 
 
 def test_the_source_sensor_and_the_retention_schedule_are_defined() -> None:
-    assert {sensor.name for sensor in defs.sensors or []} >= {"serving_stores_follow_inputs", "movielens_new_release"}
+    assert {sensor.name for sensor in defs.sensors or []} >= {"serving_stores_follow_inputs", "movielens_new_release",
+                                                              "arrival_days_sensor"}
     assert {schedule.name for schedule in defs.schedules or []} == {"purge_old_runs_daily"}
 
 

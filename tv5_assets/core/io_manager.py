@@ -16,18 +16,20 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
     in the output metadata.
 
     Inputs annotated as `pl.LazyFrame` are scanned rather than read, so a consumer of a 25M-row
-    asset can stream it.
+    asset can stream it. A partitioned asset keeps one file per partition, `<asset key path>/<partition>.parquet`;
+    an input of several partitions is a dict of them by partition key.
     """
 
     base_dir: str = "data"
 
-    def path_for(self, asset_key: dg.AssetKey) -> Path:
-        return Path(self.base_dir, *asset_key.path).with_suffix(".parquet")
+    def path_for(self, asset_key: dg.AssetKey, partition: str | None = None) -> Path:
+        folder = Path(self.base_dir, *asset_key.path)
+        return folder.with_suffix(".parquet") if partition is None else folder / f"{partition}.parquet"
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | pl.LazyFrame | None) -> None:
         if obj is None:
             return
-        path = self.path_for(context.asset_key)
+        path = self.path_for(context.asset_key, context.asset_partition_key if context.has_asset_partitions else None)
         write_parquet_atomic(obj, path)
         # the file's hash: the release gate re-hashes it, so a file edited outside Dagster never reaches a store
         metadata: dict[str, dg.MetadataValue] = {"path": dg.MetadataValue.path(str(path)),
@@ -36,16 +38,21 @@ class PolarsParquetIOManager(dg.ConfigurableIOManager):
             metadata["dagster/row_count"] = dg.MetadataValue.int(obj.height)
         context.add_output_metadata(metadata)
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame:
-        path = self.path_for(context.asset_key)
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | pl.LazyFrame | dict[str, pl.DataFrame]:
+        lazy = context.dagster_type.typing_type is pl.LazyFrame
+        if not context.has_asset_partitions:
+            return self._load(context.asset_key, None, lazy)
+        keys = context.asset_partition_keys
+        if len(keys) == 1 and context.has_partition_key and context.partition_key == keys[0]:
+            return self._load(context.asset_key, keys[0], lazy)
+        return {key: self._load(context.asset_key, key, lazy) for key in keys}
+
+    def _load(self, key: dg.AssetKey, partition: str | None, lazy: bool) -> pl.DataFrame | pl.LazyFrame:
+        path = self.path_for(key, partition)
         if not path.exists():
-            raise FileNotFoundError(
-                f"asset {context.asset_key.to_user_string()} has no stored value at {path}: "
-                "materialize it first"
-            )
-        if context.dagster_type.typing_type is pl.LazyFrame:
-            return pl.scan_parquet(path)
-        return pl.read_parquet(path)
+            what = key.to_user_string() + ("" if partition is None else f" partition {partition}")
+            raise FileNotFoundError(f"asset {what} has no stored value at {path}: materialize it first")
+        return pl.scan_parquet(path) if lazy else pl.read_parquet(path)
 
 
 __all__ = ["PolarsParquetIOManager", "frame_fingerprint"]

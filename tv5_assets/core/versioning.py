@@ -333,3 +333,15 @@ def versioned_asset(**asset_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
         return dg.asset(code_version=code_version(*logic_of(fn)), **asset_kwargs)(fn)
 
     return decorate
+
+
+def versioned_multi_asset(outs: dict[str, dict[str, Any]], **asset_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """`@dg.multi_asset` whose outputs (`outs`: each `dg.AssetOut`'s keyword arguments) all take the code version
+    `versioned_asset` would give the decorated function."""
+
+    def decorate(fn: Callable[..., Any]) -> dg.AssetsDefinition:
+        version = code_version(*logic_of(fn))
+        return dg.multi_asset(outs={name: dg.AssetOut(code_version=version, **out) for name, out in outs.items()},
+                              **asset_kwargs)(fn)
+
+    return decorate

@@ -1,0 +1,142 @@
+"""Daily deliveries as partitions of arrival day (thin Dagster wiring around `days` and `day_delta`).
+
+One dynamic partition per arrival day, added by the day sensor when a day file lands. The base release stays
+the unpartitioned `ratings` asset (the history as one base partition); a day adds only its own rows
+(`day_ratings`, `day_erasures`) and, against what the stores serve, the current ratings of the users it can
+change (`day_user_ratings`) and the pairs whose current rating changed (`day_rating_changes`). Nothing of any
+other user is read back or rewritten: their count is reported instead.
+"""
+
+
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from tv5_assets.core.lake import DataLake
+from tv5_assets.core.metadata import markdown_table
+from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.core.versioning import versioned_multi_asset
+from tv5_assets.ingestion import day_delta, days, served_days
+
+DAY_GROUP = "days"
+OWNERS = ["team:data-platform"]
+ARRIVAL_DAYS = dg.DynamicPartitionsDefinition(name="arrival_days")
+LANDING_DAYS = ("landing", "days")  # under the data lake, unless a run's config names another folder
+
+
+class DayConfig(dg.Config):
+    days_dir: str = Field(default="", description="folder of the day files; empty: <data lake>/landing/days")
+
+
+def days_folder(config: DayConfig, lake: DataLake) -> Path:
+    return Path(config.days_dir) if config.days_dir else lake.path(*LANDING_DAYS)
+
+
+def _day(context: dg.AssetExecutionContext) -> date:
+    try:
+        day = date.fromisoformat(context.partition_key)
+    except ValueError as error:
+        raise ValueError(f"arrival day partition {context.partition_key!r} is not a date YYYY-MM-DD") from error
+    if day <= days.BASE_ARRIVAL:
+        raise ValueError(f"arrival day {day} is not after the base release's {days.BASE_ARRIVAL}")
+    return day
+
+
+def _output(name: str, frame: pl.DataFrame, metadata: dict[str, object]) -> dg.Output[pl.DataFrame]:
+    return dg.Output(frame, output_name=name, data_version=dg.DataVersion(frame_fingerprint(frame)),
+                     metadata={"rows": frame.height, **metadata})
+
+
+@versioned_multi_asset(
+    outs={
+        "day_ratings": {"description": "The ratings that arrived on the partition's day, read strictly from "
+                        "ratings-YYYY-MM-DD.csv: user_id, movie_id, rating, epoch, arrival, line (of the file). A pair "
+                        "repeated in the file keeps its latest timestamp, then its later line. One bad row refuses "
+                        "the whole day naming the file, the line and the rule, and nothing is stored. A day with "
+                        "only erasures has none.", "group_name": DAY_GROUP, "kinds": {"polars", "csv"},
+                        "owners": OWNERS},
+        "day_erasures": {"description": "The users erased as of the partition's day (user_id, arrival), read "
+                         "strictly from erasures-YYYY-MM-DD.csv; none when the day has no such file.",
+                         "group_name": DAY_GROUP, "kinds": {"polars", "csv"}, "owners": OWNERS},
+    },
+    partitions_def=ARRIVAL_DAYS,
+    can_subset=False,
+)
+def day_delivery(context: dg.AssetExecutionContext, config: DayConfig, lake: DataLake, movies: pl.LazyFrame):
+    """Both files of a day are read before either is stored, so a day loads whole or not at all."""
+    started, day = time.perf_counter(), _day(context)
+    folder = days_folder(config, lake)
+    ratings_file = folder / f"{days.RATINGS_KIND}-{day.isoformat()}.csv"
+    erasures_file = folder / f"{days.ERASURES_KIND}-{day.isoformat()}.csv"
+    if not ratings_file.exists() and not erasures_file.exists():
+        raise FileNotFoundError(f"no day file for {day} in {folder}: expected {ratings_file.name} and/or "
+                                f"{erasures_file.name}")
+    movie_ids = movies.select("movie_id").collect()["movie_id"]
+    parsed = days.parse_day_ratings(ratings_file, movie_ids) if ratings_file.exists() else None
+    ratings = parsed.kept if parsed else pl.DataFrame(schema=days.DAY_RATINGS_SCHEMA)
+    erasures = days.read_erasures(erasures_file) if erasures_file.exists() else days.empty_ledger()
+    files = {kind: days.DayFile(path, kind, day, days.checksum(path)).run_key
+             for kind, path in ((days.RATINGS_KIND, ratings_file), (days.ERASURES_KIND, erasures_file))
+             if path.exists()}
+    context.log.info(f"day {day}: {ratings.height} ratings, {erasures.height} erasures from {sorted(files.values())}")
+    yield _output("day_ratings", ratings, {
+        "file": files.get(days.RATINGS_KIND, "none"),
+        "repeats_dropped": parsed.rejected.height if parsed else 0,
+        "distinct_users": ratings["user_id"].n_unique(),
+        "distinct_movies": ratings["movie_id"].n_unique(),
+        "preview": dg.MetadataValue.md(markdown_table(ratings)),
+    })
+    yield _output("day_erasures", erasures, {
+        "file": files.get(days.ERASURES_KIND, "none"),
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    })
+
+
+@versioned_multi_asset(
+    outs={
+        "day_user_ratings": {
+            "description": "The current ratings, once the partition's day is applied to what the stores serve (the "
+            "base release and each published day), of every user the day can change, and only theirs: user_id, "
+            "movie_id, rating, epoch, arrival, sorted by user_id, epoch, movie_id as `ratings` is. Erasures cover "
+            "a user's rows that arrived on or before them; per (user, movie) the latest rating wins. Downstream "
+            "days recompute these users' vectors, episodes and graph edges from it.",
+            "group_name": DAY_GROUP, "kinds": {"polars", "parquet"}, "owners": OWNERS},
+        "day_rating_changes": {
+            "description": "Each (user, movie) whose current rating the day changes against what the stores serve: "
+            "change (inserted, replaced, erased, withdrawn), old_rating, old_epoch, rating, epoch. Empty for a "
+            "day already published as it is.",
+            "group_name": DAY_GROUP, "kinds": {"polars", "parquet"}, "owners": OWNERS},
+    },
+    partitions_def=ARRIVAL_DAYS,
+    can_subset=False,
+)
+def day_changes(context: dg.AssetExecutionContext, lake: DataLake, ratings: pl.LazyFrame,
+                day_ratings: pl.DataFrame, day_erasures: pl.DataFrame):
+    """The delta against the served state: only the scope's rows are read from the base (`ratings`)."""
+    started, day = time.perf_counter(), _day(context)
+    published = served_days.published_folder(lake.base_dir)
+    published_log, published_ledger = served_days.read_published(published)
+    delta = day_delta.day_delta(days.base_log(ratings), published_log, published_ledger, day,
+                                day_ratings, day_erasures)
+    context.log.info(f"day {day}: {delta.counts}")
+    counts = {name: delta.counts[name] for name in day_delta.DELTA_COUNTS}
+    yield _output("day_user_ratings", delta.after, {
+        **counts,
+        "published_days": len(served_days.published_days(published)),
+        # the served rows of every other user: counted from the base's row count and the days' nets, not read
+        "untouched_rows": ratings.select(pl.len()).collect().item() + served_days.net_rows(published)
+        - delta.counts["rows_before"],
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    })
+    yield _output("day_rating_changes", delta.changes, {
+        "changes": dg.MetadataValue.json({c: counts[c] for c in ("inserted", "replaced", "erased", "withdrawn")}),
+        "touched_movies": delta.touched_movies.len(),
+        "preview": dg.MetadataValue.md(markdown_table(delta.changes)),
+    })
+
+
+assets = [day_delivery, day_changes]

@@ -1,0 +1,74 @@
+"""The published version of each delivered day: what the stores serve on top of the base release (no Dagster).
+
+A day's delta is computed against these files, never against the lake's latest day partitions, so a day that
+was staged but not published is applied again whole by its next run. Each day is one folder,
+`<lake>/days/published/<YYYY-MM-DD>/` holding `ratings.parquet`, `erasures.parquet` and `net.json` (how many
+current rows the day's publications added, less those they took away), swapped in whole. With the base's row
+count, the nets give the served row count, so a day reports the rows it left untouched without reading them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from tv5_assets.ingestion.days import ARRIVAL, LEDGER_SCHEMA, LOG_SCHEMA, empty_ledger, empty_log
+
+PUBLISHED = ("days", "published")
+RATINGS_FILE, ERASURES_FILE, NET_FILE = "ratings.parquet", "erasures.parquet", "net.json"
+
+
+def published_folder(lake_dir: str | Path) -> Path:
+    return Path(lake_dir, *PUBLISHED)
+
+
+def published_days(folder: Path) -> list[date]:
+    """The days published so far, in order (folders mid-swap, named with a dot first, are not days)."""
+    if not folder.is_dir():
+        return []
+    return sorted(date.fromisoformat(entry.name) for entry in folder.iterdir()
+                  if entry.is_dir() and not entry.name.startswith("."))
+
+
+def read_published(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every published day's rating-log rows and erasures (LOG_SCHEMA, LEDGER_SCHEMA), by arrival."""
+    days = published_days(folder)
+    if not days:
+        return empty_log(), empty_ledger()
+    log = pl.concat([pl.read_parquet(folder / d.isoformat() / RATINGS_FILE) for d in days])
+    ledger = pl.concat([pl.read_parquet(folder / d.isoformat() / ERASURES_FILE) for d in days])
+    return log.select(list(LOG_SCHEMA)), ledger.select(list(LEDGER_SCHEMA))
+
+
+def net_rows(folder: Path, day: date | None = None) -> int:
+    """Current rows the published days (or only `day`) added to the base release, less those they removed."""
+    chosen = published_days(folder) if day is None else [d for d in published_days(folder) if d == day]
+    return sum(json.loads((folder / d.isoformat() / NET_FILE).read_text())["net_rows"] for d in chosen)
+
+
+def publish_day(folder: Path, day: date, ratings: pl.DataFrame, erasures: pl.DataFrame, rows_added: int) -> Path:
+    """Make `ratings` and `erasures` the served version of `day`, replacing any earlier one whole; `rows_added`:
+    the current rows this publication adds (its delta's rows after less rows before, negative when it removes)."""
+    for frame in (ratings, erasures):
+        if frame.filter(pl.col(ARRIVAL) != day).height:
+            raise ValueError(f"rows published for {day} carry another arrival day")
+    folder.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{day}.", dir=folder))
+    ratings.select(list(LOG_SCHEMA)).write_parquet(staged / RATINGS_FILE)
+    erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / ERASURES_FILE)
+    (staged / NET_FILE).write_text(json.dumps({"net_rows": net_rows(folder, day) + rows_added}))
+    target = folder / day.isoformat()
+    if target.exists():  # rename, never delete, the served version before the new one is in place
+        retired = Path(tempfile.mkdtemp(prefix=f".{day}.retired.", dir=folder))
+        os.replace(target, retired / "version")
+        os.replace(staged, target)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staged, target)
+    return target
