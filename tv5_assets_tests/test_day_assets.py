@@ -53,7 +53,8 @@ class Lake:
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     base = tmp_path_factory.mktemp("days_lake")
     instance = dg.DagsterInstance.ephemeral()
-    result = materialize(dg.AssetSelection.assets("movielens_release", "movies", "ratings"), base, release_config(**SMALL_SAMPLE), instance=instance)
+    base_assets = dg.AssetSelection.assets("movielens_release", "movies", "ratings")
+    result = materialize(base_assets, base, release_config(**SMALL_SAMPLE), instance=instance)
     [release] = [Path(str(e.materialization.metadata["directory"].value))
                  for e in result.get_asset_materialization_events() if e.asset_key.path == ["movielens_release"]]
     return Lake(base, instance, release)
@@ -70,7 +71,8 @@ def test_the_sensor_adds_a_partition_and_requests_a_run_per_day_keyed_by_its_fil
     assert [r.partition_key for r in result.run_requests] == days
     assert set(lake.instance.get_dynamic_partitions(ARRIVAL_DAYS.name)) == set(days)
     last = result.run_requests[-1]
-    assert re.fullmatch(rf"erasures-{days[-1]}\.csv:[0-9a-f]{{16}}\+ratings-{days[-1]}\.csv:[0-9a-f]{{16}}", last.run_key)
+    named = rf"erasures-{days[-1]}\.csv:[0-9a-f]{{16}}\+ratings-{days[-1]}\.csv:[0-9a-f]{{16}}"
+    assert re.fullmatch(named, last.run_key)
     assert last.tags[DAY_FILES_TAG] == last.run_key
     again = lake.tick()  # the same files: the same keys, which the daemon does not run twice
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in result.run_requests]

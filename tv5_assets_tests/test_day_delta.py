@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 
 from tv5_assets.ingestion.day_delta import CHANGES_SCHEMA, DayDelta, apply_to_served, day_delta
@@ -85,3 +86,41 @@ def test_a_published_day_applied_again_changes_nothing(deliveries):
         again = served.deliver(*named[name])
         assert again.users.is_empty() and again.changes.is_empty(), name
         assert set(again.counts.values()) == {0}, name
+
+
+def test_publishing_a_day_swaps_its_version_whole_and_keeps_its_net_row_count(tmp_path):
+    from tv5_assets.ingestion import served_days
+
+    folder = served_days.published_folder(tmp_path)
+    assert served_days.read_published(folder)[0].is_empty() and served_days.net_rows(folder) == 0
+    first = day_rows(D1, (1, 1, 1.5, NOON), (9, 3, 4.0, NOON))
+    served_days.publish_day(folder, D1, first, ledger_of(), 1)
+    served_days.publish_day(folder, D2, day_rows(D2, (4, 2, 3.0, NOON)), ledger_of((1, D2)), -1)
+    corrected = day_rows(D1, (9, 3, 4.0, NOON))  # the correction withdraws user 1's row: one row fewer
+    served_days.publish_day(folder, D1, corrected, ledger_of(), 0)
+    log, ledger = served_days.read_published(folder)
+    assert served_days.published_days(folder) == [D1, D2]
+    assert log.select("user_id", "arrival").rows() == [(9, D1), (4, D2)] and ledger.rows() == [(1, D2)]
+    assert served_days.net_rows(folder, D1) == 1 and served_days.net_rows(folder) == 0
+    assert sorted(p.name for p in folder.iterdir()) == [D1.isoformat(), D2.isoformat()]  # nothing left mid-swap
+    with pytest.raises(ValueError, match="another arrival day"):
+        served_days.publish_day(folder, D2, first, ledger_of(), 0)
+
+
+def test_the_day_rules_pass_on_good_frames_and_fail_on_bad_ones():
+    from tv5_assets.ingestion import day_rules
+
+    rows = day_rows(D1, (1, 1, 1.5, NOON), (1, 2, 4.0, NOON + 5), (2, 1, 3.0, NOON - 9))
+    assert day_rules.arrival_is(rows, D1.isoformat()).passed
+    assert not day_rules.arrival_is(rows, D2).passed
+    assert day_rules.in_current_order(rows).passed and day_rules.in_current_order(rows.head(0)).passed
+    swapped = day_rules.in_current_order(rows.reverse())
+    assert not swapped.passed and swapped.metadata["rows_out_of_place"] == 2
+    changes = pl.DataFrame({"user_id": [1, 2, 3], "movie_id": [2, 1, 1], "change": ["replaced", "inserted", "erased"],
+                            "rating": [4.0, 3.0, None], "epoch": [NOON + 5, NOON - 9, None]},
+                           schema_overrides={"user_id": pl.Int32, "movie_id": pl.Int32, "rating": pl.Float32})
+    assert day_rules.changes_applied(rows, changes).passed
+    lost = day_rules.changes_applied(rows.filter(pl.col("user_id") != 2), changes)
+    assert not lost.passed and lost.metadata["changes_missing"] == 1
+    kept_erased = day_rules.changes_applied(pl.concat([rows, day_rows(D1, (3, 1, 2.0, NOON))]), changes)
+    assert not kept_erased.passed
