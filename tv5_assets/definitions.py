@@ -10,6 +10,8 @@ from tv5_assets.core.automation import SERVING_STORES, serving_stores_sensor
 from tv5_assets.core.io_manager import PolarsParquetIOManager
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.settings import Settings
+from tv5_assets.embeddings import day_assets as embeddings_day_assets
+from tv5_assets.embeddings import day_checks as embeddings_day_checks
 from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
@@ -20,6 +22,8 @@ from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
 from tv5_assets.release import assets as release_assets
 from tv5_assets.release.catalog import stage_assets, stage_checks
+from tv5_assets.taste import day_assets as taste_day_assets
+from tv5_assets.taste import day_checks as taste_day_checks
 from tv5_assets.vector_store.resources import milvus_from_env
 
 SETTINGS = Settings()  # every environment setting, read once here (tv5_assets/core/settings.py)
@@ -30,8 +34,10 @@ DATA_DIR = SETTINGS.tv5_data_dir
 EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_process_executor}
 
 # the daily deliveries, partitioned by arrival day, stay out of the catalog: a full release's gate reads none of them
-all_assets = [*stage_assets, *release_assets.assets, *day_assets.assets]
-all_checks = [*stage_checks, *day_checks.asset_checks]
+all_assets = [*stage_assets, *release_assets.assets, *day_assets.assets, *embeddings_day_assets.assets,
+              *taste_day_assets.assets]
+all_checks = [*stage_checks, *day_checks.asset_checks, *embeddings_day_checks.asset_checks,
+              *taste_day_checks.asset_checks]
 DAYS = dg.AssetSelection.groups(DAY_GROUP)
 
 whole_graph_job = dg.define_asset_job(

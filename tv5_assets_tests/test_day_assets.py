@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
@@ -17,11 +18,15 @@ from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, LANDING_DAYS
 from tv5_assets.ingestion.day_sensor import DAY_FILES_TAG, arrival_days_sensor
 from tv5_assets.ingestion.days import base_log, current_ratings, empty_ledger, read_day_ratings
+from tv5_assets.embeddings.user_vectors import user_vectors
 from tv5_assets.sample.days import write_days
+from tv5_assets.taste import factors, hybrid
+from tv5_assets.taste.assets import SETTINGS
 from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, materialize, release_config
 
 DAYS = dg.AssetSelection.groups("days")
-DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes")
+DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
+              "day_collaborative_user_vectors", "day_hybrid_user_vectors")
 
 
 class Lake:
@@ -53,7 +58,8 @@ class Lake:
 def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     base = tmp_path_factory.mktemp("days_lake")
     instance = dg.DagsterInstance.ephemeral()
-    base_assets = dg.AssetSelection.assets("movielens_release", "movies", "ratings")
+    base_assets = dg.AssetSelection.assets("movielens_release", "movies", "ratings", "tags", "genome",
+                                           "content_vectors", "collaborative_movie_vectors")
     result = materialize(base_assets, base, release_config(**SMALL_SAMPLE), instance=instance)
     [release] = [Path(str(e.materialization.metadata["directory"].value))
                  for e in result.get_asset_materialization_events() if e.asset_key.path == ["movielens_release"]]
@@ -86,7 +92,8 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
-    assert {e.asset_key.to_user_string() for e in evaluations} == {"day_ratings", "day_erasures", "day_user_ratings"}
+    assert {e.asset_key.to_user_string() for e in evaluations} == {"day_ratings", "day_erasures", "day_user_ratings",
+                                                                    *DAY_ASSETS[4:]}
     for asset in DAY_ASSETS:
         assert lake.stored(asset, day).exists(), asset
     assert lake.instance.get_materialized_partitions(dg.AssetKey("day_ratings")) == {day}
@@ -103,6 +110,30 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     meta = result.asset_materializations_for_node("day_changes")[0].metadata
     assert meta["untouched_rows"].value == full.height - scope.height  # counted, never read
     assert meta["scope_users"].value == rows["user_id"].n_unique()
+    assert_vectors_equal_the_full_build(lake, day, full, changes)
+
+
+def assert_vectors_equal_the_full_build(lake: Lake, day: str, full: pl.DataFrame, changes: pl.DataFrame) -> None:
+    """Each touched user's day vectors equal the full build's over the same current ratings."""
+    content = pl.read_parquet(lake.base / "content_vectors.parquet").select("movie_id", "vector")
+    movie_factors = pl.read_parquet(lake.base / "collaborative_movie_vectors.parquet").select("movie_id", "vector")
+    ratings = full.select("user_id", "movie_id", "rating", pl.col("epoch").alias("timestamp"))
+    everyone_content = user_vectors(ratings, content).frame
+    everyone_collab = factors.user_factors(ratings.lazy(), movie_factors, SETTINGS)
+    ids, left, right = hybrid.aligned(everyone_content, everyone_collab, "user_id")
+    everyone_hybrid = hybrid.frame("user_id", ids, hybrid.user_vectors(left, right, hybrid.CONTENT_WEIGHT))
+    touched = changes.select("user_id").unique()
+    for asset, everyone, tolerance in (("day_user_vectors", everyone_content, 1e-6),
+                                       ("day_collaborative_user_vectors", everyone_collab, 1e-5),
+                                       ("day_hybrid_user_vectors", everyone_hybrid, 1e-6)):
+        stored = pl.read_parquet(lake.stored(asset, day))
+        assert stored["user_id"].to_list() == touched.sort("user_id")["user_id"].to_list(), asset
+        expected = everyone.join(touched, on="user_id", how="semi").sort("user_id")
+        assert stored.drop_nulls("vector")["user_id"].to_list() == expected["user_id"].to_list(), asset
+        gap = np.abs(np.asarray(stored.drop_nulls("vector")["vector"].to_numpy())
+                     - np.asarray(expected["vector"].to_numpy())).max()
+        print(f"{asset}: {stored.height} touched users, max |day - full| {gap:.2e} (tolerance {tolerance:g})")
+        assert gap <= tolerance, (asset, gap)
 
 
 def test_a_malformed_day_is_refused_naming_file_line_and_rule_and_stores_nothing(lake):

@@ -11,7 +11,8 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "episodes", "policies", "graph", "collaborative_movie_vectors", "collaborative_user_vectors",
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
-                   "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes"}
+                   "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
+                   "day_collaborative_user_vectors", "day_hybrid_user_vectors"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -61,6 +62,9 @@ EXPECTED_CHECKS = {
     ("day_erasures", "unique_key"), ("day_erasures", "arrival_is_the_partitions_day"),
     ("day_user_ratings", "unique_key"), ("day_user_ratings", "sorted_by_user_then_time"),
     ("day_user_ratings", "changes_applied"),
+    *((asset, check) for asset in ("day_user_vectors", "day_collaborative_user_vectors", "day_hybrid_user_vectors")
+      for check in ("one_row_per_touched_user", "no_nan_or_inf")),
+    ("day_user_vectors", "unit_norm"), ("day_hybrid_user_vectors", "unit_norm"),
 }
 EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "daily", "purge_old_runs", "rollback"}
 
