@@ -17,7 +17,9 @@ from tv5_assets.definitions import defs
 from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, LANDING_DAYS
 from tv5_assets.ingestion.day_sensor import DAY_FILES_TAG, arrival_days_sensor
-from tv5_assets.ingestion.days import base_log, current_ratings, empty_ledger, read_day_ratings
+from tv5_assets.ingestion.days import base_log, current_ratings, empty_ledger, ratings_table, read_day_ratings
+from tv5_assets.rl.day_episodes import NATURAL_KEY, with_user_episodes
+from tv5_assets.rl.transitions import episodes_frame
 from tv5_assets.embeddings.user_vectors import user_vectors
 from tv5_assets.sample.days import write_days
 from tv5_assets.taste import factors, hybrid
@@ -26,7 +28,7 @@ from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, materialize, 
 
 DAYS = dg.AssetSelection.groups("days")
 DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
-              "day_collaborative_user_vectors", "day_hybrid_user_vectors")
+              "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes")
 
 
 class Lake:
@@ -94,6 +96,9 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     assert evaluations and all(e.passed for e in evaluations), [e.description for e in evaluations if not e.passed]
     assert {e.asset_key.to_user_string() for e in evaluations} == {"day_ratings", "day_erasures", "day_user_ratings",
                                                                     *DAY_ASSETS[4:]}
+    day_checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[0] in DAY_ASSETS]
+    assert len(evaluations) == len(day_checks) == 20  # every check of every day asset, on this partition
+    assert {e.partition for e in evaluations} == {day}
     for asset in DAY_ASSETS:
         assert lake.stored(asset, day).exists(), asset
     assert lake.instance.get_materialized_partitions(dg.AssetKey("day_ratings")) == {day}
@@ -111,6 +116,17 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     assert meta["untouched_rows"].value == full.height - scope.height  # counted, never read
     assert meta["scope_users"].value == rows["user_id"].n_unique()
     assert_vectors_equal_the_full_build(lake, day, full, changes)
+    assert_episodes_equal_the_full_build(lake, day, full, changes)
+
+
+def assert_episodes_equal_the_full_build(lake: Lake, day: str, full: pl.DataFrame, changes: pl.DataFrame) -> None:
+    """The touched users' day steps equal the full build's on natural keys, with the per-user episode count."""
+    everyone = with_user_episodes(episodes_frame(ratings_table(full)).collect())
+    touched = changes.select("user_id").unique()
+    expected = everyone.join(touched, on="user_id", how="semi").sort(NATURAL_KEY)
+    stored = pl.read_parquet(lake.stored("day_episodes", day)).sort(NATURAL_KEY)
+    assert stored.height == full.join(touched, on="user_id", how="semi").height > 0
+    assert_frame_equal(stored, expected)
 
 
 def assert_vectors_equal_the_full_build(lake: Lake, day: str, full: pl.DataFrame, changes: pl.DataFrame) -> None:

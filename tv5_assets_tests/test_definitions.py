@@ -12,7 +12,7 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
                    "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
-                   "day_collaborative_user_vectors", "day_hybrid_user_vectors"}
+                   "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -65,6 +65,7 @@ EXPECTED_CHECKS = {
     *((asset, check) for asset in ("day_user_vectors", "day_collaborative_user_vectors", "day_hybrid_user_vectors")
       for check in ("one_row_per_touched_user", "no_nan_or_inf")),
     ("day_user_vectors", "unit_norm"), ("day_hybrid_user_vectors", "unit_norm"),
+    *(("day_episodes", check) for check in ("one_step_per_rating", "steps_in_time_order", "rewards_in_0_1")),
 }
 EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "daily", "purge_old_runs", "rollback"}
 
