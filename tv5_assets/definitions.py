@@ -24,6 +24,8 @@ from tv5_assets.release import assets as release_assets
 from tv5_assets.release.catalog import stage_assets, stage_checks
 from tv5_assets.rl import day_assets as rl_day_assets
 from tv5_assets.rl import day_checks as rl_day_checks
+from tv5_assets.synthetic import day_assets as synthetic_day_assets
+from tv5_assets.synthetic import day_checks as synthetic_day_checks
 from tv5_assets.taste import day_assets as taste_day_assets
 from tv5_assets.taste import day_checks as taste_day_checks
 from tv5_assets.vector_store.resources import milvus_from_env
@@ -37,9 +39,9 @@ EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_proce
 
 # the daily deliveries, partitioned by arrival day, stay out of the catalog: a full release's gate reads none of them
 all_assets = [*stage_assets, *release_assets.assets, *day_assets.assets, *embeddings_day_assets.assets,
-              *taste_day_assets.assets, *rl_day_assets.assets]
+              *taste_day_assets.assets, *rl_day_assets.assets, *synthetic_day_assets.assets]
 all_checks = [*stage_checks, *day_checks.asset_checks, *embeddings_day_checks.asset_checks,
-              *taste_day_checks.asset_checks, *rl_day_checks.asset_checks]
+              *taste_day_checks.asset_checks, *rl_day_checks.asset_checks, *synthetic_day_checks.asset_checks]
 DAYS = dg.AssetSelection.groups(DAY_GROUP)
 
 whole_graph_job = dg.define_asset_job(

@@ -22,13 +22,16 @@ from tv5_assets.rl.day_episodes import NATURAL_KEY, with_user_episodes
 from tv5_assets.rl.transitions import episodes_frame
 from tv5_assets.embeddings.user_vectors import user_vectors
 from tv5_assets.sample.days import write_days
+from tv5_assets.synthetic.assets import DemographicsConfig
+from tv5_assets.synthetic.demographics import build_demographics
 from tv5_assets.taste import factors, hybrid
 from tv5_assets.taste.assets import SETTINGS
 from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, materialize, release_config
 
 DAYS = dg.AssetSelection.groups("days")
 DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
-              "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes")
+              "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
+              "day_demographics")
 
 
 class Lake:
@@ -61,7 +64,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     base = tmp_path_factory.mktemp("days_lake")
     instance = dg.DagsterInstance.ephemeral()
     base_assets = dg.AssetSelection.assets("movielens_release", "movies", "ratings", "tags", "genome",
-                                           "content_vectors", "collaborative_movie_vectors")
+                                           "content_vectors", "collaborative_movie_vectors", "demographics")
     result = materialize(base_assets, base, release_config(**SMALL_SAMPLE), instance=instance)
     [release] = [Path(str(e.materialization.metadata["directory"].value))
                  for e in result.get_asset_materialization_events() if e.asset_key.path == ["movielens_release"]]
@@ -97,7 +100,7 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     assert {e.asset_key.to_user_string() for e in evaluations} == {"day_ratings", "day_erasures", "day_user_ratings",
                                                                     *DAY_ASSETS[4:]}
     day_checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[0] in DAY_ASSETS]
-    assert len(evaluations) == len(day_checks) == 20  # every check of every day asset, on this partition
+    assert len(evaluations) == len(day_checks) == 26  # every check of every day asset, on this partition
     assert {e.partition for e in evaluations} == {day}
     for asset in DAY_ASSETS:
         assert lake.stored(asset, day).exists(), asset
@@ -117,6 +120,20 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     assert meta["scope_users"].value == rows["user_id"].n_unique()
     assert_vectors_equal_the_full_build(lake, day, full, changes)
     assert_episodes_equal_the_full_build(lake, day, full, changes)
+    assert_new_people_are_drawn_as_the_full_build_draws_them(lake, day, full)
+
+
+def assert_new_people_are_drawn_as_the_full_build_draws_them(lake: Lake, day: str, full: pl.DataFrame) -> None:
+    """The day's new users get a person; every field but the quota-assigned archetype equals the full build's."""
+    served = pl.read_parquet(lake.base / "demographics.parquet")
+    people = pl.read_parquet(lake.stored("day_demographics", day))
+    new = full.select("user_id").unique().join(served.select("user_id"), on="user_id", how="anti")
+    assert people["user_id"].to_list() == new.sort("user_id")["user_id"].to_list() and people.height > 0
+    movies = pl.read_parquet(lake.base / "movies.parquet")
+    rebuilt = build_demographics(ratings_table(full), movies, DemographicsConfig().seed).users
+    keyed = ["user_id", "country", "region", "name", "email", "signup_date"]  # drawn from the user's own stream
+    assert_frame_equal(people.select(keyed), rebuilt.join(new, on="user_id", how="semi").select(keyed).sort("user_id"))
+    assert set(people["archetype"]) <= set(served["archetype"])
 
 
 def assert_episodes_equal_the_full_build(lake: Lake, day: str, full: pl.DataFrame, changes: pl.DataFrame) -> None:

@@ -12,7 +12,8 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "hybrid_movie_vectors", "hybrid_user_vectors", "milvus/hybrid_media_vectors",
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
                    "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
-                   "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes"}
+                   "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
+                   "day_demographics"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -66,6 +67,9 @@ EXPECTED_CHECKS = {
       for check in ("one_row_per_touched_user", "no_nan_or_inf")),
     ("day_user_vectors", "unit_norm"), ("day_hybrid_user_vectors", "unit_norm"),
     *(("day_episodes", check) for check in ("one_step_per_rating", "steps_in_time_order", "rewards_in_0_1")),
+    *(("day_demographics", check) for check in (
+        "one_row_per_new_user", "required_fields", "valid_country_and_language_codes", "signup_before_first_rating",
+        "platforms_offered_in_region", "age_in_band")),
 }
 EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "daily", "purge_old_runs", "rollback"}
 
