@@ -4,10 +4,11 @@ Run: `python -m benchmarks.day_delta` (after `python -m benchmarks.days_merge`, 
 Issue 27's ingestion half of a day, before the stores: (1) seven days applied one by one against the published
 days (one out of order, day 2 re-delivered corrected, one with 200 erasures), each read strictly, its delta
 computed from the scope's rows only and published; the served ratings overlaid with each delta equal the full
-rebuild (rows and row-hash sum). (2) the real `daily` job, in-process on a fresh instance over the cached
-ml-25m-shaped `movies` and `ratings`, for one day of 10K, 100K and 1M ratings: the run's wall time from its start,
-against the full rebuild of the current ratings measured in the same invocation. Each phase runs in a spawned
-process (its own peak RSS).
+rebuild (rows and row-hash sum). (2) the real `daily` job, in-process on a fresh instance over the lake that
+`python -m benchmarks.whole_graph` left (its ml-25m-shaped `movies`, `ratings`, `content_vectors`,
+`collaborative_movie_vectors`, `demographics`), for one day of 10K, 100K and 1M ratings: the run's wall time from
+its start and each step's, against the full rebuild of the current ratings measured in the same invocation. Each
+phase runs in a spawned process (its own peak RSS).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from benchmarks.days_merge import CORRECTED, ORDER, _corrected, _deliveries, _di
 from tv5_assets.ingestion import day_delta, days, served_days
 
 TABLES = BENCH_DIR / "tables"
+WHOLE_GRAPH_LAKE = BENCH_DIR / "whole_graph" / "lake"
+READ_BY_A_DAY = ("movies", "ratings", "content_vectors", "collaborative_movie_vectors", "demographics")
 
 
 def _read(ratings: Path | None, erasures: Path | None, movie_ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -79,7 +82,8 @@ def daily_run(path: str, lake: str) -> dict:
     meta = result.asset_materializations_for_node("day_changes")[0].metadata
     steps = {e.step_key: round(e.event_specific_data.duration_ms / 1000, 2) for e in result.all_events
              if e.event_type_value == "STEP_SUCCESS"}
-    return {"seconds": seconds, "success": result.success, "steps": steps,
+    people = result.asset_materializations_for_node("day_demographics")[0].metadata["new_users"].value
+    return {"seconds": seconds, "success": result.success, "steps": steps, "new_users": people,
             "checks_passed": sum(e.passed for e in result.get_asset_check_evaluations()),
             "checks": len(result.get_asset_check_evaluations()),
             **{k: meta[k].value for k in ("scope_users", "touched_users", "rows_before", "rows_after",
@@ -87,12 +91,12 @@ def daily_run(path: str, lake: str) -> dict:
 
 
 def _lake(work: Path) -> Path:
-    """A lake whose `movies` and `ratings` are the cached ml-25m-shaped tables (linked, not copied)."""
+    """A lake holding the whole_graph benchmark's assets that a day reads (linked, not copied)."""
     lake = work / "lake"
     shutil.rmtree(lake, ignore_errors=True)
     lake.mkdir(parents=True)
-    for name in ("movies", "ratings"):
-        os.symlink((TABLES / f"{name}.parquet").resolve(), lake / f"{name}.parquet")
+    for name in READ_BY_A_DAY:
+        os.symlink((WHOLE_GRAPH_LAKE / f"{name}.parquet").resolve(), lake / f"{name}.parquet")
     return lake
 
 
@@ -103,6 +107,9 @@ def main() -> None:
     week = args.work_dir / "week"
     if not week.exists():
         raise SystemExit(f"{week} is missing: run `python -m benchmarks.days_merge` first (it writes the days)")
+    missing = [n for n in READ_BY_A_DAY if not (WHOLE_GRAPH_LAKE / f"{n}.parquet").exists()]
+    if missing:
+        raise SystemExit(f"{WHOLE_GRAPH_LAKE} lacks {missing}: run `python -m benchmarks.whole_graph` first")
     ml25m_tables()
     corrected = _corrected(_deliveries(week)[CORRECTED][1], args.work_dir / "corrected")
     rows = []
@@ -131,7 +138,7 @@ def main() -> None:
                      f"{run['seconds']:.2f} s from the run's start ({run['success']}, checks {run['checks_passed']}"
                      f"/{run['checks']} passed), peak RSS {run_mib:,.0f} MiB; {run['scope_users']:,} users in "
                      f"scope, {run['rows_after']:,} rows written, {run['untouched_rows']:,} untouched rows "
-                     f"counted; steps {run['steps']}"))
+                     f"counted, {run['new_users']:,} new people; steps {run['steps']}"))
     report(rows)
     if not same:
         raise SystemExit("the overlaid deltas differ from the full rebuild")

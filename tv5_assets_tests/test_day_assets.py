@@ -17,6 +17,7 @@ from tv5_assets.definitions import defs
 from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, LANDING_DAYS
 from tv5_assets.ingestion.day_sensor import DAY_FILES_TAG, arrival_days_sensor
+from tv5_assets.ingestion.day_watch import DayCursor
 from tv5_assets.ingestion.days import base_log, current_ratings, empty_ledger, ratings_table, read_day_ratings
 from tv5_assets.rl.day_episodes import NATURAL_KEY, with_user_episodes
 from tv5_assets.rl.transitions import episodes_frame
@@ -37,6 +38,7 @@ DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_cha
 class Lake:
     def __init__(self, base: Path, instance: dg.DagsterInstance, release: Path) -> None:
         self.base, self.instance, self.release = base, instance, release
+        self.cursor: str | None = None
         self.days = base.joinpath(*LANDING_DAYS)
 
     def run_day(self, day: str, raise_on_error: bool = True, selection: dg.AssetSelection = DAYS
@@ -46,11 +48,17 @@ class Lake:
                               raise_on_error=raise_on_error)
 
     def tick(self) -> dg.SensorResult:
+        """One evaluation of the day sensor, its cursor kept as the daemon keeps it."""
         sensor = arrival_days_sensor(str(self.days))
-        result = sensor(dg.build_sensor_context(instance=self.instance))
+        result = sensor(dg.build_sensor_context(instance=self.instance, cursor=self.cursor))
+        self.cursor = result.cursor or self.cursor
         for request in result.dynamic_partitions_requests or []:
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         return result
+
+    def requested(self) -> dict[str, str]:
+        """Day -> the run key last requested for it."""
+        return DayCursor.from_json(self.cursor).requested
 
     def stored(self, asset: str, day: str) -> Path:
         return self.base / asset / f"{day}.parquet"
@@ -85,9 +93,11 @@ def test_the_sensor_adds_a_partition_and_requests_a_run_per_day_keyed_by_its_fil
     named = rf"erasures-{days[-1]}\.csv:[0-9a-f]{{16}}\+ratings-{days[-1]}\.csv:[0-9a-f]{{16}}"
     assert re.fullmatch(named, last.run_key)
     assert last.tags[DAY_FILES_TAG] == last.run_key
-    again = lake.tick()  # the same files: the same keys, which the daemon does not run twice
-    assert [r.run_key for r in again.run_requests] == [r.run_key for r in result.run_requests]
-    assert not again.dynamic_partitions_requests
+    assert lake.requested() == {r.partition_key: r.run_key for r in result.run_requests}
+    again = lake.tick()  # the same files: nothing new to request (and the daemon never runs a key twice)
+    assert not again.run_requests and not again.dynamic_partitions_requests
+    assert "no new or corrected day file" in again.skip_reason.skip_message
+    assert lake.requested() == {r.partition_key: r.run_key for r in result.run_requests}
 
 
 def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_per_partition(lake, delivered):
@@ -234,13 +244,15 @@ def test_a_published_day_run_again_changes_nothing_and_a_correction_is_a_new_run
         assert meta["published_days"].value == 1 and meta["scope_users"].value == 0
         # a correction: the day re-delivered with its first row's rating changed is a new run key
         path = lake.days / f"ratings-{day}.csv"
-        old_key = [r.run_key for r in lake.tick().run_requests if r.partition_key == day]
+        lake.tick()
+        old_key = lake.requested()[day]
         lines = path.read_text().splitlines()
         user, movie, rating, stamp = lines[1].split(",")
         lines[1] = ",".join([user, movie, "0.5" if rating != "0.5" else "5.0", stamp])
         path.write_text("\n".join(lines) + "\n")
-        new_key = [r.run_key for r in lake.tick().run_requests if r.partition_key == day]
-        assert new_key != old_key
+        [request] = lake.tick().run_requests  # only the corrected day
+        assert request.partition_key == day and request.run_key != old_key
+        assert request.run_key.split("+")[0] == old_key.split("+")[0]  # the erasures file is unchanged
         assert lake.run_day(day).success
         corrected = pl.read_parquet(lake.stored("day_rating_changes", day))
         assert corrected.select("user_id", "movie_id", "change").rows() == [(int(user), int(movie), "replaced")]

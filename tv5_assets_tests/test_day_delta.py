@@ -124,3 +124,26 @@ def test_the_day_rules_pass_on_good_frames_and_fail_on_bad_ones():
     assert not lost.passed and lost.metadata["changes_missing"] == 1
     kept_erased = day_rules.changes_applied(pl.concat([rows, day_rows(D1, (3, 1, 2.0, NOON))]), changes)
     assert not kept_erased.passed
+
+
+def test_the_day_watch_hashes_only_changed_files_and_requests_new_or_corrected_days(tmp_path):
+    import os
+
+    from tv5_assets.ingestion.day_watch import DayCursor, plan_days
+
+    assert plan_days(tmp_path / "missing", DayCursor()).requests == []
+    (tmp_path / "ratings-2024-03-01.csv").write_text("userId,movieId,rating,timestamp\n1,1,4.0,1709294400\n")
+    (tmp_path / "erasures-2024-03-02.csv").write_text("userId\n3\n")
+    (tmp_path / "notes.txt").write_text("not a day")
+    first = plan_days(tmp_path, DayCursor())
+    assert [d.isoformat() for d, _ in first.requests] == ["2024-03-01", "2024-03-02"] and first.hashed == 2
+    assert [p.name for p in first.other] == ["notes.txt"]
+    cursor = DayCursor.from_json(first.cursor.to_json())  # through the daemon's JSON
+    again = plan_days(tmp_path, cursor)
+    assert again.requests == [] and again.hashed == 0
+    path = tmp_path / "ratings-2024-03-01.csv"
+    path.write_text("userId,movieId,rating,timestamp\n1,1,3.5,1709294400\n")  # corrected, same size
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    corrected = plan_days(tmp_path, again.cursor)
+    assert [d.isoformat() for d, _ in corrected.requests] == ["2024-03-01"] and corrected.hashed == 1
+    assert corrected.requests[0][1] != first.requests[0][1]
