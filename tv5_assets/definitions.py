@@ -52,7 +52,8 @@ whole_graph_job = dg.define_asset_job(
 daily_job = dg.define_asset_job(
     DAILY_JOB, selection=DAYS, executor_def=dg.in_process_executor,
     description="Bring one arrival day's delivery in: read its day files strictly and compute, against what the "
-    "stores serve, the current ratings of the users it can change and the ratings it changes.",
+    "stores serve, the current ratings of the users it changes and, for those users only, their vectors and "
+    "episodes, and a person for each new user; every step audited per partition. The stores do not take it yet.",
 )
 movielens_job = dg.define_asset_job(
     "movielens",
