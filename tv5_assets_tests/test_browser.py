@@ -93,6 +93,33 @@ def _change_availability_rules(ui: UI) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
+def _deliver_a_day(ui: UI) -> str:
+    """One generated day continuing the stack's release, renamed into the landing folder (as a delivery lands)."""
+    from tv5_assets.ingestion.day_assets import LANDING_DAYS
+    from tv5_assets.sample.days import write_days
+
+    record = ui.instance.fetch_materializations(dg.AssetKey("movielens_release"), limit=1).records[0]
+    release = Path(str(record.asset_materialization.metadata["directory"].value))
+    staging = Path(ui.env["TV5_DATA_DIR"]) / "day-staging"
+    [path] = write_days(release, staging, 1, 40, 6, 1, seed=14)
+    landing = Path(ui.env["TV5_DATA_DIR"]).joinpath(*LANDING_DAYS)
+    landing.mkdir(parents=True, exist_ok=True)
+    os.replace(path, landing / path.name)
+    return path.stem.split("-", 1)[1]
+
+
+def _wait_for_day_run(ui: UI, day: str, timeout_s: float = 300) -> list[dg.DagsterRun]:
+    """The `daily` run the day sensor launched for `day`, once finished."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        runs = [r for r in ui.instance.get_runs(filters=dg.RunsFilter(job_name="daily", created_after=ui.since))
+                if r.tags.get("dagster/partition") == day]
+        if runs and all(run.is_finished for run in runs):
+            return runs
+        time.sleep(3)
+    raise AssertionError(f"the day sensor did not run day {day} within {timeout_s} s")
+
+
 def _wait_for_runs(ui: UI, timeout_s: float = 900) -> list[dg.DagsterRun]:
     """Every run of this test, once all have finished (the UI's run first)."""
     deadline = time.monotonic() + timeout_s
@@ -128,9 +155,11 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: UI)
         assert set(_stale_statuses(instance).values()) == {StaleStatus.FRESH}
 
         page.goto(f"{url}/locations/{LOCATION}/asset-groups/movielens", wait_until="networkidle")
-        expect(page.get_by_text("ratings", exact=True).first).to_be_visible()
         expect(page.get_by_text("5 / 5 Passed").first).to_be_visible()
         page.screenshot(path=str(ARTIFACTS / "movielens-lineage.png"))
+        # the lineage also draws the readers of movies and ratings (the days among them), so read the list view
+        page.get_by_role("tab", name="List").click()
+        expect(page.get_by_text("ratings", exact=True).first).to_be_visible()
 
         # 2. The catalog lists every asset, each linking to its page (milvus/media_vectors at /assets/milvus/...).
         # The catalog renders only the rows in view (a virtualised list): a tall window shows all of them.
@@ -183,7 +212,21 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: UI)
         expect(page.get_by_text(re.compile(r"^(\d+) / \1 Passed$")).first).to_be_visible()
         assert page.get_by_text("Unsynced").count() == 0
         page.screenshot(path=str(ARTIFACTS / "after-materialize-unsynced.png"))
+
+        # 7. A day file lands: the daemon's day sensor adds its partition and runs `daily`; the partitions view
+        # shows the day loaded, and its checks tab the day's checks
+        day = _deliver_a_day(dagster_ui)
+        [run] = _wait_for_day_run(dagster_ui, day)
+        assert run.status == dg.DagsterRunStatus.SUCCESS, run
+        assert instance.get_materialized_partitions(dg.AssetKey("day_ratings")) == {day}
+        page.goto(f"{url}/assets/day_ratings?view=partitions", wait_until="networkidle")
+        expect(page.get_by_text(day).first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "day-partitions.png"))
+        page.goto(f"{url}/assets/day_ratings?view=checks", wait_until="networkidle")
+        expect(page.get_by_text("arrival_is_the_partitions_day", exact=True).first).to_be_visible()
+        page.screenshot(path=str(ARTIFACTS / "day-checks.png"))
         browser.close()
     shots = ("movielens-lineage.png", "asset-catalog.png", "ratings-checks.png", "unsynced.png",
-             "materialize-unsynced-dialog.png", "after-materialize-unsynced.png")
+             "materialize-unsynced-dialog.png", "after-materialize-unsynced.png", "day-partitions.png",
+             "day-checks.png")
     assert all((ARTIFACTS / name).stat().st_size > 10_000 for name in shots)
