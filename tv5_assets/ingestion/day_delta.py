@@ -25,12 +25,12 @@ from tv5_assets.ingestion.days import (
     PAIR,
     RATING,
     USER,
-    _compare_winners,
-    _day_rows,
-    _erased_through,
-    _fate_of_delivered,
-    _replace_day,
-    _scope,
+    compare_winners,
+    day_rows,
+    erased_through,
+    fate_of_delivered,
+    replace_day,
+    delivery_scope,
     current_ratings,
 )
 
@@ -70,7 +70,7 @@ def _of_users(frame: pl.LazyFrame | pl.DataFrame, users: pl.DataFrame) -> pl.Dat
 
 def _changes(before: pl.DataFrame, after: pl.DataFrame, through: pl.DataFrame) -> pl.DataFrame:
     old = before.select(*PAIR, pl.col(RATING).alias(OLD_RATING), pl.col(EPOCH).alias(OLD_EPOCH))
-    return (_compare_winners(before, after, through)
+    return (compare_winners(before, after, through)
             .join(old, on=PAIR, how="left")
             .join(after.select(*PAIR, RATING, EPOCH), on=PAIR, how="left")
             .select([pl.col(c).cast(t) for c, t in CHANGES_SCHEMA.items()])
@@ -87,22 +87,22 @@ def day_delta(base: pl.LazyFrame, published_log: pl.DataFrame, published_ledger:
     """
     log, ledger = published_log.select(list(LOG_SCHEMA)), published_ledger.select(list(LEDGER_SCHEMA))
     old_rows, old_erased = log.filter(pl.col(ARRIVAL) == day), ledger.filter(pl.col(ARRIVAL) == day)
-    new_rows = _day_rows(day_ratings, day, LOG_SCHEMA, PAIR)
-    new_erased = _day_rows(day_erasures, day, LEDGER_SCHEMA, [USER])
-    scope_users, scope_pairs = _scope(old_rows, new_rows, old_erased, new_erased)
+    new_rows = day_rows(day_ratings, day, LOG_SCHEMA, PAIR)
+    new_erased = day_rows(day_erasures, day, LEDGER_SCHEMA, [USER])
+    scope_users, scope_pairs = delivery_scope(old_rows, new_rows, old_erased, new_erased)
     users = pl.concat([scope_users, scope_pairs.select(USER)]).unique().sort(USER)
 
     served = pl.concat([_of_users(base.select(list(LOG_SCHEMA)), users), _of_users(log, users)])
     served_ledger = _of_users(ledger, users)
     before = current_ratings(served.lazy(), served_ledger.lazy()).collect()
-    applied = _replace_day(served.sort(ARRIVAL, maintain_order=True), _of_users(new_rows, users), day)
-    applied_ledger = _replace_day(served_ledger.sort(ARRIVAL, maintain_order=True), new_erased, day)
+    applied = replace_day(served.sort(ARRIVAL, maintain_order=True), _of_users(new_rows, users), day)
+    applied_ledger = replace_day(served_ledger.sort(ARRIVAL, maintain_order=True), new_erased, day)
     after = current_ratings(applied.lazy(), applied_ledger.lazy()).collect()
 
-    through = _erased_through(applied_ledger.lazy()).collect()
+    through = erased_through(applied_ledger.lazy()).collect()
     changes = _changes(before, after, through)
     counts = ({name: 0 for name in DELTA_COUNTS} | dict(changes.group_by(CHANGE).len().iter_rows())
-              | _fate_of_delivered(new_rows.join(old_rows, on=[*PAIR, RATING, EPOCH], how="anti"), after, through,
+              | fate_of_delivered(new_rows.join(old_rows, on=[*PAIR, RATING, EPOCH], how="anti"), after, through,
                                    day))
     counts |= {"scope_users": users.height, "touched_users": changes[USER].n_unique(),
                "rows_before": before.height, "rows_after": after.height}
@@ -113,7 +113,7 @@ def day_delta(base: pl.LazyFrame, published_log: pl.DataFrame, published_ledger:
 def apply_to_served(published_log: pl.DataFrame, published_ledger: pl.DataFrame, day: date,
                     day_ratings: pl.DataFrame, day_erasures: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The published days once `day`'s delivery is published: its rows and erasures replace the day's."""
-    return (_replace_day(published_log.select(list(LOG_SCHEMA)).sort(ARRIVAL, maintain_order=True),
-                         _day_rows(day_ratings, day, LOG_SCHEMA, PAIR), day),
-            _replace_day(published_ledger.select(list(LEDGER_SCHEMA)).sort(ARRIVAL, maintain_order=True),
-                         _day_rows(day_erasures, day, LEDGER_SCHEMA, [USER]), day))
+    return (replace_day(published_log.select(list(LOG_SCHEMA)).sort(ARRIVAL, maintain_order=True),
+                         day_rows(day_ratings, day, LOG_SCHEMA, PAIR), day),
+            replace_day(published_ledger.select(list(LEDGER_SCHEMA)).sort(ARRIVAL, maintain_order=True),
+                         day_rows(day_erasures, day, LEDGER_SCHEMA, [USER]), day))

@@ -271,7 +271,7 @@ def _pair_key() -> pl.Expr:
     return pl.col(USER).cast(pl.Int64) * (1 << 32) + pl.col(MOVIE).cast(pl.Int64)
 
 
-def _erased_through(erasures: pl.LazyFrame) -> pl.LazyFrame:
+def erased_through(erasures: pl.LazyFrame) -> pl.LazyFrame:
     """Per user, the latest erasure: every row arriving on or before it is erased."""
     return erasures.group_by(USER).agg(pl.col(ARRIVAL).max().alias(_ERASED_THROUGH))
 
@@ -280,7 +280,7 @@ def _not_erased(log: pl.LazyFrame, erasures: pl.LazyFrame) -> pl.LazyFrame:
     """Rule a: an erasure covers the user's rows that arrived the same day or earlier (applied late or
     not); rows arriving after it are a returning user's and stay."""
     through = pl.col(_ERASED_THROUGH)
-    return (log.join(_erased_through(erasures), on=USER, how="left")
+    return (log.join(erased_through(erasures), on=USER, how="left")
             .filter(through.is_null() | (pl.col(ARRIVAL) > through))
             .drop(_ERASED_THROUGH))
 
@@ -315,7 +315,7 @@ class Delivery:
     counts: dict[str, int]
 
 
-def _day_rows(frame: pl.DataFrame, day: date, schema: dict[str, pl.DataType], key: list[str]) -> pl.DataFrame:
+def day_rows(frame: pl.DataFrame, day: date, schema: dict[str, pl.DataType], key: list[str]) -> pl.DataFrame:
     """A day's delivered rows in the log's (or ledger's) columns, arrival checked against the day."""
     if ARRIVAL in frame.columns and frame.filter(pl.col(ARRIVAL) != day).height:
         raise ValueError(f"rows delivered for {day} carry another arrival day")
@@ -326,7 +326,7 @@ def _day_rows(frame: pl.DataFrame, day: date, schema: dict[str, pl.DataType], ke
     return rows
 
 
-def _replace_day(frame: pl.DataFrame, rows: pl.DataFrame, day: date) -> pl.DataFrame:
+def replace_day(frame: pl.DataFrame, rows: pl.DataFrame, day: date) -> pl.DataFrame:
     """`frame` with its rows of `day` replaced by `rows`, kept in arrival order (so a repeat changes nothing)."""
     arrival = pl.col(ARRIVAL)
     return pl.concat([frame.filter(arrival < day), rows, frame.filter(arrival > day)])
@@ -356,7 +356,7 @@ def _out_of_scope(frame: pl.DataFrame, users: pl.DataFrame, pairs: pl.DataFrame)
     return frame.join(users, on=USER, how="anti").join(pairs, on=PAIR, how="anti")
 
 
-def _compare_winners(before: pl.DataFrame, after: pl.DataFrame, through: pl.DataFrame) -> pl.DataFrame:
+def compare_winners(before: pl.DataFrame, after: pl.DataFrame, through: pl.DataFrame) -> pl.DataFrame:
     """Per pair whose current row changed: inserted, replaced, erased or withdrawn. A pair that
     disappears is erased when the ledger now covers its old row, else withdrawn (its rows are gone)."""
     old = before.select(*PAIR, *[pl.col(c).alias(f"__old_{c}") for c in (RATING, EPOCH, ARRIVAL)])
@@ -371,7 +371,7 @@ def _compare_winners(before: pl.DataFrame, after: pl.DataFrame, through: pl.Data
     return both.select(*PAIR, change.alias("change")).filter(pl.col("change").is_not_null())
 
 
-def _fate_of_delivered(delivered: pl.DataFrame, winners: pl.DataFrame, through: pl.DataFrame,
+def fate_of_delivered(delivered: pl.DataFrame, winners: pl.DataFrame, through: pl.DataFrame,
                        day: date) -> dict[str, int]:
     """Delivered rows that do not become current: superseded (an existing row has a greater (epoch,
     arrival)) or erased on arrival (the user is erased as of this day or a later one)."""
@@ -387,7 +387,7 @@ def _sorted_unique(column: pl.Series) -> pl.Series:
     return column.unique().sort()
 
 
-def _scope(old_rows: pl.DataFrame, new_rows: pl.DataFrame, old_erased: pl.DataFrame,
+def delivery_scope(old_rows: pl.DataFrame, new_rows: pl.DataFrame, old_erased: pl.DataFrame,
            new_erased: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What a delivery can change: whole users whose day erasure came or went, and the pairs whose day
     row came, went or changed (other than those users'). An identical re-delivered row changes nothing."""
@@ -408,22 +408,22 @@ def apply_delivery(current: pl.DataFrame, log: pl.DataFrame, erasures: pl.DataFr
         raise ValueError(f"{day} is the base release's arrival: a delivery arrives after {BASE_ARRIVAL}")
     log, erasures = log.select(list(LOG_SCHEMA)), erasures.select(list(LEDGER_SCHEMA))
     old_rows, old_erased = log.filter(pl.col(ARRIVAL) == day), erasures.filter(pl.col(ARRIVAL) == day)
-    new_rows = old_rows if day_ratings is None else _day_rows(day_ratings, day, LOG_SCHEMA, PAIR)
-    new_erased = old_erased if day_erasures is None else _day_rows(day_erasures, day, LEDGER_SCHEMA, [USER])
-    new_log, new_ledger = _replace_day(log, new_rows, day), _replace_day(erasures, new_erased, day)
+    new_rows = old_rows if day_ratings is None else day_rows(day_ratings, day, LOG_SCHEMA, PAIR)
+    new_erased = old_erased if day_erasures is None else day_rows(day_erasures, day, LEDGER_SCHEMA, [USER])
+    new_log, new_ledger = replace_day(log, new_rows, day), replace_day(erasures, new_erased, day)
 
-    users, pairs = _scope(old_rows, new_rows, old_erased, new_erased)
+    users, pairs = delivery_scope(old_rows, new_rows, old_erased, new_erased)
     current = current.select(list(LOG_SCHEMA))
     before = _in_scope(current, users, pairs)
     scope_ledger = new_ledger.join(pl.concat([users, pairs.select(USER)]), on=USER, how="semi")
     after = current_ratings(_in_scope(new_log, users, pairs).lazy(), scope_ledger.lazy()).collect()
-    through = _erased_through(scope_ledger.lazy()).collect()
-    changes = _compare_winners(before, after, through)
+    through = erased_through(scope_ledger.lazy()).collect()
+    changes = compare_winners(before, after, through)
     new_current = pl.concat([_out_of_scope(current, users, pairs), after]).sort(CURRENT_ORDER)
 
     touched_users = _sorted_unique(changes[USER])
     counts = ({name: 0 for name in COUNTS} | dict(changes.group_by("change").len().iter_rows())
-              | _fate_of_delivered(_changed_rows(old_rows, new_rows), after, through, day))
+              | fate_of_delivered(_changed_rows(old_rows, new_rows), after, through, day))
     counts["untouched"] = new_current.join(touched_users.to_frame(), on=USER, how="anti").height
     return Delivery(
         log=new_log,
