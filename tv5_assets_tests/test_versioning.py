@@ -78,6 +78,19 @@ def test_a_change_two_imports_deep_changes_the_version(tmp_path: Path) -> None:
     assert versions[0] != versions[1]
 
 
+def test_a_stages_day_assets_and_day_checks_modules_are_wiring_not_logic(tmp_path: Path) -> None:
+    """An asset importing another stage's `day_assets` module (for its partitions) does not hash that module's
+    wiring, so a description edited there moves no version; a real logic module it reaches still counts."""
+    pkg = "pkg_w"
+    other = "PARTS = 'days'\n\ndef describe():\n    return 'the day assets of another stage'\n"
+    asset = ("from {pkg} import day_assets, middle\n\ndef my_asset(frame):\n"
+             "    return (day_assets.PARTS, middle.reward(frame))\n")
+    _package(tmp_path, pkg, {"deep": DEEP, "middle": MIDDLE.format(pkg=pkg), "day_assets": other,
+                             "assets": asset.format(pkg=pkg)})
+    labels = [getattr(p, "__name__", "") for p in logic_of(sys.modules[f"{pkg}.assets"].my_asset, package=pkg)]
+    assert f"{pkg}.day_assets" not in labels and {f"{pkg}.deep", f"{pkg}.middle"} <= set(labels)
+
+
 def test_every_asset_carries_a_derived_version() -> None:
     from tv5_assets.definitions import defs
     from tv5_assets.graph_store import assets as graph_assets

@@ -61,6 +61,7 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the package's parent: Log
 # releases and stages: where a staged version is kept and which process serves it for its audit, never its content
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager",
                        "pools", "outages", "releases", "stages"})
+WIRING = ("assets", "checks")
 # resources are `dg.Config`s too, but run logic: their whole module counts, not just their fields
 RESOURCES = (dg.ConfigurableResource, dg.ConfigurableIOManagerFactory)
 
@@ -192,9 +193,15 @@ def _annotations(fn: Callable[..., Any]) -> list[Any]:
         return [value for value in inspect.get_annotations(fn).values() if not isinstance(value, str)]
 
 
+def _is_wiring(module_name: str) -> bool:
+    """A stage's Dagster wiring: `assets` and `checks`, and their variants such as `day_assets` (a stage's assets
+    of an arrival day), whose descriptions and decorators are not logic."""
+    return module_name in WIRING or module_name.endswith(tuple(f"_{kind}" for kind in WIRING))
+
+
 def _is_logic_module(name: str, package: str) -> bool:
     parts = name.split(".")
-    return parts[0] == package and not (set(parts[1:]) & NOT_LOGIC) and parts[-1] not in ("assets", "checks")
+    return parts[0] == package and not (set(parts[1:]) & NOT_LOGIC) and not _is_wiring(parts[-1])
 
 
 class _Reach:
