@@ -6,19 +6,14 @@ import dagster as dg
 import polars as pl
 
 from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.embeddings import day_vectors
 from tv5_assets.embeddings.user_vectors import user_vectors as compute_user_vectors
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, DAY_GROUP
-
-OWNERS = ["team:data-platform"]
+from tv5_assets.ingestion.day_assets import day_asset
 
 
-@versioned_asset(
-    group_name=DAY_GROUP,
+
+@day_asset(
     kinds={"scipy", "polars"},
-    owners=OWNERS,
-    partitions_def=ARRIVAL_DAYS,
     description=(
         "The content taste vector of every user whose ratings the partition's day changed: user_id, vector (the "
         "rating-weighted mean of `user_vectors`, recomputed from the user's whole current ratings, so equal to a "

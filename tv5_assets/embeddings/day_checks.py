@@ -1,13 +1,11 @@
 """Per-partition checks of a day's user vectors (content here; the taste stage reuses `day_vector_checks`)."""
 
-import warnings
-
 import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import check_result
 from tv5_assets.embeddings import day_vectors, rules
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS
+from tv5_assets.ingestion.day_checks import day_check_spec
 
 ONE_PER_TOUCHED_USER = "one_row_per_touched_user"
 FINITE = "no_nan_or_inf"
@@ -15,10 +13,7 @@ UNIT_NORM = "unit_norm"
 
 
 def _spec(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
-    with warnings.catch_warnings():  # checks per partition are a Dagster preview feature (docs/days.md)
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=True,
-                                 additional_deps=["day_rating_changes"], partitions_def=ARRIVAL_DAYS)
+    return day_check_spec(asset, name, description, reads=("day_rating_changes",))
 
 
 def day_vector_checks(asset: str, unit: bool) -> dg.AssetChecksDefinition:

@@ -19,13 +19,19 @@ from pydantic import Field
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.core.versioning import versioned_multi_asset
+from tv5_assets.core.versioning import versioned_asset, versioned_multi_asset
 from tv5_assets.ingestion import day_delta, days, served_days
 
 DAY_GROUP = "days"
 OWNERS = ["team:data-platform"]
 ARRIVAL_DAYS = dg.DynamicPartitionsDefinition(name="arrival_days")
 LANDING_DAYS = ("landing", "days")  # under the data lake, unless a run's config names another folder
+
+
+def day_asset(**asset_kwargs: object):
+    """`versioned_asset` for a stage's asset of an arrival day: partitioned by `arrival_days`, in the days group
+    (which the `daily` job runs and `whole_graph` leaves out)."""
+    return versioned_asset(group_name=DAY_GROUP, owners=OWNERS, partitions_def=ARRIVAL_DAYS, **asset_kwargs)
 
 
 class DayConfig(dg.Config):

@@ -22,21 +22,23 @@ CURRENT_ORDER = "sorted_by_user_then_time"
 CHANGES_APPLIED = "changes_applied"
 
 
-def _spec(asset: str, name: str, description: str, reads: tuple[str, ...] = ()) -> dg.AssetCheckSpec:
+def day_check_spec(asset: str, name: str, description: str, reads: tuple[str, ...] = ()) -> dg.AssetCheckSpec:
+    """A blocking check of one arrival day's partition of `asset` (every stage's day checks use it)."""
     with warnings.catch_warnings():  # checks per partition are a preview feature (docs/days.md says so), chosen
         warnings.simplefilter("ignore", dg.PreviewWarning)
         return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=True, additional_deps=reads,
                                  partitions_def=ARRIVAL_DAYS)
 
 
+
 @dg.multi_asset_check(
     specs=[
-        _spec("day_ratings", UNIQUE_KEY, "(user_id, movie_id) is unique within the day"),
-        _spec("day_ratings", RATING_DOMAIN, "ratings are 0.5..5.0 in half steps"),
-        _spec("day_ratings", MOVIE_KNOWN, "every rated movie exists in movies", reads=("movies",)),
-        _spec("day_ratings", ARRIVAL_IS_DAY, "every row arrived on the partition's day"),
-        _spec("day_erasures", UNIQUE_KEY, "one erasure per user within the day"),
-        _spec("day_erasures", ARRIVAL_IS_DAY, "every erasure is of the partition's day"),
+        day_check_spec("day_ratings", UNIQUE_KEY, "(user_id, movie_id) is unique within the day"),
+        day_check_spec("day_ratings", RATING_DOMAIN, "ratings are 0.5..5.0 in half steps"),
+        day_check_spec("day_ratings", MOVIE_KNOWN, "every rated movie exists in movies", reads=("movies",)),
+        day_check_spec("day_ratings", ARRIVAL_IS_DAY, "every row arrived on the partition's day"),
+        day_check_spec("day_erasures", UNIQUE_KEY, "one erasure per user within the day"),
+        day_check_spec("day_erasures", ARRIVAL_IS_DAY, "every erasure is of the partition's day"),
     ],
     ins={"day_ratings": dg.AssetIn("day_ratings"), "day_erasures": dg.AssetIn("day_erasures"),
          "movies": dg.AssetIn("movies")},
@@ -55,9 +57,9 @@ def day_delivery_checks(context: dg.AssetCheckExecutionContext, day_ratings: pl.
 
 @dg.multi_asset_check(
     specs=[
-        _spec("day_user_ratings", UNIQUE_KEY, "(user_id, movie_id) is unique"),
-        _spec("day_user_ratings", CURRENT_ORDER, "sorted by user_id, epoch, movie_id: the `ratings` contract"),
-        _spec("day_user_ratings", CHANGES_APPLIED, "every changed pair of day_rating_changes is in the users' "
+        day_check_spec("day_user_ratings", UNIQUE_KEY, "(user_id, movie_id) is unique"),
+        day_check_spec("day_user_ratings", CURRENT_ORDER, "sorted by user_id, epoch, movie_id: the `ratings` contract"),
+        day_check_spec("day_user_ratings", CHANGES_APPLIED, "every changed pair of day_rating_changes is in the users' "
               "current rows with its new rating (inserted, replaced) or gone (erased, withdrawn)",
               reads=("day_rating_changes",)),
     ],

@@ -8,20 +8,15 @@ import polars as pl
 
 from tv5_assets.core.checking import latest_metadata
 from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.embeddings import day_vectors
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, DAY_GROUP
+from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.rl import day_episodes as logic
 from tv5_assets.rl.assets import DEFAULT_GAP_DAYS, SESSION_GAP_DAYS
 
-OWNERS = ["team:data-platform"]
 
 
-@versioned_asset(
-    group_name=DAY_GROUP,
+@day_asset(
     kinds={"polars", "parquet"},
-    owners=OWNERS,
-    partitions_def=ARRIVAL_DAYS,
     deps=["episodes"],
     description=(
         "Every offline-RL step of the users whose ratings the partition's day changed, rebuilt from their whole "

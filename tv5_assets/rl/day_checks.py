@@ -1,24 +1,18 @@
 """Per-partition checks of a day's episodes."""
 
-import warnings
-
 import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import check_result
 from tv5_assets.embeddings import day_vectors
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS
+from tv5_assets.ingestion.day_checks import day_check_spec
 from tv5_assets.rl import rules
 
 ASSET = "day_episodes"
 
 
 def _spec(name: str, description: str) -> dg.AssetCheckSpec:
-    with warnings.catch_warnings():  # checks per partition are a Dagster preview feature (docs/days.md)
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.AssetCheckSpec(name, asset=ASSET, description=description, blocking=True,
-                                 additional_deps=["day_user_ratings", "day_rating_changes"],
-                                 partitions_def=ARRIVAL_DAYS)
+    return day_check_spec(ASSET, name, description, reads=("day_user_ratings", "day_rating_changes"))
 
 
 @dg.multi_asset_check(

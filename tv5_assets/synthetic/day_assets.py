@@ -7,19 +7,14 @@ import polars as pl
 
 from tv5_assets.core.checking import latest_metadata
 from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.core.versioning import versioned_asset
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, DAY_GROUP
+from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.synthetic import day_people
 from tv5_assets.synthetic.assets import CONFIG, DemographicsConfig
 
-OWNERS = ["team:data-platform"]
 
 
-@versioned_asset(
-    group_name=DAY_GROUP,
+@day_asset(
     kinds={"polars", "parquet", "faker"},
-    owners=OWNERS,
-    partitions_def=ARRIVAL_DAYS,
     description=(
         "A synthetic person for each user the partition's day brings in (rated, and has no row in `demographics`), "
         "in `demographics`' columns, drawn as the full build draws one: every field from the user's keyed stream "

@@ -1,12 +1,10 @@
 """Per-partition checks of a day's new people (the rules of `demographics`, on the day's new users)."""
 
-import warnings
-
 import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import check_result
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS
+from tv5_assets.ingestion.day_checks import day_check_spec
 from tv5_assets.synthetic import day_people, rules
 from tv5_assets.synthetic.checks import (
     AGE_IN_BAND,
@@ -22,10 +20,7 @@ ONE_ROW_PER_NEW_USER = "one_row_per_new_user"
 
 
 def _spec(name: str, description: str) -> dg.AssetCheckSpec:
-    with warnings.catch_warnings():  # checks per partition are a Dagster preview feature (docs/days.md)
-        warnings.simplefilter("ignore", dg.PreviewWarning)
-        return dg.AssetCheckSpec(name, asset=ASSET, description=description, blocking=True,
-                                 additional_deps=["day_user_ratings", "demographics"], partitions_def=ARRIVAL_DAYS)
+    return day_check_spec(ASSET, name, description, reads=("day_user_ratings", "demographics"))
 
 
 @dg.multi_asset_check(

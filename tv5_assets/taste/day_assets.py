@@ -11,13 +11,11 @@ import numpy as np
 import polars as pl
 
 from tv5_assets.core.storage import frame_fingerprint
-from tv5_assets.core.versioning import versioned_asset
 from tv5_assets.embeddings import day_vectors
-from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, DAY_GROUP
+from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.taste import factors, hybrid
 from tv5_assets.taste.assets import SETTINGS
 
-OWNERS = ["team:data-platform"]
 
 
 def _output(frame: pl.DataFrame, started: float, **metadata: object) -> dg.Output[pl.DataFrame]:
@@ -26,11 +24,8 @@ def _output(frame: pl.DataFrame, started: float, **metadata: object) -> dg.Outpu
         "wall_time_s": round(time.perf_counter() - started, 3)})
 
 
-@versioned_asset(
-    group_name=DAY_GROUP,
+@day_asset(
     kinds={"implicit", "polars"},
-    owners=OWNERS,
-    partitions_def=ARRIVAL_DAYS,
     description=(
         "The collaborative vector of every user whose ratings the partition's day changed: user_id, vector, ALS's "
         "exact user solve on the user's whole current ratings (recency-weighted) against the fixed "
@@ -47,11 +42,8 @@ def day_collaborative_user_vectors(day_user_ratings: pl.DataFrame, day_rating_ch
     return _output(day_vectors.with_removed(folded, users), started, recency_tau=SETTINGS.recency_tau)
 
 
-@versioned_asset(
-    group_name=DAY_GROUP,
+@day_asset(
     kinds={"numpy", "polars"},
-    owners=OWNERS,
-    partitions_def=ARRIVAL_DAYS,
     description=(
         "The hybrid vector of every user whose ratings the partition's day changed: user_id, vector, from the "
         "day's content and collaborative vectors as `hybrid_user_vectors` combines them; null for a user left "
