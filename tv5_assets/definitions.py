@@ -22,6 +22,7 @@ from tv5_assets.ingestion.sensors import source_release_sensor
 from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_daily
 from tv5_assets.release import assets as release_assets
 from tv5_assets.release.catalog import stage_assets, stage_checks
+from tv5_assets.release import day_assets as release_day_assets
 from tv5_assets.rl import day_assets as rl_day_assets
 from tv5_assets.rl import day_checks as rl_day_checks
 from tv5_assets.synthetic import day_assets as synthetic_day_assets
@@ -39,7 +40,8 @@ EXECUTORS = {"multiprocess": dg.multiprocess_executor, "in_process": dg.in_proce
 
 # the daily deliveries, partitioned by arrival day, stay out of the catalog: a full release's gate reads none of them
 all_assets = [*stage_assets, *release_assets.assets, *day_assets.assets, *embeddings_day_assets.assets,
-              *taste_day_assets.assets, *rl_day_assets.assets, *synthetic_day_assets.assets]
+              *taste_day_assets.assets, *rl_day_assets.assets, *synthetic_day_assets.assets,
+              *release_day_assets.assets]
 all_checks = [*stage_checks, *day_checks.asset_checks, *embeddings_day_checks.asset_checks,
               *taste_day_checks.asset_checks, *rl_day_checks.asset_checks, *synthetic_day_checks.asset_checks]
 DAYS = dg.AssetSelection.groups(DAY_GROUP)
@@ -53,7 +55,9 @@ daily_job = dg.define_asset_job(
     DAILY_JOB, selection=DAYS, executor_def=dg.in_process_executor,
     description="Bring one arrival day's delivery in: read its day files strictly and compute, against what the "
     "stores serve, the current ratings of the users it changes and, for those users only, their vectors and "
-    "episodes, and a person for each new user; every step audited per partition. The stores do not take it yet.",
+    "episodes, policies, and a person for each new user, every step audited per partition; then `day_release` "
+    "journals, applies and audits the touched users' rows in the graph, both user collections and AgentDB, and "
+    "publishes the day (one day at a time: the `days` and `release` pools).",
 )
 movielens_job = dg.define_asset_job(
     "movielens",

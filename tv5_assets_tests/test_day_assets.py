@@ -29,7 +29,7 @@ from tv5_assets.taste import factors, hybrid
 from tv5_assets.taste.assets import SETTINGS
 from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, materialize, release_config
 
-DAYS = dg.AssetSelection.groups("days")
+DAYS = dg.AssetSelection.groups("days") - dg.AssetSelection.assets("day_release")  # the stores: test_day_release
 DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
               "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
               "day_demographics")

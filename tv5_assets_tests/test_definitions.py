@@ -148,8 +148,11 @@ def test_every_step_that_writes_or_audits_a_store_is_in_that_stores_pool() -> No
     expected = {"graph": "neo4j.graph", "agentdb": "agentdb",
                 **{f"milvus/{c}": f"milvus.{c}" for c in ("media_vectors", "user_vectors", "hybrid_media_vectors",
                                                           "hybrid_user_vectors")}}
-    assert set(expected.values()) | {"release"} == set(STORE_POOLS)  # publishing and rollback: one at a time
+    # publishing, rollback and a day's release: one at a time; a day's delta against the served days: one at a time
+    assert set(expected.values()) | {"release", "days"} == set(STORE_POOLS)
     assert defs.resolve_assets_def("release").op.pool == "release"
+    assert defs.resolve_assets_def("day_release").op.pool == "release"
+    assert defs.resolve_assets_def("day_user_ratings").op.pool == "days"
     assert defs.resolve_job_def("rollback").graph.node_defs[0].pool == "release"
     pools: dict[tuple[str, str | None], str | None] = {}
     for asset in defs.assets or []:

@@ -32,6 +32,7 @@ MILVUS_POOL_PREFIX = "milvus."
 GRAPH_POOL = "neo4j.graph"
 AGENTDB_POOL = "agentdb"
 RELEASE_POOL = "release"  # publishing and rolling back: one at a time (besides the publish lock of its own)
+DAYS_POOL = "days"  # a day's delta is computed against the served days: two days' runs must not interleave
 DEFAULT_LIMIT = 1
 POLL_S = 2.0
 ACTIVE = [DagsterRunStatus.STARTING, DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING]
@@ -45,7 +46,7 @@ def milvus_pool(alias: str) -> str:
 # every store the graph writes: the pool is what the instance set-up gives a limit
 STORE_POOLS: tuple[str, ...] = (*(milvus_pool(a) for a in ("media_vectors", "user_vectors", "hybrid_media_vectors",
                                                            "hybrid_user_vectors")), GRAPH_POOL, AGENTDB_POOL,
-                                   RELEASE_POOL)
+                                   RELEASE_POOL, DAYS_POOL)
 
 
 class PoolLimitMissingError(dg.Failure):

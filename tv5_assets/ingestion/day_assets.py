@@ -18,6 +18,7 @@ from pydantic import Field
 
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
+from tv5_assets.core.pools import DAYS_POOL
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.core.versioning import versioned_asset, versioned_multi_asset
 from tv5_assets.ingestion import day_delta, days, served_days
@@ -119,6 +120,7 @@ def day_delivery(context: dg.AssetExecutionContext, config: DayConfig, lake: Dat
     },
     partitions_def=ARRIVAL_DAYS,
     can_subset=False,
+    pool=DAYS_POOL,
 )
 def day_changes(context: dg.AssetExecutionContext, lake: DataLake, ratings: pl.LazyFrame,
                 day_ratings: pl.DataFrame, day_erasures: pl.DataFrame):

@@ -12,6 +12,7 @@ from tv5_assets.embeddings import day_vectors
 from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.rl import day_episodes as logic
 from tv5_assets.rl.assets import DEFAULT_GAP_DAYS, SESSION_GAP_DAYS
+from tv5_assets.rl.day_policies import day_policy_rows
 
 
 
@@ -40,4 +41,24 @@ def day_episodes(context: dg.AssetExecutionContext, day_user_ratings: pl.DataFra
     })
 
 
-assets = [day_episodes]
+@day_asset(
+    kinds={"polars", "parquet"},
+    deps=["policies"],
+    description=(
+        "The policy row of every user the partition's day touched and who still has steps, built by the full "
+        "build's `build_policies` from the user's `day_episodes` (one row per user: archetype, algorithm, "
+        "hyperparameters, state snapshot, counts, mean reward), with the archetype of the served `demographics` "
+        "or, for a new user, of `day_demographics`. A policy depends on its own user's steps only, so no other "
+        "user's row is read or rewritten."
+    ),
+)
+def day_policies(context: dg.AssetExecutionContext, day_episodes: pl.DataFrame, demographics: pl.LazyFrame,
+                 day_demographics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    started = time.perf_counter()
+    frame = day_policy_rows(day_episodes, demographics, day_demographics)
+    return dg.Output(frame, data_version=dg.DataVersion(frame_fingerprint(frame)), metadata={
+        "users": frame.height, "wall_time_s": round(time.perf_counter() - started, 3),
+    })
+
+
+assets = [day_episodes, day_policies]

@@ -1,0 +1,268 @@
+"""One day's changes applied in place to the served AgentDB file, for the users the day touched (no Dagster here).
+
+Why in place: the served file keeps its path and its release mark, and a day rewrites only the touched users'
+rows, not the ~850 MB file. The delete + insert runs in one SQLite transaction, so a reader through SQLite
+sees the old rows or the new ones, never a mix; a failure rolls back and leaves the file as it was. AgentDB's
+own reader (sql.js) loads the whole file with a plain read and takes no SQLite lock: one that reads during
+the commit's page writes (milliseconds for a day's pages) can get a mix of old and new pages, a window a
+rename never had; such a reader should re-read when `quick_check` fails. Before `apply`, `journal` copies the
+touched users' rows into a separate SQLite file, so `restore` can undo a day that `read_back` (AgentDB's own
+reading of the result) found wrong.
+
+Rows are keyed by user: sessions and experiences by session id `user-<uid>`, the vector episode and its
+embedding by id = user_id. LearningSystem's per-session tables (learning_policies, learning_state_embeddings:
+empty in a built file) are derived from a session's experiences, so they are journaled and cleared with it.
+Rows of AgentDB's other memory tables that point at an episode id keep pointing at the user's episode (the
+id is the user's). Experience ids come from the caller (max(id) + 1 of the file), so they never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from tv5_assets.agentdb import content, rows
+from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
+from tv5_assets.agentdb.writer import LOADED_TABLES, Contents, _embedding_rows, _insert
+from tv5_assets.rl.day_episodes import USER_EPISODE
+
+# table -> (its key column, the touched users' column it matches), and the short name counts are reported by
+KEYS = {
+    "learning_sessions": ("id", "session_id", "sessions"),
+    "learning_experiences": ("session_id", "session_id", "experiences"),
+    "episodes": ("id", "user_id", "episodes"),
+    "episode_embeddings": ("episode_id", "user_id", "embeddings"),
+    "learning_policies": ("session_id", "session_id", "policies"),
+    "learning_state_embeddings": ("session_id", "session_id", "state_embeddings"),
+}
+ID = {"learning_sessions": "id", "learning_experiences": "id", "episodes": "id", "episode_embeddings": "episode_id"}
+ROWID = "journaled_rowid"  # the row's rowid, so a restored row takes its old place (and scan order) back
+SEQUENCE = "sequence"  # the journal's copy of the tables' sqlite_sequence rows (AUTOINCREMENT high-water marks)
+Users = Sequence[int] | pl.Series
+
+
+def day_contents(episodes: pl.DataFrame, policies: pl.DataFrame, user_vectors: pl.DataFrame, per_user: int,
+                 first_experience_id: int) -> Contents:
+    """The touched users' rows, built by the full build's row functions; experience ids from
+    `first_experience_id`; a user whose vector is null gets no episode (nor embedding). Equal to a full build's
+    rows but for the experiences' ids and metadata.episode (the day's per-user episode count, `user_episode`)."""
+    steps = episodes.rename({USER_EPISODE: "episode_id"}).lazy()
+    spans = rows.user_spans(steps).collect()
+    frame, vectors = content.user_vector_matrix(user_vectors.filter(pl.col("vector").is_not_null()))
+    return Contents(
+        sessions=rows.sessions(policies, spans, per_user),
+        experiences=rows.experiences(rows.recent_steps(steps, spans, per_user), first_experience_id),
+        episodes=rows.vector_episodes(frame, policies),
+        vectors=vectors,
+    )
+
+
+def _user_ids(users: Users) -> pl.Series:
+    return pl.Series("user_id", users, dtype=pl.Int64).unique().sort()
+
+
+def _connect(database: Path, users: Users) -> sqlite3.Connection:
+    """A connection (autocommit; foreign keys off, so no cascade deletes rows unjournaled) holding the
+    touched users in temp.touched."""
+    conn = sqlite3.connect(database, isolation_level=None, timeout=60)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("CREATE TEMP TABLE touched (user_id INTEGER PRIMARY KEY, session_id TEXT NOT NULL UNIQUE)")
+    ids = _user_ids(users).to_frame()
+    conn.execute("BEGIN")  # one transaction (of the temp database only) for all the users
+    conn.executemany("INSERT INTO temp.touched VALUES (?, ?)",
+                     ids.select("user_id", rows.session_id(pl.col("user_id"))).iter_rows())
+    conn.execute("COMMIT")
+    return conn
+
+
+def _where(table: str) -> str:
+    key, touched, _ = KEYS[table]
+    return f"{key} IN (SELECT {touched} FROM temp.touched)"
+
+
+def _delete(conn: sqlite3.Connection) -> dict[str, int]:
+    return {f"deleted_{KEYS[t][2]}": conn.execute(f"DELETE FROM main.{t} WHERE {_where(t)}").rowcount
+            for t in KEYS}
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[[], dict[str, int]]) -> dict[str, int]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work()
+        conn.execute("COMMIT")
+        return result
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def journal(database: Path, users: Users, journal_file: Path, replace: bool = False) -> dict[str, int]:
+    """Copy the touched users' rows of the file (one consistent read) into the new SQLite file `journal_file`,
+    written under a temporary name and renamed when complete. Refuses to replace a journal unless `replace`."""
+    if journal_file.exists() and not replace:
+        raise FileExistsError(f"{journal_file} exists: the journal of a day not yet released or undone")
+    tmp = journal_file.with_name(f".{journal_file.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    conn = _connect(database, users)
+    try:
+        conn.execute("ATTACH DATABASE ? AS j", (str(tmp),))
+        conn.execute("BEGIN")
+        counts = {}
+        for table in KEYS:
+            ddl = conn.execute("SELECT sql FROM main.sqlite_master WHERE type = 'table' AND name = ?",
+                               (table,)).fetchone()[0]
+            conn.execute(re.sub(rf'^CREATE TABLE\s+"?{table}"?', f"CREATE TABLE j.{table}", ddl, count=1))
+            conn.execute(f"ALTER TABLE j.{table} ADD COLUMN {ROWID} INTEGER")  # learning_sessions has a hidden one
+            counts[KEYS[table][2]] = conn.execute(
+                f"INSERT INTO j.{table} SELECT *, rowid FROM main.{table} WHERE {_where(table)}").rowcount
+        conn.execute("CREATE TABLE j.users (user_id INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO j.users SELECT user_id FROM temp.touched")
+        conn.execute(f"CREATE TABLE j.{SEQUENCE} (name TEXT PRIMARY KEY, seq INTEGER)")
+        marks = ", ".join("?" * len(KEYS))
+        conn.execute(f"INSERT INTO j.{SEQUENCE} SELECT name, seq FROM main.sqlite_sequence WHERE name IN ({marks})",
+                     tuple(KEYS))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    conn.close()
+    os.replace(tmp, journal_file)
+    fd = os.open(journal_file.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return counts
+
+
+def _check_users(contents: Contents, users: pl.Series) -> None:
+    if contents.vectors.shape[0] != contents.episodes.height:
+        raise ValueError(f"{contents.vectors.shape[0]} vectors for {contents.episodes.height} vector episodes")
+    sessions = users.to_frame().select(rows.session_id(pl.col("user_id")).alias("id"))["id"].implode()
+    outside = {"sessions": contents.sessions.filter(~pl.col("id").is_in(sessions)).height,
+               "experiences": contents.experiences.filter(~pl.col("session_id").is_in(sessions)).height,
+               "episodes": contents.episodes.filter(~pl.col("id").is_in(users.implode())).height}
+    if any(outside.values()):
+        raise ValueError(f"contents hold rows of users outside the touched set: {outside}")
+
+
+def apply(database: Path, users: Users, contents: Contents) -> dict[str, int]:
+    """In one transaction: delete the touched users' rows, insert `contents` (theirs only). Idempotent."""
+    ids = _user_ids(users)
+    _check_users(contents, ids)
+    conn = _connect(database, ids)
+
+    def work() -> dict[str, int]:
+        counts = _delete(conn)
+        _insert(conn, "learning_sessions", contents.sessions, rows.SESSION_COLUMNS)
+        _insert(conn, "learning_experiences", contents.experiences, rows.EXPERIENCE_COLUMNS)
+        _insert(conn, "episodes", contents.episodes, rows.EPISODE_COLUMNS)
+        conn.executemany("INSERT INTO episode_embeddings (episode_id, embedding) VALUES (?, ?)",
+                         _embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors))
+        counts.update(inserted_sessions=contents.sessions.height, inserted_experiences=contents.experiences.height,
+                      inserted_episodes=contents.episodes.height, inserted_embeddings=contents.episodes.height)
+        counts["untouched_sessions"] = conn.execute("SELECT COUNT(*) FROM learning_sessions WHERE id NOT IN "
+                                                    "(SELECT session_id FROM temp.touched)").fetchone()[0]
+        return counts
+
+    try:
+        return _in_transaction(conn, work)
+    finally:
+        conn.close()
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The table's columns, less an INTEGER PRIMARY KEY (the rowid under another name)."""
+    info = conn.execute(f"PRAGMA main.table_info({table})").fetchall()
+    alias = [c[1] for c in info if c[5] == 1 and c[2].upper() == "INTEGER"] if sum(c[5] > 0 for c in info) == 1 else []
+    return [c[1] for c in info if c[1] not in alias]
+
+
+def restore(database: Path, users: Users, journal_file: Path) -> dict[str, int]:
+    """In one transaction: delete the touched users' rows and put the journal's back (with their rowids and the
+    AUTOINCREMENT marks of the journaled moment), so the file holds exactly its rows from before `apply`."""
+    if not journal_file.is_file():
+        raise FileNotFoundError(f"no journal at {journal_file}")
+    ids = _user_ids(users)
+    conn = _connect(database, ids)
+    try:
+        conn.execute("ATTACH DATABASE ? AS j", (str(journal_file),))
+        journaled = pl.Series("user_id", [r[0] for r in conn.execute("SELECT user_id FROM j.users ORDER BY 1")],
+                              dtype=pl.Int64)
+        if not journaled.equals(ids):
+            raise ValueError(f"the journal holds {journaled.len()} users, not the {ids.len()} given")
+
+        def work() -> dict[str, int]:
+            counts = _delete(conn)
+            for table, (_, _, short) in KEYS.items():
+                columns = ", ".join(_columns(conn, table))
+                counts[f"restored_{short}"] = conn.execute(
+                    f"INSERT INTO main.{table} (rowid, {columns}) SELECT {ROWID}, {columns} FROM j.{table}").rowcount
+            marks = ", ".join("?" * len(KEYS))
+            conn.execute(f"DELETE FROM main.sqlite_sequence WHERE name IN ({marks}) "
+                         f"AND name NOT IN (SELECT name FROM j.{SEQUENCE})", tuple(KEYS))
+            conn.execute(f"UPDATE main.sqlite_sequence SET seq = (SELECT seq FROM j.{SEQUENCE} s WHERE "
+                         f"s.name = sqlite_sequence.name) WHERE name IN (SELECT name FROM j.{SEQUENCE})")
+            return counts
+
+        return _in_transaction(conn, work)
+    finally:
+        conn.close()
+
+
+def _file_ids(database: Path, users: Users) -> tuple[dict[str, pl.Series], list[int]]:
+    """The touched users' row ids per table as the file holds them now (sorted), and the tables' totals."""
+    conn = _connect(database, users)
+    try:
+        ids = {KEYS[t][2]: pl.Series([r[0] for r in conn.execute(f"SELECT {ID[t]} FROM {t} WHERE {_where(t)}")]).sort()
+               for t in LOADED_TABLES}
+        return ids, [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in LOADED_TABLES]
+    finally:
+        conn.close()
+
+
+def read_back(database: Path, users: Users, contents: Contents, node: NodeRuntime, sample: int = 20,
+              seed: int = 0) -> list[str]:
+    """Problems found (empty: passed) reading the touched users' rows back: SQLite's ids per table against
+    `contents`; AgentDB (one `stats` call) reads a sampled session with its step count, the same totals as
+    SQLite, no orphan step, integrity ok; AgentDB's search (one call) ranks sampled users first by their vector."""
+    from tv5_assets.agentdb import rules  # imports Dagster (through core.checking): only read_back needs it
+
+    want = {"sessions": contents.sessions["id"], "experiences": contents.experiences["id"],
+            "episodes": contents.episodes["id"], "embeddings": contents.episodes["id"]}
+    found, totals = _file_ids(database, users)
+    problems = [f"{name}: the file holds {found[name].len()} rows of the touched users, the day {ids.len()}"
+                + ("" if found[name].len() != ids.len() else " with other ids")
+                for name, ids in want.items() if not found[name].equals(ids.sort(), check_dtypes=False)]
+    try:
+        if contents.sessions.height:
+            session = contents.sessions["id"][int(rules.sample_users(contents.sessions["id"].to_numpy(), 1, seed)[0])]
+            steps = contents.experiences.filter(pl.col("session_id") == session).height
+            stats = node.stats(database, session)
+            read = stats.get("session") or {}
+            read_steps = (read.get("metadata") or {}).get("steps_in_agentdb")
+            if read.get("id") != session or read_steps != steps:
+                problems.append(f"AgentDB's LearningSystem reads session {session} "
+                                f"{f'with {read_steps} steps' if read else 'nowhere'}; the day has {steps}")
+            agentdb = [stats["sessions"], stats["experiences"], stats["episodes"], stats["embeddings"]]
+            if agentdb != totals or stats["experiences_without_session"] or stats["integrity"] != "ok":
+                problems.append(f"AgentDB reads sessions/experiences/episodes/embeddings {agentdb}, SQLite "
+                                f"{totals}; {stats['experiences_without_session']} steps without a "
+                                f"session; integrity {stats['integrity']}")
+        if contents.episodes.height:
+            ids = contents.episodes["id"].to_numpy()
+            picked = rules.sample_users(ids, sample, seed)
+            found_first = rules.search_finds_user([int(u) for u in ids[picked]],
+                                                  node.search(database, contents.vectors[picked], k=5))
+            if not found_first.passed:
+                problems.append(found_first.description)
+    except AgentDBError as error:
+        problems.append(f"AgentDB could not read the file: {error}")
+    return problems

@@ -1,0 +1,179 @@
+"""A day's changes to the served graph: one audited transaction, and its inverse from a journal.
+
+A day does not reload the graph: it sets the RATED relationships of the (user, movie) pairs whose current rating
+changed to their new value (MERGE and SET, or DELETE for an erased or withdrawn rating), creates the User nodes of
+new users (public label and the served slot's, so the slot stays whole for a later publish or rollback) and
+deletes the nodes of users left with no rating, as a full load would not create them. All of it is one
+transaction, audited before it commits: every touched user's RATED count equals the day's current rows and every
+changed pair holds its new value, else it rolls back and readers never saw it. Each statement sets values, so a
+repeat changes nothing. `restore` applies the journal (the pairs' old values and the touched users' nodes as they
+were) the same way, for a day that failed in another store after this one committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from tv5_assets.graph_store import model, slots
+from tv5_assets.graph_store.resources import Neo4jClient
+from tv5_assets.ingestion.movielens import time_of_day
+
+ROWS_PER_STATEMENT = 50_000
+USER_PROPERTIES = [p for p in model.USER.properties if p != "id"]
+PAIR = ["user_id", "movie_id"]
+
+
+class GraphDayError(RuntimeError):
+    """The day's transaction did not leave the graph as the day says: rolled back."""
+
+
+@dataclass(frozen=True)
+class GraphDay:
+    """What a day sets in the graph, or what a restore sets back."""
+
+    rated: pl.DataFrame  # user_id, movie_id, rating, timestamp (epoch s), time_of_day: pairs set to this value
+    unrated: pl.DataFrame  # user_id, movie_id: pairs with no RATED afterwards
+    users: pl.DataFrame  # id + USER_PROPERTIES: User nodes that exist afterwards with these properties
+    removed_users: pl.Series  # ids of User nodes that do not exist afterwards
+    counts: pl.DataFrame  # id, rated: every touched user's RATED count afterwards (the audit)
+
+
+_COUNTS = ("UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) "
+           "RETURN id, CASE WHEN u IS NULL THEN 0 ELSE COUNT { (u)-[:RATED]->(:Media) } END AS rated")
+
+def _counted(records: list[dict[str, Any]]) -> pl.DataFrame:
+    return pl.DataFrame(records, schema={"id": pl.Int64, "rated": pl.Int64}).sort("id")
+
+
+def _rated(changes: pl.DataFrame, rating: str, epoch: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    present = pl.col(epoch).is_not_null()
+    rated = changes.filter(present).select(
+        pl.col("user_id").cast(pl.Int64), pl.col("movie_id").cast(pl.Int64), pl.col(rating).cast(pl.Float64).alias("rating"),
+        pl.col(epoch).cast(pl.Int64).alias("timestamp"),
+        time_of_day(pl.col(epoch)).replace_strict(model.TIME_OF_DAY_HOURS, return_dtype=pl.String).alias("time_of_day"),
+    )
+    unrated = changes.filter(~present).select(pl.col(c).cast(pl.Int64) for c in PAIR)
+    return rated.sort(PAIR), unrated.sort(PAIR)
+
+
+def _profiles(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(pl.col("user_id").cast(pl.Int64).alias("id"), *USER_PROPERTIES).unique("id").sort("id")
+
+
+def day_graph(changes: pl.DataFrame, current: pl.DataFrame, profiles: pl.DataFrame) -> GraphDay:
+    """The day's graph writes from `day_rating_changes`, `day_user_ratings` (the scope's current rows) and the
+    touched users' demographics (served and the day's new people)."""
+    rated, unrated = _rated(changes, "rating", "epoch")
+    touched = changes.select(pl.col("user_id").cast(pl.Int64).alias("id")).unique().sort("id")
+    counts = touched.join(current.group_by(pl.col("user_id").cast(pl.Int64).alias("id")).agg(pl.len().alias("rated")),
+                          on="id", how="left").with_columns(pl.col("rated").fill_null(0).cast(pl.Int64))
+    keep = counts.filter(pl.col("rated") > 0).select("id")
+    users = keep.join(_profiles(profiles), on="id", how="left").select("id", *USER_PROPERTIES)
+    return GraphDay(rated=rated, unrated=unrated, users=users,
+                    removed_users=counts.filter(pl.col("rated") == 0)["id"], counts=counts)
+
+
+def journal(client: Neo4jClient, ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """What the graph serves for the touched users now: their User nodes with properties, and their RATED counts
+    (what a restore puts back, and how its audit knows it did)."""
+    wanted = ids.cast(pl.Int64).to_list()
+    records = client.read("UNWIND $ids AS id MATCH (u:User {id: id}) RETURN u.id AS id, "
+                          + ", ".join(f"u.{p} AS {p}" for p in USER_PROPERTIES), {"ids": wanted})
+    schema = {"id": pl.Int64, **{p: pl.String for p in USER_PROPERTIES}}
+    users = pl.DataFrame(records, schema=schema).sort("id")
+    return users, _counted(client.read(_COUNTS, {"ids": wanted}))
+
+
+def restoring(changes: pl.DataFrame, before_users: pl.DataFrame, before_counts: pl.DataFrame) -> GraphDay:
+    """The writes that put the journalled state back: the pairs' old values, the users' nodes as they were."""
+    rated, unrated = _rated(changes, "old_rating", "old_epoch")
+    gone = before_counts.select("id").join(before_users.select("id"), on="id", how="anti")["id"]
+    return GraphDay(rated=rated, unrated=unrated, users=before_users, removed_users=gone, counts=before_counts)
+
+
+def _columns(frame: pl.DataFrame) -> dict[str, list[Any]]:
+    return {c: frame[c].to_list() for c in frame.columns}
+
+
+def _chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    return [frame.slice(s, ROWS_PER_STATEMENT) for s in range(0, frame.height, ROWS_PER_STATEMENT)]
+
+
+def statements(day: GraphDay, slot: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """The transaction's statements, in order: users, then pairs set, pairs removed, users removed."""
+    slot_label = f", u:{slots.label(model.USER.label, slot)}" if slot else ""
+    props = ", ".join(f"u.{p} = ${p}[i]" for p in USER_PROPERTIES)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for part in _chunks(day.users):
+        out.append((f"UNWIND range(0, size($id) - 1) AS i MERGE (u:User {{id: $id[i]}}) SET {props}{slot_label}",
+                    _columns(part)))
+    for part in _chunks(day.rated):
+        out.append(("UNWIND range(0, size($user_id) - 1) AS i "
+                    "MATCH (u:User {id: $user_id[i]}), (m:Media {id: $movie_id[i]}) MERGE (u)-[r:RATED]->(m) "
+                    "SET r.rating = $rating[i], r.timestamp = $timestamp[i], r.time_of_day = $time_of_day[i]",
+                    _columns(part)))
+    for part in _chunks(day.unrated):
+        out.append(("UNWIND range(0, size($user_id) - 1) AS i "
+                    "MATCH (:User {id: $user_id[i]})-[r:RATED]->(:Media {id: $movie_id[i]}) DELETE r",
+                    _columns(part)))
+    if day.removed_users.len():
+        out.append(("UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u",
+                    {"ids": day.removed_users.cast(pl.Int64).to_list()}))
+    return out
+
+
+_VALUES = ("UNWIND range(0, size($user_id) - 1) AS i "
+           "MATCH (:User {id: $user_id[i]})-[r:RATED]->(:Media {id: $movie_id[i]}) "
+           "WHERE r.rating = $rating[i] AND r.timestamp = $timestamp[i] AND r.time_of_day = $time_of_day[i] "
+           "RETURN count(r) AS n")
+
+
+def audit(run: Callable[[str, dict[str, Any]], list[dict[str, Any]]], day: GraphDay) -> list[str]:
+    """Problems between the graph (as `run` reads it) and the day: RATED counts per touched user, the set values,
+    and which touched users have a node (empty: as the day says)."""
+    problems = []
+    counted = _counted(run(_COUNTS, {"ids": day.counts["id"].to_list()}))
+    wrong = day.counts.join(counted, on="id", how="left", suffix="_graph").filter(
+        pl.col("rated").ne_missing(pl.col("rated_graph")))
+    if wrong.height:
+        first = wrong.row(0, named=True)
+        problems.append(f"{wrong.height} touched user(s) have another RATED count than the day's current ratings, "
+                        f"e.g. user {first['id']}: {first['rated_graph']} in the graph, {first['rated']} expected")
+    held = sum(run(_VALUES, _columns(part))[0]["n"] for part in _chunks(day.rated))
+    if held != day.rated.height:
+        problems.append(f"{day.rated.height - held} of {day.rated.height} changed pair(s) do not hold the day's value")
+    present = run("UNWIND $ids AS id MATCH (u:User {id: id}) RETURN count(u) AS n",
+                  {"ids": day.users["id"].to_list()})[0]["n"]
+    if present != day.users.height:
+        problems.append(f"{day.users.height - present} touched user(s) with ratings have no User node")
+    return problems
+
+
+def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambda _: None) -> dict[str, int]:
+    """Write `day` in one transaction, audit it inside, commit only when the audit passes (else GraphDayError)."""
+    slot = slots.served_slot(client)
+    work = statements(day, slot)
+
+    def transaction() -> list[str]:
+        with client._driver.session(database=client.database) as session:  # noqa: SLF001 - one audited transaction
+            with session.begin_transaction() as tx:
+                for query, parameters in work:
+                    tx.run(query, parameters).consume()
+                problems = audit(lambda q, p: [r.data() for r in tx.run(q, p)], day)
+                if problems:
+                    tx.rollback()
+                    return problems
+                tx.commit()
+        return []
+
+    problems = client._retrying(f"the day's graph transaction ({len(work)} statements)", transaction)[0]  # noqa: SLF001
+    if problems:
+        raise GraphDayError("the day's graph changes were rolled back, readers never saw them: " + "; ".join(problems))
+    log(f"graph: {day.rated.height} RATED set, {day.unrated.height} removed, {day.users.height} users set, "
+        f"{day.removed_users.len()} removed (slot {slot or 'none'})")
+    return {"rated_set": day.rated.height, "rated_removed": day.unrated.height, "users_set": day.users.height,
+            "users_removed": day.removed_users.len()}

@@ -1,0 +1,75 @@
+"""`day_release`: an arrival day reaches every served store (thin Dagster wiring around `day_publish`)."""
+
+
+import time
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from tv5_assets.agentdb.assets import DEFAULT_RECENT_STEPS, FILE_NAME, RECENT_STEPS
+from tv5_assets.agentdb.node import NodeRuntime
+from tv5_assets.core.checking import latest_metadata
+from tv5_assets.core.lake import DataLake
+from tv5_assets.core.pools import RELEASE_POOL, hold_stores
+from tv5_assets.core.releases import Registry
+from tv5_assets.core.storage import frame_fingerprint
+from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.ingestion.day_assets import day_asset
+from tv5_assets.release import day_publish
+from tv5_assets.release.publish import publisher_lock
+from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
+
+
+@day_asset(
+    kinds={"milvus", "neo4j", "agentdb"},
+    pool=RELEASE_POOL,
+    op_tags=MILVUS_STEP_TAGS,
+    description=(
+        "The partition's day, published to every served store as one audited delta: the touched users' rows are "
+        "journalled (`<lake>/days/journal/<day>/`), then the graph takes the day's RATED changes and new or "
+        "removed User nodes in one transaction audited before it commits; `user_vectors` and "
+        "`hybrid_user_vectors` upsert and delete the touched users' entities, read back within 1e-6 and searched "
+        "back; AgentDB's sessions, recent steps and vectors of those users are replaced in one SQLite transaction "
+        "and read back by AgentDB. A failed audit or write restores every store from the journal and fails; then "
+        "the day is published (`<lake>/days/published/<day>/`), which later days' deltas read. A killed run's "
+        "journal is restored or finished by the next day run. Untouched users are not rewritten; the day waits for "
+        "any full publish (the publish lock) and runs one at a time (the release pool)."
+    ),
+)
+def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: MilvusResource, neo4j: Neo4jResource,
+                day_rating_changes: pl.DataFrame, day_user_ratings: pl.DataFrame, day_user_vectors: pl.DataFrame,
+                day_hybrid_user_vectors: pl.DataFrame, day_demographics: pl.DataFrame, demographics: pl.LazyFrame,
+                day_episodes: pl.DataFrame, day_policies: pl.DataFrame, day_ratings: pl.DataFrame,
+                day_erasures: pl.DataFrame) -> dg.MaterializeResult:
+    started, day = time.perf_counter(), date.fromisoformat(context.partition_key)  # checked by day_delivery
+    hold_stores(context.instance, context.run, context.log.info)  # AgentDB's file has no resource that waits
+    touched = day_rating_changes.select("user_id").unique()
+    served = demographics.join(touched.lazy(), on="user_id", how="semi").collect()
+    profiles = pl.concat([served, day_demographics.select(served.columns).cast(served.schema)])
+    inputs = day_publish.DayInputs(day, day_rating_changes, day_user_ratings, day_user_vectors,
+                                   day_hybrid_user_vectors, profiles, day_episodes, day_policies, day_ratings,
+                                   day_erasures)
+    link = lake.path(FILE_NAME)
+    if not link.exists():
+        raise day_publish.DayReleaseError(f"{link} does not exist: materialize whole_graph and `release` first")
+    stores = day_publish.DayStores(
+        milvus=milvus, graph=neo4j.client, agentdb=link.resolve(), node=NodeRuntime.locate(),
+        recent_steps=int((latest_metadata(context, "agentdb") or {}).get(RECENT_STEPS, DEFAULT_RECENT_STEPS)))
+    with publisher_lock(Registry.in_lake(lake.base_dir), context.log.info):
+        published = day_publish.publish(lake.base_dir, inputs, stores, context.log.info)
+    folder = Path(lake.base_dir, "days", "published", day.isoformat())
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(f"{day.isoformat()}-{frame_fingerprint(day_rating_changes)}"),
+        metadata={
+            **published.counts,
+            "recovered": ", ".join(published.recovered) or "nothing",
+            "published": dg.MetadataValue.path(str(folder)),
+            "store_seconds": dg.MetadataValue.json(published.seconds),
+            "wall_time_s": round(time.perf_counter() - started, 3),
+        },
+    )
+
+
+assets = [day_release]

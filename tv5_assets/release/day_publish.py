@@ -1,0 +1,261 @@
+"""Publishing an arrival day to the served stores: journal, apply, audit, publish (no Dagster here).
+
+A day changes a few thousand users, so it is not staged as whole new store versions (a collection copy, a graph
+slot, an 850 MB AgentDB file): it is applied to what readers are served, user by user, under a journal.
+
+1. **Journal.** Before any store changes, the touched users' served rows are written under
+   `<lake>/days/journal/<day>/`: each user collection's entities, the graph's User nodes and RATED counts (the
+   pairs' old values travel in the day's changes), AgentDB's rows. `state.json`, written last, makes it complete.
+2. **Apply and audit, store by store.** The graph in one transaction audited before it commits (RATED counts,
+   the changed pairs' values, the users' nodes); each user collection upserted and deleted, then read back
+   (every touched vector equal within 1e-6, deleted users gone) and searched back (a sample found first by their
+   own vector); AgentDB's rows in one SQLite transaction, read back by AgentDB. The day's blocking checks have
+   audited every row before this step runs.
+3. **Publish.** `state.json` says `applied`, then `served_days.publish_day` makes the day part of the served
+   state, then the journal is removed.
+
+A failed audit or write restores every store from the journal and fails the run: the stores are on the previous
+state. A run killed midway leaves the journal: the next day run restores it first (`applying`), or finishes its
+publication (`applied`), before it applies its own delta, which was computed against the served days and so
+equals the killed run's. Every write sets the touched users' rows to a value, so a repeat changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from tv5_assets.agentdb import day_rows as agentdb_day
+from tv5_assets.agentdb.node import NodeRuntime
+from tv5_assets.graph_store import day_delta as graph_day
+from tv5_assets.graph_store.resources import Neo4jClient
+from tv5_assets.ingestion import served_days
+from tv5_assets.ingestion.days import LEDGER_SCHEMA, LOG_SCHEMA
+from tv5_assets.vector_store import day_upsert
+from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.vector_store.schema import HYBRID_USERS, USERS, CollectionSpec
+
+JOURNAL = ("days", "journal")
+STATE_FILE = "state.json"
+APPLYING, APPLIED = "applying", "applied"
+COLLECTIONS: tuple[CollectionSpec, ...] = (USERS, HYBRID_USERS)
+SEARCH_SAMPLE = 200
+
+
+class DayReleaseError(RuntimeError):
+    """A store did not take the day as audited: every store was restored from the journal."""
+
+
+@dataclass(frozen=True)
+class DayInputs:
+    """One day's rows for the stores, from the day assets."""
+
+    day: date
+    changes: pl.DataFrame  # day_rating_changes
+    current: pl.DataFrame  # day_user_ratings (the scope's current rows)
+    vectors: pl.DataFrame  # day_user_vectors (null vector: delete)
+    hybrid_vectors: pl.DataFrame  # day_hybrid_user_vectors
+    profiles: pl.DataFrame  # demographics of the touched users: served rows and the day's new people
+    episodes: pl.DataFrame  # day_episodes
+    policies: pl.DataFrame  # day_policies
+    ratings: pl.DataFrame  # day_ratings (published as the day's version)
+    erasures: pl.DataFrame  # day_erasures
+
+    @property
+    def users(self) -> pl.Series:
+        return self.changes["user_id"].cast(pl.Int64).unique().sort()
+
+    @property
+    def rows_added(self) -> int:
+        """Current rows the day adds: an insert adds one, an erasure or withdrawal takes one away."""
+        kinds = self.changes["change"]
+        return int((kinds == "inserted").sum() - (kinds == "erased").sum() - (kinds == "withdrawn").sum())
+
+
+@dataclass
+class DayStores:
+    """The served stores a day writes."""
+
+    milvus: MilvusResource
+    graph: Neo4jClient
+    agentdb: Path  # the published AgentDB file (the link's target)
+    node: NodeRuntime
+    recent_steps: int  # AgentDB's recent_steps_per_user, as the served file was built
+
+
+@dataclass
+class Published:
+    day: date
+    recovered: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def journal_folder(lake_dir: str | Path, day: date) -> Path:
+    return Path(lake_dir, *JOURNAL, day.isoformat())
+
+
+def _state(folder: Path) -> dict | None:
+    path = folder / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _write_state(folder: Path, state: dict) -> None:
+    tmp = folder / f".{STATE_FILE}.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, folder / STATE_FILE)
+
+
+def served_collection(milvus: MilvusResource, spec: CollectionSpec) -> str:
+    name = milvus.alias_target(milvus.alias_name(spec.alias))
+    if name is None:
+        raise DayReleaseError(f"no release serves {spec.alias} yet: materialize whole_graph and `release` before "
+                              "publishing a day")
+    milvus.ensure_searchable(name)  # Milvus Lite loads per process
+    return name
+
+
+def first_free_experience_id(database: Path) -> int:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM learning_experiences").fetchone()[0])
+
+
+def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
+    """The touched users' served rows in every store, and the day's own rows; complete once `state.json` is."""
+    parent = folder.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
+    users = inputs.users
+    users.to_frame("user_id").write_parquet(staged / "users.parquet")
+    for spec in COLLECTIONS:
+        name = served_collection(stores.milvus, spec)
+        day_upsert.read_rows(stores.milvus, name, users, spec).write_parquet(staged / f"milvus-{spec.alias}.parquet")
+    graph_users, graph_counts = graph_day.journal(stores.graph, users)
+    graph_users.write_parquet(staged / "graph-users.parquet")
+    graph_counts.write_parquet(staged / "graph-counts.parquet")
+    inputs.changes.write_parquet(staged / "changes.parquet")
+    agentdb_day.journal(stores.agentdb, users, staged / "agentdb.sqlite")
+    inputs.ratings.select(list(LOG_SCHEMA)).write_parquet(staged / "day-ratings.parquet")
+    inputs.erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / "day-erasures.parquet")
+    _write_state(staged, {"day": inputs.day.isoformat(), "phase": APPLYING, "rows_added": inputs.rows_added,
+                          "agentdb": str(stores.agentdb)})
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(staged, folder)
+
+
+def restore(folder: Path, stores: DayStores, log: Callable[[str], None]) -> None:
+    """Put every store back to the journalled rows (each step sets values: safe to repeat)."""
+    users = pl.read_parquet(folder / "users.parquet")["user_id"]
+    changes = pl.read_parquet(folder / "changes.parquet")
+    back = graph_day.restoring(changes, pl.read_parquet(folder / "graph-users.parquet"),
+                               pl.read_parquet(folder / "graph-counts.parquet"))
+    graph_day.apply(stores.graph, back)
+    for spec in COLLECTIONS:
+        day_upsert.restore(stores.milvus, served_collection(stores.milvus, spec),
+                           pl.read_parquet(folder / f"milvus-{spec.alias}.parquet"), users, spec)
+    agentdb_day.restore(Path(_state(folder)["agentdb"]), users, folder / "agentdb.sqlite")
+    log(f"day {folder.name}: {users.len()} touched users restored in the graph, "
+        f"{', '.join(s.alias for s in COLLECTIONS)} and AgentDB from the journal")
+
+
+def _publish_journalled(folder: Path, published: Path) -> None:
+    state = _state(folder)
+    day = date.fromisoformat(state["day"])
+    served_days.publish_day(published, day, pl.read_parquet(folder / "day-ratings.parquet"),
+                            pl.read_parquet(folder / "day-erasures.parquet"), int(state["rows_added"]))
+
+
+def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None]) -> list[str]:
+    """Finish what killed day runs left: a journal still applying is restored, one applied is published."""
+    root, outcomes = Path(lake_dir, *JOURNAL), []
+    if not root.is_dir():
+        return outcomes
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        state = _state(folder)
+        if state is None:
+            shutil.rmtree(folder)  # never complete: nothing was applied under it
+            continue
+        if state["phase"] == APPLYING:
+            log(f"day {folder.name}: an interrupted run left its journal while applying: restoring the stores")
+            restore(folder, stores, log)
+            outcomes.append(f"{folder.name}: restored")
+        else:
+            log(f"day {folder.name}: an interrupted run had applied and audited every store: publishing it")
+            _publish_journalled(folder, served_days.published_folder(lake_dir))
+            outcomes.append(f"{folder.name}: published")
+        shutil.rmtree(folder)
+    for leftover in (p for p in root.iterdir() if p.name.startswith(".")):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return outcomes
+
+
+def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], seconds: dict[str, float],
+               log: Callable[[str], None], after_store: Callable[[str], None]) -> list[str]:
+    problems: list[str] = []
+    started = time.perf_counter()
+    counts |= {f"graph_{k}": v for k, v in graph_day.apply(
+        stores.graph, graph_day.day_graph(inputs.changes, inputs.current, inputs.profiles), log).items()}
+    seconds["graph"] = round(time.perf_counter() - started, 3)
+    after_store("graph")
+    for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors)):
+        started = time.perf_counter()
+        name = served_collection(stores.milvus, spec)
+        rows = day_upsert.day_rows(vectors, inputs.profiles, spec)
+        counts |= {f"{spec.alias}_{k}": v for k, v in day_upsert.apply(stores.milvus, name, rows, spec).items()}
+        served = day_upsert.read_rows(stores.milvus, name, inputs.users, spec)
+        problems += [f"{spec.alias}: {p}" for p in day_upsert.compare(served, rows.upserts.frame, rows.deletes)]
+        problems += [f"{spec.alias}: {p}" for p in day_upsert.search_back(
+            stores.milvus, name, rows.upserts.frame, spec, SEARCH_SAMPLE)]
+        counts[f"{spec.alias}_untouched"] = stores.milvus.count(name) - rows.upserts.frame.height
+        seconds[spec.alias] = round(time.perf_counter() - started, 3)
+        after_store(spec.alias)
+    started = time.perf_counter()
+    contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
+                                        first_free_experience_id(stores.agentdb))
+    counts |= {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
+    problems += [f"agentdb: {p}" for p in agentdb_day.read_back(stores.agentdb, inputs.users, contents, stores.node)]
+    seconds["agentdb"] = round(time.perf_counter() - started, 3)
+    after_store("agentdb")
+    return problems
+
+
+def publish(lake_dir: str | Path, inputs: DayInputs, stores: DayStores, log: Callable[[str], None],
+            after_store: Callable[[str], None] = lambda _: None) -> Published:
+    """Journal, apply and audit every store, publish the day (see the module docstring); `after_store(store)` runs
+    after each store is applied (the tests kill the process there)."""
+    result = Published(inputs.day, recovered=recover(lake_dir, stores, log))
+    folder = journal_folder(lake_dir, inputs.day)
+    write_journal(folder, inputs, stores)
+    try:
+        problems = _apply_all(inputs, stores, result.counts, result.seconds, log, after_store)
+    except graph_day.GraphDayError as error:
+        problems = [str(error)]
+    except Exception:
+        restore(folder, stores, log)
+        shutil.rmtree(folder)
+        raise
+    if problems:
+        restore(folder, stores, log)
+        shutil.rmtree(folder)
+        raise DayReleaseError(f"day {inputs.day} failed its audit and was taken back in every store: "
+                              + "; ".join(problems))
+    state = _state(folder) | {"phase": APPLIED}
+    _write_state(folder, state)
+    after_store("audited")
+    served_days.publish_day(served_days.published_folder(lake_dir), inputs.day, inputs.ratings.select(
+        list(LOG_SCHEMA)), inputs.erasures.select(list(LEDGER_SCHEMA)), inputs.rows_added)
+    shutil.rmtree(folder)
+    result.counts |= {"touched_users": inputs.users.len(), "changes": inputs.changes.height}
+    return result
+

@@ -1,0 +1,245 @@
+"""An arrival day reaches the served stores, on the sample, with the real engines (Milvus Lite, the local Neo4j,
+AgentDB): `day_release` journals, applies and audits the touched users' rows in every store and publishes the day;
+a repeat changes nothing; a failed store restores every store; a run killed mid-day leaves a journal that the next
+run restores before it completes the day.
+
+The tests of this module run in order on one lake and one persistent instance (a subprocess publishes too).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from tv5_assets.agentdb.node import NodeRuntime
+from tv5_assets.core.pools import apply_limits
+from tv5_assets.definitions import defs
+from tv5_assets.ingestion import served_days
+from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, LANDING_DAYS
+from tv5_assets.release import day_publish
+from tv5_assets.sample.days import write_days
+from tv5_assets.vector_store import day_upsert
+from tv5_assets.vector_store.resources import MilvusResource
+from tv5_assets.vector_store.schema import HYBRID_USERS, USERS
+from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, local_neo4j, materialize, release_config
+
+pytestmark = pytest.mark.neo4j
+REPO = Path(__file__).resolve().parents[1]
+DAYS = dg.AssetSelection.groups("days")
+BEFORE_STORES = DAYS - dg.AssetSelection.assets("day_release")
+TABLES = {"learning_sessions": "id", "learning_experiences": "session_id", "episodes": "session_id"}
+
+
+class Stack:
+    def __init__(self, lake: Path, home: Path, instance: dg.DagsterInstance, days: list[str]) -> None:
+        self.lake, self.home, self.instance, self.days = lake, home, instance, days
+
+    def run(self, day: str, selection: dg.AssetSelection = DAYS, raise_on_error: bool = True
+            ) -> dg.ExecuteInProcessResult:
+        return dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])], selection=selection,
+                              partition_key=day, instance=self.instance, resources=lake_resources(self.lake),
+                              raise_on_error=raise_on_error)
+
+    def stored(self, asset: str, day: str) -> pl.DataFrame:
+        return pl.read_parquet(self.lake / asset / f"{day}.parquet")
+
+    def milvus(self) -> MilvusResource:
+        return MilvusResource(uri=str(self.lake / "milvus.db"))
+
+    def snapshot(self, users: list[int]) -> dict[str, object]:
+        """Every store's rows of `users`, read from the stores themselves."""
+        ids = pl.Series(users, dtype=pl.Int64)
+        out: dict[str, object] = {}
+        milvus = self.milvus()
+        with milvus.connected():
+            for spec in (USERS, HYBRID_USERS):
+                name = milvus.alias_target(milvus.alias_name(spec.alias))
+                milvus.ensure_searchable(name)  # Lite loads per process, as a reader does
+                out[spec.alias] = day_upsert.read_rows(milvus, name, ids, spec)
+        with dg.build_resources({"neo4j": local_neo4j()}) as resources:
+            rated = resources.neo4j.read(
+                "UNWIND $ids AS id MATCH (u:User {id: id})-[r:RATED]->(m:Media) "
+                "RETURN u.id AS user_id, m.id AS movie_id, r.rating AS rating, r.timestamp AS timestamp, "
+                "r.time_of_day AS time_of_day ORDER BY user_id, movie_id", {"ids": users})
+            people = resources.neo4j.read("UNWIND $ids AS id MATCH (u:User {id: id}) RETURN u.id AS id, "
+                                          "u.archetype AS archetype ORDER BY id", {"ids": users})
+        out["rated"], out["users"] = rated, people
+        sessions = [f"user-{u}" for u in users]
+        marks = ",".join("?" * len(sessions))
+        with sqlite3.connect(self.lake / "agentdb.db") as conn:
+            for table, column in TABLES.items():
+                out[table] = conn.execute(f"SELECT * FROM {table} WHERE {column} IN ({marks}) ORDER BY 1, 2",
+                                          sessions).fetchall()
+            out["episode_embeddings"] = conn.execute(
+                f"SELECT * FROM episode_embeddings WHERE episode_id IN ({','.join('?' * len(users))}) ORDER BY 1",
+                users).fetchall()
+        return out
+
+
+def _same(a: dict[str, object], b: dict[str, object]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], pl.DataFrame):
+            assert a[key].equals(b[key]), key
+        elif key == "learning_experiences":  # ids are numbered per write; the rows are equal on natural keys
+            assert sorted(r[1:] for r in a[key]) == sorted(r[1:] for r in b[key]), key
+        else:
+            assert a[key] == b[key], key
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, neo4j_server) -> Stack:
+    lake, home = tmp_path_factory.mktemp("day_release_lake"), tmp_path_factory.mktemp("day_release_home")
+    with dg.DagsterInstance.local_temp(str(home)) as instance:
+        apply_limits(instance)
+        result = materialize("*", lake, release_config(**SMALL_SAMPLE), instance=instance)
+        assert result.success
+        [release] = [Path(str(e.materialization.metadata["directory"].value))
+                     for e in result.get_asset_materialization_events() if e.asset_key.path == ["movielens_release"]]
+        files = write_days(release, lake.joinpath(*LANDING_DAYS), 3, 60, 8, 2, seed=5, erase=2)
+        days = sorted({p.stem.split("-", 1)[1] for p in files})
+        instance.add_dynamic_partitions(ARRIVAL_DAYS.name, days)
+        yield Stack(lake, home, instance, days)
+
+
+def _touched(stack: Stack, day: str) -> list[int]:
+    return sorted(stack.stored("day_rating_changes", day)["user_id"].unique().to_list())
+
+
+def test_a_day_reaches_every_store_as_its_rows_and_a_repeat_changes_nothing(stack: Stack) -> None:
+    day = stack.days[0]
+    delivered = set(pl.read_csv(stack.lake.joinpath(*LANDING_DAYS, f"ratings-{day}.csv"))["userId"].to_list())
+    untouched_probe = sorted(set(pl.read_parquet(stack.lake / "ratings.parquet")["user_id"].to_list()) - delivered)[:3]
+    before_untouched = stack.snapshot(untouched_probe)
+    result = stack.run(day)
+    assert result.success
+    assert [e.passed for e in result.get_asset_check_evaluations()] and all(
+        e.passed for e in result.get_asset_check_evaluations())
+    users = _touched(stack, day)
+    assert set(users).isdisjoint(untouched_probe)
+    after = stack.snapshot(users)
+    # Milvus: each touched user's entity is the day's vector
+    vectors = stack.stored("day_user_vectors", day).filter(pl.col("vector").is_not_null()).sort("user_id")
+    served = after["user_vectors"]
+    assert served["id"].to_list() == vectors["user_id"].to_list()
+    assert np.abs(np.stack(served["vector"].to_numpy()) - np.stack(vectors["vector"].to_numpy())).max() <= 1e-6
+    hybrid = stack.stored("day_hybrid_user_vectors", day).filter(pl.col("vector").is_not_null())
+    assert after["hybrid_user_vectors"]["id"].to_list() == sorted(hybrid["user_id"].to_list())
+    # Neo4j: the touched users' RATED set is their current ratings
+    current = stack.stored("day_user_ratings", day).filter(pl.col("user_id").is_in(users)).sort("user_id", "movie_id")
+    assert [(r["user_id"], r["movie_id"], r["rating"], r["timestamp"]) for r in after["rated"]] == [
+        (u, m, float(r), e) for u, m, r, e in current.select("user_id", "movie_id", "rating", "epoch").rows()]
+    new_people = stack.stored("day_demographics", day)
+    assert new_people.height == 2 and {p["id"] for p in after["users"]} >= set(new_people["user_id"].to_list())
+    # AgentDB: a session per touched user, read by AgentDB itself
+    assert len(after["learning_sessions"]) == len(users)
+    new_session = f"user-{new_people['user_id'][0]}"
+    assert NodeRuntime.locate().stats(stack.lake / "agentdb.db", new_session)["sessions"] >= 1
+    meta = result.asset_materializations_for_node("day_release")[0].metadata
+    assert meta["touched_users"].value == len(users) and meta["user_vectors_untouched"].value > 0
+    assert served_days.published_days(served_days.published_folder(stack.lake)) == [date.fromisoformat(day)]
+    assert not day_publish.journal_folder(stack.lake, date.fromisoformat(day)).exists()
+    _same(stack.snapshot(untouched_probe), before_untouched)  # untouched users: not rewritten
+
+    again = stack.run(day)  # applied twice: the delta is empty and no store changes
+    assert stack.stored("day_rating_changes", day).is_empty()
+    assert again.asset_materializations_for_node("day_release")[0].metadata["changes"].value == 0
+    _same(stack.snapshot(users), after)
+
+
+def _inputs(stack: Stack, day: str) -> day_publish.DayInputs:
+    changes = stack.stored("day_rating_changes", day)
+    touched = changes.select("user_id").unique()
+    served = pl.read_parquet(stack.lake / "demographics.parquet").join(touched, on="user_id", how="semi")
+    people = stack.stored("day_demographics", day)
+    return day_publish.DayInputs(
+        date.fromisoformat(day), changes, stack.stored("day_user_ratings", day), stack.stored("day_user_vectors", day),
+        stack.stored("day_hybrid_user_vectors", day),
+        pl.concat([served, people.select(served.columns).cast(served.schema)]),
+        stack.stored("day_episodes", day), stack.stored("day_policies", day), stack.stored("day_ratings", day),
+        stack.stored("day_erasures", day))
+
+
+def test_a_store_failing_mid_day_restores_every_store_and_publishes_nothing(stack: Stack) -> None:
+    day = stack.days[1]
+    assert stack.run(day, BEFORE_STORES).success
+    users = _touched(stack, day)
+    before = stack.snapshot(users)
+
+    def fail_after(store: str) -> None:
+        if store == "user_vectors":  # the graph and one collection changed, the rest not yet
+            raise ConnectionError("Milvus went away")
+
+    milvus = stack.milvus()
+    with milvus.connected(), dg.build_resources({"neo4j": local_neo4j()}) as resources:
+        stores = day_publish.DayStores(milvus, resources.neo4j.client, (stack.lake / "agentdb.db").resolve(),
+                                       NodeRuntime.locate(), 10)
+        with pytest.raises(ConnectionError):
+            day_publish.publish(stack.lake, _inputs(stack, day), stores, print, after_store=fail_after)
+    _same(stack.snapshot(users), before)
+    assert date.fromisoformat(day) not in served_days.published_days(served_days.published_folder(stack.lake))
+    assert not day_publish.journal_folder(stack.lake, date.fromisoformat(day)).exists()
+
+
+KILL_AFTER_GRAPH_AND_ONE_COLLECTION = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    import dagster as dg
+    from tv5_assets.agentdb.node import NodeRuntime
+    from tv5_assets.release import day_publish
+    from tv5_assets.vector_store.resources import MilvusResource
+    from tv5_assets_tests.harness import local_neo4j
+    from tv5_assets_tests.test_day_release import Stack, _inputs
+
+    lake, day = Path(sys.argv[1]), sys.argv[2]
+    stack = Stack(lake, lake, None, [day])
+
+    def kill(store):
+        if store == "user_vectors":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    milvus = MilvusResource(uri=str(lake / "milvus.db"))
+    with milvus.connected(), dg.build_resources({"neo4j": local_neo4j()}) as resources:
+        stores = day_publish.DayStores(milvus, resources.neo4j.client, (lake / "agentdb.db").resolve(),
+                                       NodeRuntime.locate(), 10)
+        day_publish.publish(lake, _inputs(stack, day), stores, print, after_store=kill)
+""")
+
+
+def test_a_run_killed_mid_day_is_restored_then_completed_by_the_next_run(stack: Stack) -> None:
+    day = stack.days[1]
+    assert stack.run(day, BEFORE_STORES).success
+    users = _touched(stack, day)
+    before = stack.snapshot(users)
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_GRAPH_AND_ONE_COLLECTION, str(stack.lake), day],
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                            timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    journal = day_publish.journal_folder(stack.lake, date.fromisoformat(day))
+    assert journal.exists()
+    half = stack.snapshot(users)
+    assert half["rated"] != before["rated"] and not half["user_vectors"].equals(before["user_vectors"])
+    assert half["learning_sessions"] == before["learning_sessions"]  # AgentDB not reached: a mixed state
+    milvus = stack.milvus()
+    with milvus.connected(), dg.build_resources({"neo4j": local_neo4j()}) as resources:
+        stores = day_publish.DayStores(milvus, resources.neo4j.client, (stack.lake / "agentdb.db").resolve(),
+                                       NodeRuntime.locate(), 10)
+        assert day_publish.recover(stack.lake, stores, print) == [f"{day}: restored"]  # what the next run does first
+    _same(stack.snapshot(users), before)
+    rerun = stack.run(day)
+    assert rerun.success
+    assert rerun.asset_materializations_for_node("day_release")[0].metadata["touched_users"].value == len(users)
+    assert date.fromisoformat(day) in served_days.published_days(served_days.published_folder(stack.lake))
+    assert not journal.exists()
+    completed = stack.snapshot(users)
+    assert completed["rated"] == half["rated"] and completed["user_vectors"].equals(half["user_vectors"])
