@@ -23,6 +23,8 @@ from tv5_assets.platform.housekeeping import purge_old_runs, purge_old_runs_dail
 from tv5_assets.release import assets as release_assets
 from tv5_assets.release.catalog import stage_assets, stage_checks
 from tv5_assets.release import day_assets as release_day_assets
+from tv5_assets.release import day_checks as release_day_checks
+from tv5_assets.release.refit import WHOLE_GRAPH, refit_on_recall_drift, weekly_refit
 from tv5_assets.rl import day_assets as rl_day_assets
 from tv5_assets.rl import day_checks as rl_day_checks
 from tv5_assets.synthetic import day_assets as synthetic_day_assets
@@ -43,12 +45,15 @@ all_assets = [*stage_assets, *release_assets.assets, *day_assets.assets, *embedd
               *taste_day_assets.assets, *rl_day_assets.assets, *synthetic_day_assets.assets,
               *release_day_assets.assets]
 all_checks = [*stage_checks, *day_checks.asset_checks, *embeddings_day_checks.asset_checks,
-              *taste_day_checks.asset_checks, *rl_day_checks.asset_checks, *synthetic_day_checks.asset_checks]
+              *taste_day_checks.asset_checks, *rl_day_checks.asset_checks, *synthetic_day_checks.asset_checks,
+              *release_day_checks.asset_checks]
 DAYS = dg.AssetSelection.groups(DAY_GROUP)
 
 whole_graph_job = dg.define_asset_job(
-    "whole_graph", selection=dg.AssetSelection.all() - DAYS,
-    description="Materialize every asset of the graph (the daily deliveries apart: the `daily` job)."
+    WHOLE_GRAPH, selection=dg.AssetSelection.all() - DAYS,
+    description="Materialize every asset of the graph (the daily deliveries apart: the `daily` job). It is also the "
+    "refit of the global models: weekly (`weekly_refit`) and when a day's served recall drifts "
+    "(`refit_on_recall_drift`).",
 )
 # A day is small: its steps run in the run's own process rather than paying ~3 s of imports each.
 daily_job = dg.define_asset_job(
@@ -76,9 +81,9 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=all_checks,
     jobs=[whole_graph_job, movielens_job, serving_stores_job, daily_job, purge_old_runs, *release_assets.jobs],
-    schedules=[purge_old_runs_daily],
+    schedules=[purge_old_runs_daily, weekly_refit],
     sensors=[serving_stores_sensor(), source_release_sensor(SETTINGS.landing_dir(), SETTINGS.tv5_movielens_source),
-             arrival_days_sensor(str(Path(DATA_DIR, *LANDING_DAYS)))],
+             arrival_days_sensor(str(Path(DATA_DIR, *LANDING_DAYS))), refit_on_recall_drift()],
     executor=EXECUTORS[SETTINGS.tv5_executor],
     resources={
         "io_manager": PolarsParquetIOManager(base_dir=DATA_DIR),

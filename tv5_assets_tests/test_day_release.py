@@ -243,3 +243,43 @@ def test_a_run_killed_mid_day_is_restored_then_completed_by_the_next_run(stack: 
     assert not journal.exists()
     completed = stack.snapshot(users)
     assert completed["rated"] == half["rated"] and completed["user_vectors"].equals(half["user_vectors"])
+
+
+def test_a_refit_folds_the_published_days_in_and_a_release_without_them_is_refused(stack: Stack) -> None:
+    published = served_days.published_days(served_days.published_folder(stack.lake))
+    assert published == [date.fromisoformat(d) for d in stack.days[:2]]
+    users = sorted(set(_touched(stack, stack.days[0])) | set(_touched(stack, stack.days[1])))
+    served_before = stack.snapshot(users)
+    refused = materialize("release", stack.lake, instance=stack.instance, raise_on_error=False)
+    assert not refused.success
+    message = " ".join(str(e.event_specific_data.error.message) for e in refused.get_step_failure_events())
+    assert "not folded into the `ratings`" in message and stack.days[0] in message and stack.days[1] in message
+    _same(stack.snapshot(users), served_before)  # nothing published
+
+    refit = materialize("*", stack.lake, release_config(**SMALL_SAMPLE), instance=stack.instance)
+    assert refit.success
+    meta = refit.asset_materializations_for_node("ratings")[0].metadata
+    assert meta["folded_days"].value == stack.days[:2]
+    ratings = pl.read_parquet(stack.lake / "ratings.parquet")
+    current = stack.stored("day_user_ratings", stack.days[1])  # the second day's scope, after both days
+    mine = ratings.filter(pl.col("user_id").is_in(current["user_id"].unique().implode()))
+    assert mine.select("user_id", "movie_id", "rating").sort("user_id", "movie_id").rows() == \
+        current.select("user_id", "movie_id", "rating").sort("user_id", "movie_id").rows()
+    refitted = stack.snapshot(users)  # the refit serves what the days served, user by user
+    assert refitted["rated"] == served_before["rated"]
+    # the same users; archetypes are a global model (quotas over everyone's behaviour), redrawn by a refit
+    assert [u["id"] for u in refitted["users"]] == [u["id"] for u in served_before["users"]]
+    for alias in ("user_vectors", "hybrid_user_vectors"):
+        assert refitted[alias]["id"].to_list() == served_before[alias]["id"].to_list()
+    a, b = refitted["user_vectors"], served_before["user_vectors"]  # hybrid ones move: the refit refits ALS
+    assert np.abs(np.stack(a["vector"].to_numpy()) - np.stack(b["vector"].to_numpy())).max() <= 1e-6
+    with sqlite3.connect(stack.lake / "agentdb.db") as conn:
+        sessions = conn.execute("SELECT COUNT(*) FROM learning_sessions").fetchone()[0]
+    assert sessions == ratings["user_id"].n_unique()
+
+    last = stack.days[2]  # a day after the refit: its delta is taken against the folded base alone
+    result = stack.run(last)
+    assert result.success
+    changes = result.asset_materializations_for_node("day_changes")[0].metadata
+    assert changes["folded_days"].value == 2 and changes["published_days"].value == 0
+    assert date.fromisoformat(last) in served_days.published_days(served_days.published_folder(stack.lake))

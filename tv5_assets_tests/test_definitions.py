@@ -13,7 +13,7 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
                    "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
                    "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
-                   "day_demographics"}
+                   "day_demographics", "day_policies", "day_release"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -70,6 +70,7 @@ EXPECTED_CHECKS = {
     *(("day_demographics", check) for check in (
         "one_row_per_new_user", "required_fields", "valid_country_and_language_codes", "signup_before_first_rating",
         "platforms_offered_in_region", "age_in_band")),
+    ("day_release", "served_recall_drift"),
 }
 EXPECTED_JOBS = {"whole_graph", "movielens", "serving_stores", "daily", "purge_old_runs", "rollback"}
 
@@ -98,6 +99,7 @@ def test_blocking_checks_are_the_ones_guarding_downstream() -> None:
                    for c in ("media_vectors", "user_vectors", "hybrid_media_vectors", "hybrid_user_vectors")),
                  ("recommendation_quality", "served_beats_most_popular"),
                  ("recommendation_quality", "ann_search_agrees_with_exact"),
+                 ("day_release", "served_recall_drift"),  # warns; its failure requests a refit
                  *((store, "built_from_newest_source") for store in SERVING_STORES)}
     for key in graph.asset_check_keys:
         spec = graph.get_check_spec(key)
@@ -174,8 +176,12 @@ def test_every_step_that_writes_or_audits_a_store_is_in_that_stores_pool() -> No
 
 def test_the_source_sensor_and_the_retention_schedule_are_defined() -> None:
     assert {sensor.name for sensor in defs.sensors or []} >= {"serving_stores_follow_inputs", "movielens_new_release",
-                                                              "arrival_days_sensor"}
-    assert {schedule.name for schedule in defs.schedules or []} == {"purge_old_runs_daily"}
+                                                              "arrival_days_sensor", "refit_on_recall_drift"}
+    assert {schedule.name for schedule in defs.schedules or []} == {"purge_old_runs_daily", "weekly_refit"}
+    refit = defs.resolve_schedule_def("weekly_refit")
+    assert refit.job_name == "whole_graph" and refit.cron_schedule == "0 3 * * 0"
+    assert refit.execution_timezone == "UTC" and refit.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert defs.resolve_sensor_def("refit_on_recall_drift").job_name == "whole_graph"
 
 
 def test_dagster_definitions_validate_accepts_the_code_location() -> None:

@@ -1,6 +1,7 @@
 """MovieLens stage: the raw release and the four parsed tables (thin Dagster wiring)."""
 
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.settings import Settings
 from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
 from tv5_assets.core.versioning import versioned_asset
-from tv5_assets.ingestion import movielens
+from tv5_assets.ingestion import days, movielens, served_days
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
 from tv5_assets.ingestion.release import (
     GROUPLENS_URL,
@@ -28,6 +29,8 @@ from tv5_assets.ingestion.release import (
 from tv5_assets.sample.generator import SampleSpec
 
 GROUP = "movielens"
+# `ratings` metadata: the published arrival days folded into it, their contents' hash and the rows they added
+FOLDED_DAYS, FOLDED_FINGERPRINT, FOLDED_NET_ROWS = "folded_days", "folded_days_fingerprint", "folded_net_rows"
 OWNERS = ["team:data-platform"]
 
 
@@ -185,12 +188,15 @@ def movies(
     group_name=GROUP,
     kinds={"polars", "parquet"},
     owners=OWNERS,
+    deps=["published_days"],
     description=(
         "One row per (user, movie) rating: user_id, movie_id, rating (0.5-5.0 in half steps), timestamp "
         "(UTC), time_of_day from the UTC hour (night 0-5, morning 6-11, afternoon 12-17, evening 18-23). "
         "Sorted by user then time. Quarantined with file, line and rule: non-integer ids, non-numeric "
         "or out-of-domain ratings, timestamps before 1995 or in the future, movies absent from `movies`, "
-        "rows with too many fields, and repeated (user, movie) pairs (the latest rating is kept)."
+        "rows with too many fields, and repeated (user, movie) pairs (the latest rating is kept). The arrival "
+        "days published so far (`published_days`) are folded in by the day rules (latest wins, erasures), so a "
+        "full rebuild (the refit) serves them too; `folded_days` in the metadata names them."
     ),
 )
 def ratings(
@@ -203,6 +209,11 @@ def ratings(
     started = time.perf_counter()
     source = release_path(movielens_release, "ratings.csv")
     parsed = movielens.parse_ratings(source, movies["movie_id"])
+    published = served_days.published_folder(lake.base_dir)
+    folded = served_days.published_days(published)
+    if folded:  # the release's rows stay counted as read and kept above; the days change the current rows
+        parsed = dataclasses.replace(parsed, kept=days.fold_published(parsed.kept, *served_days.read_published(
+            published, folded)))
     dist = parsed.kept["rating"].value_counts().sort("rating")
     return publish(context, lake, "ratings", parsed, started, config.max_rejected_fraction, source, {
         "rating_distribution": dg.MetadataValue.json(
@@ -210,6 +221,9 @@ def ratings(
         ),
         "mean_rating": round(float(parsed.kept["rating"].mean() or 0.0), 4),
         "rating_chart": dg.MetadataValue.md(charts.rating_distribution_chart(dist)),
+        FOLDED_DAYS: dg.MetadataValue.json([d.isoformat() for d in folded]),
+        FOLDED_FINGERPRINT: served_days.fingerprint(published, folded),
+        FOLDED_NET_ROWS: served_days.net_rows(published, days=folded),
     })
 
 

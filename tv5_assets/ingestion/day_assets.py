@@ -9,6 +9,7 @@ other user is read back or rewritten: their count is reported instead.
 
 
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -16,12 +17,14 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from tv5_assets.core.checking import latest_metadata
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import DAYS_POOL
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.core.versioning import versioned_asset, versioned_multi_asset
 from tv5_assets.ingestion import day_delta, days, served_days
+from tv5_assets.ingestion.assets import FOLDED_DAYS
 
 DAY_GROUP = "days"
 OWNERS = ["team:data-platform"]
@@ -127,16 +130,23 @@ def day_changes(context: dg.AssetExecutionContext, lake: DataLake, ratings: pl.L
     """The delta against the served state: only the scope's rows are read from the base (`ratings`)."""
     started, day = time.perf_counter(), _day(context)
     published = served_days.published_folder(lake.base_dir)
-    published_log, published_ledger = served_days.read_published(published)
+    base_meta = latest_metadata(context, "ratings") or {}
+    folded = {date.fromisoformat(d) for d in base_meta.get(FOLDED_DAYS) or []}
+    if day in folded:
+        raise ValueError(f"arrival day {day} is folded into `ratings` by the last refit: a correction of it cannot "
+                         "be applied as a day; deliver the corrected ratings on a new arrival day")
+    on_top = [d for d in served_days.published_days(published) if d not in folded]  # the base holds the others
+    published_log, published_ledger = served_days.read_published(published, on_top)
     delta = day_delta.day_delta(days.base_log(ratings), published_log, published_ledger, day,
                                 day_ratings, day_erasures)
     context.log.info(f"day {day}: {delta.counts}")
     counts = {name: delta.counts[name] for name in day_delta.DELTA_COUNTS}
     yield _output("day_user_ratings", delta.after, {
         **counts,
-        "published_days": len(served_days.published_days(published)),
+        "published_days": len(on_top),
+        "folded_days": len(folded),
         # the served rows of every other user: counted from the base's row count and the days' nets, not read
-        "untouched_rows": ratings.select(pl.len()).collect().item() + served_days.net_rows(published)
+        "untouched_rows": ratings.select(pl.len()).collect().item() + served_days.net_rows(published, days=on_top)
         - delta.counts["rows_before"],
         "wall_time_s": round(time.perf_counter() - started, 3),
     })
@@ -147,4 +157,21 @@ def day_changes(context: dg.AssetExecutionContext, lake: DataLake, ratings: pl.L
     })
 
 
-assets = [day_delivery, day_changes]
+def _observed(fn):
+    """`dg.observable_source_asset` (a beta API, chosen: it is how a source outside Dagster's lineage says it
+    changed), its warning silenced where it is built."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.observable_source_asset(group_name=DAY_GROUP, owners=OWNERS, description=" ".join(
+            fn.__doc__.split()))(fn)
+
+
+@_observed
+def published_days(lake: DataLake) -> dg.DataVersion:
+    """The arrival days published to the served stores (`<lake>/days/published/`), observed as a hash of their
+    contents. `ratings` folds them in, so it shows unsynced after a day is published (each `day_release` records
+    a new observation): the global models refit from it on their own clock."""
+    return dg.DataVersion(served_days.fingerprint(served_days.published_folder(lake.base_dir)))
+
+
+assets = [day_delivery, day_changes, published_days]

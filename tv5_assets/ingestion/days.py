@@ -433,3 +433,11 @@ def apply_delivery(current: pl.DataFrame, log: pl.DataFrame, erasures: pl.DataFr
         touched_movies=_sorted_unique(changes[MOVIE]),
         counts={name: int(counts[name]) for name in COUNTS},
     )
+
+
+def fold_published(ratings: pl.DataFrame, published_log: pl.DataFrame, published_ledger: pl.DataFrame
+                   ) -> pl.DataFrame:
+    """The `ratings` table with published days applied (the refit's base): the release's rows as arriving on
+    BASE_ARRIVAL, the days' rows and erasures on theirs, current ratings by the merge rules, sorted as `ratings`."""
+    log = pl.concat([base_log(ratings), published_log.select(list(LOG_SCHEMA))])
+    return ratings_table(current_ratings(log.lazy(), published_ledger.select(list(LEDGER_SCHEMA)).lazy()).collect())

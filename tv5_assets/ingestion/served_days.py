@@ -9,6 +9,7 @@ count, the nets give the served row count, so a day reports the rows it left unt
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,9 +37,21 @@ def published_days(folder: Path) -> list[date]:
                   if entry.is_dir() and not entry.name.startswith("."))
 
 
-def read_published(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Every published day's rating-log rows and erasures (LOG_SCHEMA, LEDGER_SCHEMA), by arrival."""
-    days = published_days(folder)
+def fingerprint(folder: Path, days: list[date] | None = None) -> str:
+    """A hash of the published days' contents (of `days`, default all): what the full `ratings` folds in, and the
+    data version of the `published_days` source."""
+    digest = hashlib.sha256()
+    for day in published_days(folder) if days is None else days:
+        digest.update(day.isoformat().encode())
+        for name in (RATINGS_FILE, ERASURES_FILE, NET_FILE):
+            digest.update(hashlib.sha256((folder / day.isoformat() / name).read_bytes()).digest())
+    return digest.hexdigest()[:24]
+
+
+def read_published(folder: Path, days: list[date] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The published days' rating-log rows and erasures (LOG_SCHEMA, LEDGER_SCHEMA), by arrival: of `days`, or
+    of every published day."""
+    days = published_days(folder) if days is None else days
     if not days:
         return empty_log(), empty_ledger()
     log = pl.concat([pl.read_parquet(folder / d.isoformat() / RATINGS_FILE) for d in days])
@@ -46,9 +59,12 @@ def read_published(folder: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     return log.select(list(LOG_SCHEMA)), ledger.select(list(LEDGER_SCHEMA))
 
 
-def net_rows(folder: Path, day: date | None = None) -> int:
-    """Current rows the published days (or only `day`) added to the base release, less those they removed."""
+def net_rows(folder: Path, day: date | None = None, days: list[date] | None = None) -> int:
+    """Current rows the published days (or only `day`, or only `days`) added to the base release, less those they
+    removed."""
     chosen = published_days(folder) if day is None else [d for d in published_days(folder) if d == day]
+    if days is not None:
+        chosen = [d for d in chosen if d in days]
     return sum(json.loads((folder / d.isoformat() / NET_FILE).read_text())["net_rows"] for d in chosen)
 
 

@@ -23,6 +23,9 @@ from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import RELEASE_POOL
 from tv5_assets.core.releases import DEFAULT_KEEP_PREVIOUS, STAGED, Registry
 from tv5_assets.core.versioning import versioned_asset
+from tv5_assets.ingestion import served_days
+from tv5_assets.ingestion.assets import FOLDED_DAYS
+from tv5_assets.ingestion.day_assets import published_days
 from tv5_assets.evaluation.assets import recommendation_quality
 from tv5_assets.graph_store.assets import graph
 from tv5_assets.graph_store.resources import Neo4jResource
@@ -73,6 +76,16 @@ def staged_versions(report: gate.GateReport) -> dict[str, str]:
         if version:
             versions[store] = str(version)
     return versions
+
+
+def days_not_folded(instance: dg.DagsterInstance, lake: DataLake) -> list[str]:
+    """Arrival days published to the stores that the latest `ratings` did not fold in: a full release built from it
+    would serve stores without them (the days' rows would be lost until the next refit)."""
+    event = instance.get_latest_materialization_event(dg.AssetKey("ratings"))
+    meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+    folded = set(meta[FOLDED_DAYS].value) if FOLDED_DAYS in meta else set()
+    published = served_days.published_days(served_days.published_folder(lake.base_dir))
+    return [d.isoformat() for d in published if d.isoformat() not in folded]
 
 
 def release_id_for(target: dict[str, str], now: dt.datetime | None = None) -> str:
@@ -178,9 +191,15 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
     with publisher_lock(registry, context.log.info):
         recovered = recover(registry, all_pointers, context.log.info)
         gate_started = time.perf_counter()
-        report = gate.audit(context.instance, check_specs(), (*STORES, *EVIDENCE))
+        report = gate.audit(context.instance, check_specs(), (*STORES, *EVIDENCE),
+                            sources={published_days.key})
         gate_s = time.perf_counter() - gate_started
         served = registry.served_id()
+        if unfolded := days_not_folded(context.instance, lake):
+            raise dg.Failure(description=f"release stopped: arrival day(s) {', '.join(unfolded)} are published to "
+                             "the stores but not folded into the `ratings` these stores were built from; publishing "
+                             f"would drop them. Materialize `ratings` and what follows it again (the refit); the "
+                             f"stores still serve {served or 'what they served before'}")
         if not report.passed:
             listed = "\n".join(f"- {f.message}" for f in report.blocking[:MAX_LISTED])
             more = len(report.blocking) - MAX_LISTED

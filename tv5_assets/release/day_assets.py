@@ -3,9 +3,9 @@
 
 import time
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 import polars as pl
 
 from tv5_assets.agentdb.assets import DEFAULT_RECENT_STEPS, FILE_NAME, RECENT_STEPS
@@ -16,6 +16,7 @@ from tv5_assets.core.pools import RELEASE_POOL, hold_stores
 from tv5_assets.core.releases import Registry
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.release import day_publish
 from tv5_assets.release.publish import publisher_lock
@@ -59,7 +60,11 @@ def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: Milvu
         recent_steps=int((latest_metadata(context, "agentdb") or {}).get(RECENT_STEPS, DEFAULT_RECENT_STEPS)))
     with publisher_lock(Registry.in_lake(lake.base_dir), context.log.info):
         published = day_publish.publish(lake.base_dir, inputs, stores, context.log.info)
-    folder = Path(lake.base_dir, "days", "published", day.isoformat())
+    published_folder = served_days.published_folder(lake.base_dir)
+    folder = published_folder / day.isoformat()
+    # `ratings` folds the published days in: a new version of them makes it unsynced (the refit's clock)
+    context.log_event(dg.AssetObservation(asset_key="published_days", tags={
+        DATA_VERSION_TAG: served_days.fingerprint(published_folder)}))
     return dg.MaterializeResult(
         data_version=dg.DataVersion(f"{day.isoformat()}-{frame_fingerprint(day_rating_changes)}"),
         metadata={

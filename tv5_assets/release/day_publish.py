@@ -50,6 +50,9 @@ STATE_FILE = "state.json"
 APPLYING, APPLIED = "applying", "applied"
 COLLECTIONS: tuple[CollectionSpec, ...] = (USERS, HYBRID_USERS)
 SEARCH_SAMPLE = 200
+# AgentDB's search scans every embedding in JavaScript (~1.5 s a query at 162K users): a few users searched back,
+# every touched row's id compared through SQLite
+AGENTDB_SEARCH_SAMPLE = 3
 
 
 class DayReleaseError(RuntimeError):
@@ -224,7 +227,8 @@ def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], sec
     contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
                                         first_free_experience_id(stores.agentdb))
     counts |= {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
-    problems += [f"agentdb: {p}" for p in agentdb_day.read_back(stores.agentdb, inputs.users, contents, stores.node)]
+    problems += [f"agentdb: {p}" for p in agentdb_day.read_back(stores.agentdb, inputs.users, contents, stores.node,
+                                                                   sample=AGENTDB_SEARCH_SAMPLE)]
     seconds["agentdb"] = round(time.perf_counter() - started, 3)
     after_store("agentdb")
     return problems

@@ -1,0 +1,162 @@
+"""A day published to every served store at ml-25m shape: the `daily` run, `day_release` included.
+
+Reads the day files of `benchmarks.days_merge` (`data/bench/days_merge/size-N/`: one day of N ratings) and the
+stores of `benchmarks.whole_graph` (`data/bench/whole_graph/lake`: Milvus Lite's user collections and the AgentDB
+file the release serves, used in place) with the local Neo4j serving that release's 25M-relationship graph (this
+script loads and publishes it first when the server holds another graph). Each day is published, then withdrawn
+again by a corrected re-delivery of the same day with no rows (a second `daily` run, measured too), so every size
+starts from the base release's stores. Figures are times from the run's start and the run's peak RSS (the
+process tree's; Neo4j's own memory apart), with `day_release`'s per-store seconds.
+
+    python -m benchmarks.day_release [--sizes 10000 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.common import BENCH_DIR, measure, report
+
+WHOLE_GRAPH = BENCH_DIR / "whole_graph"
+DAYS = BENCH_DIR / "days_merge"
+READ_BY_A_DAY = ("ratings", "movies", "demographics", "content_vectors", "collaborative_movie_vectors",
+                 "hybrid_movie_vectors", "hybrid_user_vectors", "episodes", "policies", "recommendation_quality")
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def served_graph_rated() -> int:
+    import dagster as dg
+
+    from tv5_assets_tests.harness import local_neo4j
+
+    with dg.build_resources({"neo4j": local_neo4j()}) as resources:
+        return int(resources.neo4j.read("RETURN COUNT { (:User)-[:RATED]->(:Media) } AS n")[0]["n"])
+
+
+def load_graph() -> float:
+    """Re-import and publish the whole_graph benchmark's graph (the local server is shared with the tests)."""
+    from tv5_assets import local_services
+
+    work = WHOLE_GRAPH.resolve()
+    env = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home"), "TV5_DATA_DIR": str(work / "lake"),
+           "HF_HUB_OFFLINE": "1"}
+    env.update({k: v for k, v in local_services.env_file_values().items() if k not in os.environ})
+    config = work / "graph-reload.json"
+    config.write_text(json.dumps({"ops": {"graph": {"config": {"force_reload": True}}}}))
+    started = time.perf_counter()
+    with open(work / "graph-reload.log", "w") as log:
+        code = subprocess.call([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tv5_assets.definitions",
+                                "--select", "graph,release", "-c", str(config)], env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    if code:
+        raise SystemExit(f"loading the graph failed: see {work / 'graph-reload.log'}")
+    return time.perf_counter() - started
+
+
+def _lake(work: Path) -> Path:
+    """The day's lake: the whole_graph benchmark's inputs linked, its Milvus Lite folder and served AgentDB file
+    linked (the day writes them in place, as it writes the served stores), a published-days folder of its own."""
+    lake = work / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    lake.mkdir(parents=True)
+    source = (WHOLE_GRAPH / "lake").resolve()
+    for name in READ_BY_A_DAY:
+        os.symlink(source / f"{name}.parquet", lake / f"{name}.parquet")
+    os.symlink(source / "milvus.db", lake / "milvus.db")
+    os.symlink((source / "agentdb.db").resolve(), lake / "agentdb.db")
+    return lake
+
+
+def daily_run(path: str, lake: str) -> dict:
+    """The `daily` job, `day_release` included, for the day file at `path`, in-process on the whole_graph
+    benchmark's instance (whose latest materializations say how the served stores were built)."""
+    import dagster as dg
+
+    from tv5_assets.core.pools import apply_limits
+    from tv5_assets.definitions import defs
+    from tv5_assets.ingestion import days
+    from tv5_assets_tests.harness import lake_resources
+
+    day = days.day_of(Path(path))[1].isoformat()
+    instance = dg.DagsterInstance.from_config(str((WHOLE_GRAPH / "dagster_home").resolve()))
+    apply_limits(instance)
+    instance.add_dynamic_partitions("arrival_days", [day])
+    config = {"ops": {"day_delivery": {"config": {"days_dir": str(Path(path).parent)}}}}
+    started = time.perf_counter()
+    result = dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])],
+                            selection=dg.AssetSelection.groups("days"), partition_key=day, instance=instance,
+                            resources=lake_resources(Path(lake)), run_config=config, raise_on_error=False)
+    seconds = time.perf_counter() - started
+    failures = [str(e.event_specific_data.error.message)[:600] for e in result.get_step_failure_events()]
+    if failures:
+        return {"success": False, "seconds": seconds, "failures": failures}
+    steps = {e.step_key: round(e.event_specific_data.duration_ms / 1000, 2) for e in result.all_events
+             if e.event_type_value == "STEP_SUCCESS"}
+    meta = {k: v.value for k, v in result.asset_materializations_for_node("day_release")[0].metadata.items()}
+    return {"seconds": seconds, "success": result.success, "steps": steps,
+            "checks_passed": sum(e.passed for e in result.get_asset_check_evaluations()),
+            "checks": len(result.get_asset_check_evaluations()),
+            "release": {k: v for k, v in meta.items() if k != "published"}}
+
+
+def _withdrawal(day_file: Path, folder: Path) -> Path:
+    """The same day re-delivered with no rows: its publication withdraws every row the day brought."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    header = day_file.open().readline()
+    target = folder / day_file.name
+    target.write_text(header)
+    return target
+
+
+def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
+    if not run["success"]:
+        return label, f"FAILED after {run['seconds']:.1f} s: {run['failures']}"
+    release = run["release"]
+    return label, (f"{run['seconds']:.2f} s from the run's start, peak RSS {mib:,.0f} MiB, checks "
+                   f"{run['checks_passed']}/{run['checks']} passed; day_release {run['steps'].get('day_release')} s "
+                   f"(per store {release.get('store_seconds')}); touched users {release.get('touched_users'):,}, "
+                   f"changes {release.get('changes'):,}, graph {release.get('graph_rated_set'):,} RATED set / "
+                   f"{release.get('graph_rated_removed'):,} removed, user_vectors "
+                   f"{release.get('user_vectors_upserted'):,} upserted / {release.get('user_vectors_untouched'):,} "
+                   f"untouched, AgentDB sessions untouched "
+                   f"{release.get('agentdb_untouched_sessions')}; steps {run['steps']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "day_release")
+    parser.add_argument("--label", help="also save the figures as benchmarks/results/day_release-<label>.md")
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    rated = served_graph_rated()
+    if rated < 20_000_000:
+        seconds = load_graph()
+        rows.append(("graph re-imported and published first (not part of a day)", f"{seconds:.1f} s"))
+        rated = served_graph_rated()
+    rows.append(("served graph before the days", f"{rated:,} RATED"))
+    lake = _lake(args.work_dir)
+    for size in args.sizes:
+        [day_file] = sorted((DAYS / f"size-{size}").glob("ratings-*.csv"))
+        run, _, mib = measure(daily_run, str(day_file), str(lake))
+        rows.append(_line(f"day of {size:,} ratings published", run, mib))
+        back, _, back_mib = measure(daily_run, str(_withdrawal(day_file, args.work_dir / "withdrawn")), str(lake))
+        rows.append(_line("  the same day withdrawn (re-delivered empty)", back, back_mib))
+    rows.append(("served graph after the days and their withdrawals", f"{served_graph_rated():,} RATED"))
+    report(rows)
+    if args.label:
+        RESULTS.joinpath(f"day_release-{args.label}.md").write_text(
+            f"# day_release at ml-25m shape: {args.label} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+            + "\n".join(f"- **{k}**: {v}" for k, v in rows) + "\n")
+
+
+if __name__ == "__main__":
+    main()
