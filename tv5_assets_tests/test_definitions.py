@@ -13,7 +13,7 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
                    "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
                    "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
-                   "day_demographics", "day_policies", "day_release"}
+                   "day_demographics", "day_policies", "day_release", "published_days"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {

@@ -157,21 +157,20 @@ def day_changes(context: dg.AssetExecutionContext, lake: DataLake, ratings: pl.L
     })
 
 
-def _observed(fn):
-    """`dg.observable_source_asset` (a beta API, chosen: it is how a source outside Dagster's lineage says it
-    changed), its warning silenced where it is built."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.observable_source_asset(group_name=DAY_GROUP, owners=OWNERS, description=" ".join(
-            fn.__doc__.split()))(fn)
+PUBLISHED_DAYS = "published_days"
+with warnings.catch_warnings():  # a beta API, chosen: how a source outside Dagster's lineage says it changed
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    _observe = dg.multi_observable_source_asset(specs=[dg.AssetSpec(
+        PUBLISHED_DAYS, group_name=DAY_GROUP, owners=OWNERS, kinds={"parquet"},
+        description="The arrival days published to the served stores (`<lake>/days/published/`), observed as a "
+        "hash of their contents. `ratings` folds them in, so it shows unsynced after a day is published (each "
+        "`day_release` records a new observation): the global models refit from it on their own clock.")])
 
 
-@_observed
-def published_days(lake: DataLake) -> dg.DataVersion:
-    """The arrival days published to the served stores (`<lake>/days/published/`), observed as a hash of their
-    contents. `ratings` folds them in, so it shows unsynced after a day is published (each `day_release` records
-    a new observation): the global models refit from it on their own clock."""
-    return dg.DataVersion(served_days.fingerprint(served_days.published_folder(lake.base_dir)))
+@_observe
+def published_days(lake: DataLake):
+    yield dg.ObserveResult(asset_key=PUBLISHED_DAYS, data_version=dg.DataVersion(
+        served_days.fingerprint(served_days.published_folder(lake.base_dir))))
 
 
 assets = [day_delivery, day_changes, published_days]
