@@ -42,12 +42,7 @@ def served_graph_rated() -> int:
 
 def load_graph() -> float:
     """Re-import and publish the whole_graph benchmark's graph (the local server is shared with the tests)."""
-    from tv5_assets import local_services
-
-    work = WHOLE_GRAPH.resolve()
-    env = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home"), "TV5_DATA_DIR": str(work / "lake"),
-           "HF_HUB_OFFLINE": "1"}
-    env.update({k: v for k, v in local_services.env_file_values().items() if k not in os.environ})
+    work, env = WHOLE_GRAPH.resolve(), _bench_env()
     config = work / "graph-reload.json"
     config.write_text(json.dumps({"ops": {"graph": {"config": {"force_reload": True}}}}))
     started = time.perf_counter()
@@ -58,6 +53,82 @@ def load_graph() -> float:
     if code:
         raise SystemExit(f"loading the graph failed: see {work / 'graph-reload.log'}")
     return time.perf_counter() - started
+
+
+def _bench_env() -> dict[str, str]:
+    from tv5_assets import local_services
+
+    work = WHOLE_GRAPH.resolve()
+    env = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home"), "TV5_DATA_DIR": str(work / "lake"),
+           "HF_HUB_OFFLINE": "1"}
+    env.update({k: v for k, v in local_services.env_file_values().items() if k not in os.environ})
+    return env
+
+
+def downstream_of_ratings() -> list[str]:
+    """Every asset a new rating makes stale today: `ratings` and all that follows it (the stores and `release`
+    included), the arrival days apart."""
+    import dagster as dg
+
+    from tv5_assets.definitions import defs
+
+    selection = dg.AssetSelection.assets("ratings").downstream() - dg.AssetSelection.groups("days")
+    return sorted(k.to_user_string() for k in selection.resolve(defs.resolve_asset_graph()))
+
+
+def rebuild_downstream(log: Path) -> tuple[float, float, int]:
+    """Bringing a day in today: `ratings` and everything downstream of it materialized (multiprocess, as the
+    whole_graph benchmark runs); wall seconds, peak RSS of the process tree (GiB), exit code."""
+    from benchmarks.whole_graph import RssSampler
+
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        child = subprocess.Popen([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
+                                  "tv5_assets.definitions", "--select", ",".join(downstream_of_ratings())],
+                                 env=_bench_env(), cwd=Path(__file__).resolve().parents[1], stdout=out,
+                                 stderr=subprocess.STDOUT)
+        sampler = RssSampler(child.pid)
+        sampler.start()
+        code = child.wait()
+    sampler.done.set()
+    sampler.join()
+    return time.perf_counter() - started, sampler.peak() / 1024, code
+
+
+def sensor_latency(day_file: str, landing: str) -> dict:
+    """One evaluation of the day sensor on a landing folder that just received `day_file`: its own time (the
+    daemon evaluates it every `minimum_interval_seconds`, which adds up to that much before it runs)."""
+    import dagster as dg
+
+    from tv5_assets.ingestion.day_sensor import arrival_days_sensor
+
+    folder = Path(landing)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    shutil.copy(day_file, folder / Path(day_file).name)
+    sensor = arrival_days_sensor(str(folder))
+    with dg.DagsterInstance.ephemeral() as instance:
+        started = time.perf_counter()
+        result = sensor(dg.build_sensor_context(instance=instance))
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "requests": len(result.run_requests or []),
+            "interval_s": sensor.minimum_interval_seconds}
+
+
+def fold_into_bench_lake(day_file: Path) -> int:
+    """Publish the day into the whole_graph benchmark's lake, so that its `ratings` folds it in (as a rebuild that
+    brings the day in would); returns the rows it adds."""
+    import polars as pl
+
+    from tv5_assets.ingestion import days, served_days
+
+    lake = (WHOLE_GRAPH / "lake").resolve()
+    base = pl.read_parquet(lake / "ratings.parquet")
+    rows = days.read_day_ratings(day_file, pl.read_parquet(lake / "movies.parquet")["movie_id"]).drop("line")
+    added = days.fold_published(base, rows, days.empty_ledger()).height - base.height
+    served_days.publish_day(served_days.published_folder(lake), days.day_of(day_file)[1], rows, days.empty_ledger(),
+                            added)
+    return added
 
 
 def _lake(work: Path) -> Path:
@@ -135,6 +206,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "day_release")
     parser.add_argument("--label", help="also save the figures as benchmarks/results/day_release-<label>.md")
+    parser.add_argument("--baseline", action="store_true",
+                        help="first measure today's way: ratings and everything downstream rebuilt and released")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     rated = served_graph_rated()
@@ -151,6 +224,18 @@ def main() -> None:
         back, _, back_mib = measure(daily_run, str(_withdrawal(day_file, args.work_dir / "withdrawn")), str(lake))
         rows.append(_line("  the same day withdrawn (re-delivered empty)", back, back_mib))
     rows.append(("served graph after the days and their withdrawals", f"{served_graph_rated():,} RATED"))
+    [day_file] = sorted((DAYS / "size-100000").glob("ratings-*.csv"))
+    latency, _, _ = measure(sensor_latency, str(day_file), str(args.work_dir / "landing"))
+    rows.append(("the day sensor on the 100,000-rating day file", f"{latency['seconds']:.2f} s an evaluation "
+                 f"({latency['requests']} run requested); the daemon evaluates it every {latency['interval_s']} s"))
+    if args.baseline:  # back to back with the days above, on this host: the same day brought in today's way
+        added = fold_into_bench_lake(day_file)
+        seconds, peak, code = rebuild_downstream(args.work_dir / "downstream.log")
+        if code:
+            raise SystemExit(f"the downstream rebuild failed: see {args.work_dir / 'downstream.log'}")
+        rows.append((f"today: the 100,000-rating day folded into ratings ({added:+,} current rows), ratings and "
+                     f"everything downstream ({len(downstream_of_ratings())} assets, checks, stores and release)",
+                     f"{seconds:.1f} s, peak RSS {peak:.2f} GiB"))
     report(rows)
     if args.label:
         RESULTS.joinpath(f"day_release-{args.label}.md").write_text(

@@ -38,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 DAYS = dg.AssetSelection.groups("days")
 BEFORE_STORES = DAYS - dg.AssetSelection.assets("day_release")
 TABLES = {"learning_sessions": "id", "learning_experiences": "session_id", "episodes": "session_id"}
+# a step's natural key and values (its id is numbered per write; metadata.episode counts per user in a day's rows)
+STEP = "session_id, timestamp, action, state, reward, next_state, success"
 
 
 class Stack:
@@ -80,6 +82,8 @@ class Stack:
             for table, column in TABLES.items():
                 out[table] = conn.execute(f"SELECT * FROM {table} WHERE {column} IN ({marks}) ORDER BY 1, 2",
                                           sessions).fetchall()
+            out["steps"] = conn.execute(f"SELECT {STEP} FROM learning_experiences WHERE session_id IN ({marks}) "
+                                        "ORDER BY 1, 2, 3", sessions).fetchall()
             out["episode_embeddings"] = conn.execute(
                 f"SELECT * FROM episode_embeddings WHERE episode_id IN ({','.join('?' * len(users))}) ORDER BY 1",
                 users).fetchall()
@@ -276,6 +280,12 @@ def test_a_refit_folds_the_published_days_in_and_a_release_without_them_is_refus
     with sqlite3.connect(stack.lake / "agentdb.db") as conn:
         sessions = conn.execute("SELECT COUNT(*) FROM learning_sessions").fetchone()[0]
     assert sessions == ratings["user_id"].n_unique()
+    # AgentDB: the touched users' recent steps equal on natural keys, their vectors' embeddings within 1e-6
+    assert refitted["steps"] == served_before["steps"] and refitted["steps"]
+    embedded = {row[0]: np.frombuffer(row[1], np.float32) for row in refitted["episode_embeddings"]}
+    assert embedded.keys() == {row[0] for row in served_before["episode_embeddings"]}
+    assert max(np.abs(embedded[row[0]] - np.frombuffer(row[1], np.float32)).max()
+               for row in served_before["episode_embeddings"]) <= 1e-6
 
     last = stack.days[2]  # a day after the refit: its delta is taken against the folded base alone
     result = stack.run(last)
