@@ -195,9 +195,9 @@ def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
                    f"{run['checks_passed']}/{run['checks']} passed; day_release {run['steps'].get('day_release')} s "
                    f"(per store {release.get('store_seconds')}); touched users {release.get('touched_users'):,}, "
                    f"changes {release.get('changes'):,}, graph {release.get('graph_rated_set'):,} RATED set / "
-                   f"{release.get('graph_rated_removed'):,} removed, user_vectors "
-                   f"{release.get('user_vectors_upserted'):,} upserted / {release.get('user_vectors_untouched'):,} "
-                   f"untouched, AgentDB sessions untouched "
+                   f"{release.get('graph_rated_removed'):,} removed in {release.get('graph_transactions')} "
+                   f"transaction(s), user_vectors {release.get('user_vectors_upserted'):,} upserted / "
+                   f"{release.get('user_vectors_untouched'):,} untouched, AgentDB sessions untouched "
                    f"{release.get('agentdb_untouched_sessions')}; steps {run['steps']}")
 
 

@@ -4,7 +4,8 @@ A day does not reload the graph: it sets the RATED relationships of the (user, m
 changed to their new value (MERGE and SET, or DELETE for an erased or withdrawn rating), creates the User nodes of
 new users (public label and the served slot's, so the slot stays whole for a later publish or rollback) and
 deletes the nodes of users left with no rating, as a full load would not create them. All of it is one
-transaction, audited before it commits: every touched user's RATED count equals the day's current rows and every
+transaction (a day past `CHANGES_PER_TRANSACTION` changed pairs: one per part of whole users), audited before it
+commits: every touched user's RATED count equals the day's current rows and every
 changed pair holds its new value, else it rolls back and readers never saw it. Each statement sets values, so a
 repeat changes nothing. `restore` applies the journal (the pairs' old values and the touched users' nodes as they
 were) the same way, for a day that failed in another store after this one committed.
@@ -23,6 +24,9 @@ from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.ingestion.movielens import time_of_day
 
 ROWS_PER_STATEMENT = 50_000
+# changed pairs per transaction: a 1,000,000-rating day's one transaction passed the server's 1 GiB of transaction
+# memory (measured: benchmarks/results/day_release-session15.md); 300,000 stays well inside it
+CHANGES_PER_TRANSACTION = 300_000
 USER_PROPERTIES = [p for p in model.USER.properties if p != "id"]
 PAIR = ["user_id", "movie_id"]
 
@@ -52,7 +56,8 @@ def _counted(records: list[dict[str, Any]]) -> pl.DataFrame:
 def _rated(changes: pl.DataFrame, rating: str, epoch: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     present = pl.col(epoch).is_not_null()
     rated = changes.filter(present).select(
-        pl.col("user_id").cast(pl.Int64), pl.col("movie_id").cast(pl.Int64), pl.col(rating).cast(pl.Float64).alias("rating"),
+        pl.col("user_id").cast(pl.Int64), pl.col("movie_id").cast(pl.Int64),
+        pl.col(rating).cast(pl.Float64).alias("rating"),
         pl.col(epoch).cast(pl.Int64).alias("timestamp"),
         time_of_day(pl.col(epoch)).replace_strict(model.TIME_OF_DAY_HOURS, return_dtype=pl.String).alias("time_of_day"),
     )
@@ -153,9 +158,41 @@ def audit(run: Callable[[str, dict[str, Any]], list[dict[str, Any]]], day: Graph
     return problems
 
 
-def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambda _: None) -> dict[str, int]:
-    """Write `day` in one transaction, audit it inside, commit only when the audit passes (else GraphDayError)."""
+def parts(day: GraphDay, max_changes: int = CHANGES_PER_TRANSACTION) -> list[GraphDay]:
+    """`day` cut into parts of whole users with at most about `max_changes` changed pairs each (one part when it
+    fits): every part is audited on its own users."""
+    changed = pl.concat([day.rated.select("user_id"), day.unrated.select("user_id")])
+    if changed.height <= max_changes:
+        return [day]
+    per_user = changed.group_by("user_id").len().sort("user_id")
+    part = per_user.select(pl.col("user_id").alias("id"), ((pl.col("len").cum_sum() - 1) // max_changes).alias("part"))
+
+    def of(frame: pl.DataFrame, column: str, number: int) -> pl.DataFrame:
+        return frame.join(part.filter(pl.col("part") == number).select(pl.col("id").alias(column)), on=column,
+                          how="semi")
+
+    removed = day.removed_users.to_frame("id")
+    return [GraphDay(rated=of(day.rated, "user_id", n), unrated=of(day.unrated, "user_id", n),
+                     users=of(day.users, "id", n), removed_users=of(removed, "id", n)["id"],
+                     counts=of(day.counts, "id", n)) for n in range(int(part["part"].max()) + 1)]
+
+
+def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambda _: None,
+          max_changes: int = CHANGES_PER_TRANSACTION) -> dict[str, int]:
+    """Write `day` in one audited transaction (or, past `max_changes`, one per part of whole users: readers may
+    then see part of the day until the last commits); each commits only when its audit passes (else
+    GraphDayError, and the parts already committed are for the caller's journal to restore)."""
     slot = slots.served_slot(client)
+    pieces = parts(day, max_changes)
+    for number, piece in enumerate(pieces, start=1):
+        _apply_one(client, piece, slot, f"{number}/{len(pieces)}")
+    log(f"graph: {day.rated.height} RATED set, {day.unrated.height} removed, {day.users.height} users set, "
+        f"{day.removed_users.len()} removed (slot {slot or 'none'}, {len(pieces)} transaction(s))")
+    return {"rated_set": day.rated.height, "rated_removed": day.unrated.height, "users_set": day.users.height,
+            "users_removed": day.removed_users.len(), "transactions": len(pieces)}
+
+
+def _apply_one(client: Neo4jClient, day: GraphDay, slot: str | None, label: str) -> None:
     work = statements(day, slot)
 
     def transaction() -> list[str]:
@@ -170,10 +207,8 @@ def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambd
                 tx.commit()
         return []
 
-    problems = client._retrying(f"the day's graph transaction ({len(work)} statements)", transaction)[0]  # noqa: SLF001
+    problems = client._retrying(f"the day's graph transaction {label} ({len(work)} statements)",  # noqa: SLF001
+                                transaction)[0]
     if problems:
-        raise GraphDayError("the day's graph changes were rolled back, readers never saw them: " + "; ".join(problems))
-    log(f"graph: {day.rated.height} RATED set, {day.unrated.height} removed, {day.users.height} users set, "
-        f"{day.removed_users.len()} removed (slot {slot or 'none'})")
-    return {"rated_set": day.rated.height, "rated_removed": day.unrated.height, "users_set": day.users.height,
-            "users_removed": day.removed_users.len()}
+        raise GraphDayError(f"the day's graph transaction {label} was rolled back, readers never saw it: "
+                            + "; ".join(problems))

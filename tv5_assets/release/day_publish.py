@@ -7,7 +7,8 @@ slot, an 850 MB AgentDB file): it is applied to what readers are served, user by
    `<lake>/days/journal/<day>/`: each user collection's entities, the graph's User nodes and RATED counts (the
    pairs' old values travel in the day's changes), AgentDB's rows. `state.json`, written last, makes it complete.
 2. **Apply and audit, store by store.** The graph in one transaction audited before it commits (RATED counts,
-   the changed pairs' values, the users' nodes); each user collection upserted and deleted, then read back
+   the changed pairs' values, the users' nodes), run by the Neo4j server while this process writes the others;
+   each user collection upserted and deleted, then read back
    (every touched vector equal within 1e-6, deleted users gone) and searched back (a sample found first by their
    own vector); AgentDB's rows in one SQLite transaction, read back by AgentDB. The day's blocking checks have
    audited every row before this step runs.
@@ -29,6 +30,7 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -140,14 +142,17 @@ def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
     staged = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
     users = inputs.users
     users.to_frame("user_id").write_parquet(staged / "users.parquet")
-    for spec in COLLECTIONS:
-        name = served_collection(stores.milvus, spec)
-        day_upsert.read_rows(stores.milvus, name, users, spec).write_parquet(staged / f"milvus-{spec.alias}.parquet")
-    graph_users, graph_counts = graph_day.journal(stores.graph, users)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-journal") as pool:
+        graph = pool.submit(graph_day.journal, stores.graph, users)  # the server reads while we read the others
+        for spec in COLLECTIONS:
+            name = served_collection(stores.milvus, spec)
+            day_upsert.read_rows(stores.milvus, name, users, spec).write_parquet(
+                staged / f"milvus-{spec.alias}.parquet")
+        agentdb_day.journal(stores.agentdb, users, staged / "agentdb.sqlite")
+    graph_users, graph_counts = graph.result()
     graph_users.write_parquet(staged / "graph-users.parquet")
     graph_counts.write_parquet(staged / "graph-counts.parquet")
     inputs.changes.write_parquet(staged / "changes.parquet")
-    agentdb_day.journal(stores.agentdb, users, staged / "agentdb.sqlite")
     inputs.ratings.select(list(LOG_SCHEMA)).write_parquet(staged / "day-ratings.parquet")
     inputs.erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / "day-erasures.parquet")
     _write_state(staged, {"day": inputs.day.isoformat(), "phase": APPLYING, "rows_added": inputs.rows_added,
@@ -203,34 +208,42 @@ def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None])
     return outcomes
 
 
+def _apply_graph(inputs: DayInputs, stores: DayStores, log: Callable[[str], None]) -> tuple[dict[str, int], float]:
+    started = time.perf_counter()
+    applied = graph_day.apply(stores.graph, graph_day.day_graph(inputs.changes, inputs.current, inputs.profiles), log)
+    return applied, round(time.perf_counter() - started, 3)
+
+
 def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], seconds: dict[str, float],
                log: Callable[[str], None], after_store: Callable[[str], None]) -> list[str]:
+    """Every store applied and audited. The graph's transaction runs on the Neo4j server while this process writes
+    the collections and AgentDB (a thread waits for it); a failure anywhere is raised once the graph is done."""
     problems: list[str] = []
-    started = time.perf_counter()
-    counts |= {f"graph_{k}": v for k, v in graph_day.apply(
-        stores.graph, graph_day.day_graph(inputs.changes, inputs.current, inputs.profiles), log).items()}
-    seconds["graph"] = round(time.perf_counter() - started, 3)
-    after_store("graph")
-    for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors)):
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-day") as pool:
+        graph = pool.submit(_apply_graph, inputs, stores, log)
+        for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors)):
+            started = time.perf_counter()
+            name = served_collection(stores.milvus, spec)
+            rows = day_upsert.day_rows(vectors, inputs.profiles, spec)
+            counts |= {f"{spec.alias}_{k}": v for k, v in day_upsert.apply(stores.milvus, name, rows, spec).items()}
+            served = day_upsert.read_rows(stores.milvus, name, inputs.users, spec)
+            problems += [f"{spec.alias}: {p}" for p in day_upsert.compare(served, rows.upserts.frame, rows.deletes)]
+            problems += [f"{spec.alias}: {p}" for p in day_upsert.search_back(
+                stores.milvus, name, rows.upserts.frame, spec, SEARCH_SAMPLE)]
+            counts[f"{spec.alias}_untouched"] = stores.milvus.count(name) - rows.upserts.frame.height
+            seconds[spec.alias] = round(time.perf_counter() - started, 3)
+            after_store(spec.alias)
         started = time.perf_counter()
-        name = served_collection(stores.milvus, spec)
-        rows = day_upsert.day_rows(vectors, inputs.profiles, spec)
-        counts |= {f"{spec.alias}_{k}": v for k, v in day_upsert.apply(stores.milvus, name, rows, spec).items()}
-        served = day_upsert.read_rows(stores.milvus, name, inputs.users, spec)
-        problems += [f"{spec.alias}: {p}" for p in day_upsert.compare(served, rows.upserts.frame, rows.deletes)]
-        problems += [f"{spec.alias}: {p}" for p in day_upsert.search_back(
-            stores.milvus, name, rows.upserts.frame, spec, SEARCH_SAMPLE)]
-        counts[f"{spec.alias}_untouched"] = stores.milvus.count(name) - rows.upserts.frame.height
-        seconds[spec.alias] = round(time.perf_counter() - started, 3)
-        after_store(spec.alias)
-    started = time.perf_counter()
-    contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
-                                        first_free_experience_id(stores.agentdb))
-    counts |= {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
-    problems += [f"agentdb: {p}" for p in agentdb_day.read_back(stores.agentdb, inputs.users, contents, stores.node,
-                                                                   sample=AGENTDB_SEARCH_SAMPLE)]
-    seconds["agentdb"] = round(time.perf_counter() - started, 3)
-    after_store("agentdb")
+        contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
+                                            first_free_experience_id(stores.agentdb))
+        counts |= {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
+        problems += [f"agentdb: {p}" for p in agentdb_day.read_back(
+            stores.agentdb, inputs.users, contents, stores.node, sample=AGENTDB_SEARCH_SAMPLE)]
+        seconds["agentdb"] = round(time.perf_counter() - started, 3)
+        after_store("agentdb")
+    applied, seconds["graph"] = graph.result()  # its GraphDayError (an audit that rolled back) or failure
+    counts |= {f"graph_{k}": v for k, v in applied.items()}
+    after_store("graph")
     return problems
 
 
