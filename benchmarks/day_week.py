@@ -59,14 +59,14 @@ def served_search(lake: str, queries: int = 500, timed: int = 200, seed: int = 0
             "p95_ms": float(np.percentile(times, 95)), "distinct_ids": int(pl.Series(ids).n_unique())}
 
 
-def compare_full(lake: str, touched: list[int]) -> dict:
-    """The full build's content vectors and current ratings for the touched users, against the served stores."""
+def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed: int = 0) -> dict:
+    """The full build's content vectors and current ratings, against the served stores: every touched user's
+    served vector, and the RATED rows of a sample of them (reading all of theirs would move ~20M rows over Bolt)."""
     import dagster as dg
     import polars as pl
 
     from tv5_assets.embeddings.user_vectors import user_vectors
     from tv5_assets.ingestion import days, served_days
-    from tv5_assets.vector_store import day_upsert
     from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets.vector_store.schema import USERS
     from tv5_assets_tests.harness import local_neo4j
@@ -77,42 +77,63 @@ def compare_full(lake: str, touched: list[int]) -> dict:
     full = days.fold_published(pl.read_parquet(base / "ratings.parquet"), *served_days.read_published(folder))
     content = pl.read_parquet(base / "content_vectors.parquet").select("movie_id", "vector")
     as_ratings = full.select("user_id", "movie_id", "rating", pl.col("timestamp").dt.epoch("s").alias("timestamp"))
-    vectors = user_vectors(as_ratings, content)
+    vectors = user_vectors(as_ratings, content).frame
     full_s = time.perf_counter() - started
     ids = pl.Series(touched, dtype=pl.Int64)
-    expected = vectors.filter(pl.col("user_id").is_in(ids.implode())).sort("user_id")
     milvus = MilvusResource(uri=str(base / "milvus.db"))
     with milvus.connected():
         name = milvus.alias_target(milvus.alias_name(USERS.alias))
         milvus.ensure_searchable(name)
-        served = day_upsert.read_rows(milvus, name, ids, USERS)
-        entities = milvus.count(name)
-    same_users = served["id"].to_list() == expected["user_id"].to_list()
-    gap = float(np.abs(np.asarray(served["vector"].to_list()) - np.asarray(expected["vector"].to_list())).max()) \
-        if same_users and served.height else float("nan")
-    mine = full.filter(pl.col("user_id").is_in(ids.cast(pl.Int32).implode()))
+        served = milvus.values_where(name, "id >= 0", "vector").sort("id")
+    every_user_equal = served["id"].to_list() == vectors["user_id"].cast(pl.Int64).to_list()
+    mine = served.filter(pl.col("id").is_in(ids.implode()))
+    expected = vectors.filter(pl.col("user_id").cast(pl.Int64).is_in(ids.implode())).sort("user_id")
+    same_users = mine["id"].to_list() == expected["user_id"].cast(pl.Int64).to_list()
+    gap = float(np.abs(np.asarray(mine["vector"].to_list()) - np.asarray(expected["vector"].to_list())).max()) \
+        if same_users and mine.height else float("nan")
+    sample = sorted(np.random.default_rng(seed).choice(touched, size=min(graph_sample, len(touched)),
+                                                       replace=False).tolist())
+    wanted = full.filter(pl.col("user_id").is_in(pl.Series(sample, dtype=pl.Int32).implode()))
     with dg.build_resources({"neo4j": local_neo4j()}) as resources:
         rated = resources.neo4j.read(
             "UNWIND $ids AS id MATCH (:User {id: id})-[r:RATED]->(m:Media) "
-            "RETURN id, m.id AS movie, r.rating AS rating", {"ids": touched})
-        users = resources.neo4j.read("RETURN COUNT { (:User) } AS n")[0]["n"]
+            "RETURN id, m.id AS movie, r.rating AS rating", {"ids": sample})
+        counts = resources.neo4j.read(
+            "RETURN COUNT { (:User) } AS users, COUNT { (:User)-[:RATED]->(:Media) } AS n")[0]
     graph = pl.DataFrame(rated, schema={"id": pl.Int64, "movie": pl.Int64, "rating": pl.Float64})
     same_rated = sorted(graph.rows()) == sorted(
-        (int(u), int(m), float(r)) for u, m, r in mine.select("user_id", "movie_id", "rating").rows())
-    return {"touched": len(touched), "vector_users_equal": same_users, "vector_gap": gap,
-            "served_entities": entities, "full_users_with_vector": vectors.height,
-            "rated_equal": same_rated, "rated_rows": mine.height, "graph_users": users,
-            "full_users": full["user_id"].n_unique(), "full_s": full_s}
+        (int(u), int(m), float(r)) for u, m, r in wanted.select("user_id", "movie_id", "rating").rows())
+    return {"touched_users": len(touched), "served_ids_equal_full_build_users": every_user_equal,
+            "touched_vectors_equal_users": same_users, "touched_vector_max_gap": gap,
+            "served_entities": served.height, "full_build_users_with_vector": vectors.height,
+            "rated_equal_for_sampled_users": same_rated, "sampled_users": len(sample),
+            "sampled_rated_rows": wanted.height,
+            "graph_users": counts["users"], "graph_rated": counts["n"], "full_users": full["user_id"].n_unique(),
+            "full_rows": full.height, "full_build_s": full_s}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "day_week")
     parser.add_argument("--label", help="also save the figures as benchmarks/results/day_week-<label>.md")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="the days are applied already (an earlier run): measure and compare only")
+    parser.add_argument("--withdraw", action="store_true",
+                        help="re-deliver every day of an earlier run empty, which takes the stores back to the base")
     args = parser.parse_args()
     import polars as pl
 
+    if args.withdraw:
+        withdraw(args.work_dir / "lake", args.work_dir)
+        return
     rows: list[tuple[str, str]] = [("served graph before", f"{served_graph_rated():,} RATED")]
+    if args.compare_only:
+        lake = args.work_dir / "lake"
+        touched = set()
+        for path in sorted((lake / "day_rating_changes").glob("*.parquet")):
+            touched |= set(pl.read_parquet(path)["user_id"].to_list())
+        finish(rows, lake, None, touched, args.label)
+        return
     lake = _lake(args.work_dir)
     before, _, _ = measure(served_search, str(lake))
     rows.append(("user_vectors before the days", json_line(before)))
@@ -136,16 +157,36 @@ def main() -> None:
                      f"{run['seconds']:.1f} s, peak RSS {mib:,.0f} MiB, day_release {run['steps'].get('day_release')}"
                      f" s, touched {release.get('touched_users'):,}, changes {release.get('changes'):,}, checks "
                      f"{run['checks_passed']}/{run['checks']}"))
+    finish(rows, lake, before, touched, args.label)
+
+
+def finish(rows: list[tuple[str, str]], lake: Path, before: dict | None, touched: set[int], label: str | None) -> None:
     after, _, _ = measure(served_search, str(lake))
     rows.append(("user_vectors after the days", json_line(after)))
-    rows.append(("recall@10 after / before", f"{after['recall_at_10'] / before['recall_at_10']:.4f}"))
+    if before:
+        rows.append(("recall@10 after / before", f"{after['recall_at_10'] / before['recall_at_10']:.4f}"))
     compared, _, _ = measure(compare_full, str(lake), sorted(touched))
     rows.append(("served stores vs the full build over the same ratings", json_line(compared)))
     report(rows)
-    if args.label:
-        RESULTS.joinpath(f"day_week-{args.label}.md").write_text(
-            f"# seven days at ml-25m shape: {args.label} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
+    if label:
+        RESULTS.joinpath(f"day_week-{label}.md").write_text(
+            f"# seven days at ml-25m shape: {label} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})\n\n"
             + "\n".join(f"- **{k}**: {v}" for k, v in rows) + "\n")
+
+
+def withdraw(lake: Path, work: Path) -> None:
+    """Every published day of `lake` re-delivered with no rows (a correction withdrawing it): the stores go back to
+    the base release's rows."""
+    from tv5_assets.ingestion import served_days
+
+    for day in served_days.published_days(served_days.published_folder(lake)):
+        folder = work / "withdrawals" / day.isoformat()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"ratings-{day.isoformat()}.csv").write_text("userId,movieId,rating,timestamp\n")
+        run, _, _ = measure(daily_run, str(folder / f"ratings-{day.isoformat()}.csv"), str(lake))
+        print(f"withdrew {day}: {run.get('seconds', 0):.1f} s, success {run['success']}", flush=True)
+        if not run["success"]:
+            raise SystemExit(run["failures"])
 
 
 def json_line(figures: dict) -> str:
