@@ -201,15 +201,58 @@ def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
                    f"{release.get('agentdb_untouched_sessions')}; steps {run['steps']}")
 
 
+def _arrival_copy(day_file: Path, arrival: str | None, folder: Path) -> Path:
+    """The day file delivered on `arrival` (its ratings keep their own timestamps), or as it is."""
+    if arrival is None:
+        return day_file
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"ratings-{arrival}.csv"
+    shutil.copy(day_file, target)
+    return target
+
+
+def fold_published_days(source: Path) -> int:
+    """Copy published days (another benchmark's `days/published`) into the whole_graph benchmark's lake, whose
+    `ratings` then folds them in; returns how many."""
+    target = (WHOLE_GRAPH / "lake").resolve() / "days" / "published"
+    target.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    for day in sorted(p for p in source.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        shutil.rmtree(target / day.name, ignore_errors=True)
+        shutil.copytree(day, target / day.name)
+        copied += 1
+    return copied
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "day_release")
     parser.add_argument("--label", help="also save the figures as benchmarks/results/day_release-<label>.md")
     parser.add_argument("--baseline", action="store_true",
-                        help="first measure today's way: ratings and everything downstream rebuilt and released")
+                        help="first measure today's way: the days folded into ratings, then ratings and everything "
+                             "downstream rebuilt and released (the 100,000-rating day, or --fold-from's days)")
+    parser.add_argument("--fold-from", type=Path,
+                        help="a `days/published` folder (e.g. day_week's) whose days the baseline folds in")
+    parser.add_argument("--arrival", help="deliver each size's day on this arrival day (YYYY-MM-DD) instead of its "
+                        "file's (when the baseline folded a day of that date)")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
+    [hundred_k] = sorted((DAYS / "size-100000").glob("ratings-*.csv"))
+    if args.baseline:  # back to back with the days below, on this host
+        if args.fold_from:
+            what = f"{fold_published_days(args.fold_from)} published days of {args.fold_from} folded into ratings"
+        else:
+            what = f"the 100,000-rating day folded into ratings ({fold_into_bench_lake(hundred_k):+,} current rows)"
+        seconds, peak, code = rebuild_downstream(args.work_dir / "downstream.log")
+        if code:
+            raise SystemExit(f"the downstream rebuild failed: see {args.work_dir / 'downstream.log'}")
+        rows.append((f"today: {what}, then ratings and everything downstream ({len(downstream_of_ratings())} "
+                     "assets, their checks, the stores and release)", f"{seconds:.1f} s, peak RSS {peak:.2f} GiB"))
+        from benchmarks.day_week import json_line, served_search
+
+        fresh, _, _ = measure(served_search, str((WHOLE_GRAPH / "lake").resolve()))
+        rows.append(("user_vectors freshly built by that rebuild (no upsert yet)", json_line(fresh)))
     rated = served_graph_rated()
     if rated < 20_000_000:
         seconds = load_graph()
@@ -219,23 +262,15 @@ def main() -> None:
     lake = _lake(args.work_dir)
     for size in args.sizes:
         [day_file] = sorted((DAYS / f"size-{size}").glob("ratings-*.csv"))
+        day_file = _arrival_copy(day_file, args.arrival, args.work_dir / f"arrival-{size}")
         run, _, mib = measure(daily_run, str(day_file), str(lake))
         rows.append(_line(f"day of {size:,} ratings published", run, mib))
         back, _, back_mib = measure(daily_run, str(_withdrawal(day_file, args.work_dir / "withdrawn")), str(lake))
         rows.append(_line("  the same day withdrawn (re-delivered empty)", back, back_mib))
     rows.append(("served graph after the days and their withdrawals", f"{served_graph_rated():,} RATED"))
-    [day_file] = sorted((DAYS / "size-100000").glob("ratings-*.csv"))
-    latency, _, _ = measure(sensor_latency, str(day_file), str(args.work_dir / "landing"))
+    latency, _, _ = measure(sensor_latency, str(hundred_k), str(args.work_dir / "landing"))
     rows.append(("the day sensor on the 100,000-rating day file", f"{latency['seconds']:.2f} s an evaluation "
                  f"({latency['requests']} run requested); the daemon evaluates it every {latency['interval_s']} s"))
-    if args.baseline:  # back to back with the days above, on this host: the same day brought in today's way
-        added = fold_into_bench_lake(day_file)
-        seconds, peak, code = rebuild_downstream(args.work_dir / "downstream.log")
-        if code:
-            raise SystemExit(f"the downstream rebuild failed: see {args.work_dir / 'downstream.log'}")
-        rows.append((f"today: the 100,000-rating day folded into ratings ({added:+,} current rows), ratings and "
-                     f"everything downstream ({len(downstream_of_ratings())} assets, checks, stores and release)",
-                     f"{seconds:.1f} s, peak RSS {peak:.2f} GiB"))
     report(rows)
     if args.label:
         RESULTS.joinpath(f"day_release-{args.label}.md").write_text(
