@@ -238,6 +238,7 @@ def main() -> None:
                         "file's (when the baseline folded a day of that date)")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
+    args.work_dir.mkdir(parents=True, exist_ok=True)
     [hundred_k] = sorted((DAYS / "size-100000").glob("ratings-*.csv"))
     if args.baseline:  # back to back with the days below, on this host
         if args.fold_from:
