@@ -32,4 +32,3 @@ def touched_episodes(current: pl.DataFrame, users: pl.DataFrame, session_gap: ti
     """Every step of `users` (their whole current ratings, `day_user_ratings` rows), keyed per user."""
     rows = ratings_table(current.join(users, on="user_id", how="semi"))
     return with_user_episodes(episodes_frame(rows, session_gap, presorted=True).collect())
-
