@@ -17,12 +17,11 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from benchmarks.common import BENCH_DIR, measure, report
+from benchmarks.release_disk import run
 
 WHOLE_GRAPH = BENCH_DIR / "whole_graph"
 DAYS = BENCH_DIR / "days_merge"
@@ -42,17 +41,14 @@ def served_graph_rated() -> int:
 
 def load_graph() -> float:
     """Re-import and publish the whole_graph benchmark's graph (the local server is shared with the tests)."""
-    work, env = WHOLE_GRAPH.resolve(), _bench_env()
+    work = WHOLE_GRAPH.resolve()
     config = work / "graph-reload.json"
     config.write_text(json.dumps({"ops": {"graph": {"config": {"force_reload": True}}}}))
-    started = time.perf_counter()
-    with open(work / "graph-reload.log", "w") as log:
-        code = subprocess.call([sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tv5_assets.definitions",
-                                "--select", "graph,release", "-c", str(config)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    seconds, _, code = run(["asset", "materialize", "-m", "tv5_assets.definitions", "--select", "graph,release",
+                            "-c", str(config)], _bench_env(), work / "graph-reload.log")
     if code:
         raise SystemExit(f"loading the graph failed: see {work / 'graph-reload.log'}")
-    return time.perf_counter() - started
+    return seconds
 
 
 def _bench_env() -> dict[str, str]:
@@ -78,21 +74,9 @@ def downstream_of_ratings() -> list[str]:
 
 def rebuild_downstream(log: Path) -> tuple[float, float, int]:
     """Bringing a day in today: `ratings` and everything downstream of it materialized (multiprocess, as the
-    whole_graph benchmark runs); wall seconds, peak RSS of the process tree (GiB), exit code."""
-    from benchmarks.whole_graph import RssSampler
-
-    started = time.perf_counter()
-    with open(log, "w") as out:
-        child = subprocess.Popen([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
-                                  "tv5_assets.definitions", "--select", ",".join(downstream_of_ratings())],
-                                 env=_bench_env(), cwd=Path(__file__).resolve().parents[1], stdout=out,
-                                 stderr=subprocess.STDOUT)
-        sampler = RssSampler(child.pid)
-        sampler.start()
-        code = child.wait()
-    sampler.done.set()
-    sampler.join()
-    return time.perf_counter() - started, sampler.peak() / 1024, code
+    whole_graph benchmark runs); wall seconds, peak RSS of the dagster CLI process (GiB), exit code."""
+    return run(["asset", "materialize", "-m", "tv5_assets.definitions", "--select", ",".join(downstream_of_ratings())],
+               _bench_env(), log)
 
 
 def sensor_latency(day_file: str, landing: str) -> dict:

@@ -163,13 +163,11 @@ def test_a_day_reaches_every_store_as_its_rows_and_a_repeat_changes_nothing(stac
 
 def _inputs(stack: Stack, day: str) -> day_publish.DayInputs:
     changes = stack.stored("day_rating_changes", day)
-    touched = changes.select("user_id").unique()
-    served = pl.read_parquet(stack.lake / "demographics.parquet").join(touched, on="user_id", how="semi")
-    people = stack.stored("day_demographics", day)
+    profiles = day_publish.touched_profiles(pl.scan_parquet(stack.lake / "demographics.parquet"), changes,
+                                            stack.stored("day_demographics", day))
     return day_publish.DayInputs(
         date.fromisoformat(day), changes, stack.stored("day_user_ratings", day), stack.stored("day_user_vectors", day),
-        stack.stored("day_hybrid_user_vectors", day),
-        pl.concat([served, people.select(served.columns).cast(served.schema)]),
+        stack.stored("day_hybrid_user_vectors", day), profiles,
         stack.stored("day_episodes", day), stack.stored("day_policies", day), stack.stored("day_ratings", day),
         stack.stored("day_erasures", day))
 

@@ -29,7 +29,7 @@ import polars as pl
 from tv5_assets.agentdb import content, rows
 from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import LOADED_TABLES, Contents, _embedding_rows, _insert
-from tv5_assets.rl.day_episodes import USER_EPISODE
+from tv5_assets.rl.day_policies import as_episodes
 
 # table -> (its key column, the touched users' column it matches), and the short name counts are reported by
 KEYS = {
@@ -51,7 +51,7 @@ def day_contents(episodes: pl.DataFrame, policies: pl.DataFrame, user_vectors: p
     """The touched users' rows, built by the full build's row functions; experience ids from
     `first_experience_id`; a user whose vector is null gets no episode (nor embedding). Equal to a full build's
     rows but for the experiences' ids and metadata.episode (the day's per-user episode count, `user_episode`)."""
-    steps = episodes.rename({USER_EPISODE: "episode_id"}).lazy()
+    steps = as_episodes(episodes).lazy()
     spans = rows.user_spans(steps).collect()
     frame, vectors = content.user_vector_matrix(user_vectors.filter(pl.col("vector").is_not_null()))
     return Contents(

@@ -18,6 +18,7 @@ import polars as pl
 from pydantic import Field
 
 from tv5_assets.agentdb.assets import agentdb
+from tv5_assets.core.checking import latest_metadata
 from tv5_assets.core.lake import DataLake
 from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import RELEASE_POOL
@@ -78,12 +79,10 @@ def staged_versions(report: gate.GateReport) -> dict[str, str]:
     return versions
 
 
-def days_not_folded(instance: dg.DagsterInstance, lake: DataLake) -> list[str]:
-    """Arrival days published to the stores that the latest `ratings` did not fold in: a full release built from it
-    would serve stores without them (the days' rows would be lost until the next refit)."""
-    event = instance.get_latest_materialization_event(dg.AssetKey("ratings"))
-    meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
-    folded = set(meta[FOLDED_DAYS].value) if FOLDED_DAYS in meta else set()
+def days_not_folded(ratings_metadata: dict[str, object] | None, lake: DataLake) -> list[str]:
+    """Arrival days published to the stores that the latest `ratings` (its metadata) did not fold in: a full release
+    built from it would serve stores without them (the days' rows would be lost until the next refit)."""
+    folded = set((ratings_metadata or {}).get(FOLDED_DAYS) or [])
     published = served_days.published_days(served_days.published_folder(lake.base_dir))
     return [d.isoformat() for d in published if d.isoformat() not in folded]
 
@@ -195,7 +194,7 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
                             sources={published_days.key})
         gate_s = time.perf_counter() - gate_started
         served = registry.served_id()
-        if unfolded := days_not_folded(context.instance, lake):
+        if unfolded := days_not_folded(latest_metadata(context, "ratings"), lake):
             raise dg.Failure(description=f"release stopped: arrival day(s) {', '.join(unfolded)} are published to "
                              "the stores but not folded into the `ratings` these stores were built from; publishing "
                              f"would drop them. Materialize `ratings` and what follows it again (the refit); the "

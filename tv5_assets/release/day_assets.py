@@ -46,9 +46,7 @@ def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: Milvu
                 day_erasures: pl.DataFrame) -> dg.MaterializeResult:
     started, day = time.perf_counter(), date.fromisoformat(context.partition_key)  # checked by day_delivery
     hold_stores(context.instance, context.run, context.log.info)  # AgentDB's file has no resource that waits
-    touched = day_rating_changes.select("user_id").unique()
-    served = demographics.join(touched.lazy(), on="user_id", how="semi").collect()
-    profiles = pl.concat([served, day_demographics.select(served.columns).cast(served.schema)])
+    profiles = day_publish.touched_profiles(demographics, day_rating_changes, day_demographics)
     inputs = day_publish.DayInputs(day, day_rating_changes, day_user_ratings, day_user_vectors,
                                    day_hybrid_user_vectors, profiles, day_episodes, day_policies, day_ratings,
                                    day_erasures)

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from pathlib import Path
 
@@ -76,7 +77,7 @@ class DayInputs:
     ratings: pl.DataFrame  # day_ratings (published as the day's version)
     erasures: pl.DataFrame  # day_erasures
 
-    @property
+    @cached_property
     def users(self) -> pl.Series:
         return self.changes["user_id"].cast(pl.Int64).unique().sort()
 
@@ -104,6 +105,13 @@ class Published:
     recovered: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def touched_profiles(demographics: pl.LazyFrame, changes: pl.DataFrame, new_people: pl.DataFrame) -> pl.DataFrame:
+    """The demographics of the users `changes` touched: their served rows and the day's new people (only theirs are
+    read from the 162K-row table)."""
+    served = demographics.join(changes.select("user_id").unique().lazy(), on="user_id", how="semi").collect()
+    return pl.concat([served, new_people.select(served.columns).cast(served.schema)])
 
 
 def journal_folder(lake_dir: str | Path, day: date) -> Path:
