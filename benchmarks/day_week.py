@@ -10,19 +10,29 @@ base folded with the published days) give every touched user's content vector an
 collection, graph and AgentDB are compared with them user by user, and the entity and session counts with the
 full build's user count.
 
-    python -m benchmarks.day_week [--label session15]
+Each run's day partitions are captured right after it (`day_equality.capture`, under `<work-dir>/captures`: a
+re-delivered day overwrites its partition files), and the served state rebuilt from the base and the captures
+(`day_equality.incremental`) is compared with the full build's functions over the same current ratings, each
+comparison in its own process: the steps on natural keys (every user), the collaborative user vectors with a
+full fold-in against the same movie factors (1e-5), the served AgentDB file's rows on natural keys, and the served
+hybrid vectors' recall@20 on `recommendation_quality`'s split next to a full refit's (`--refit-lake` or
+`--refit-recall`: the refit is run separately), within 2 %.
+
+    python -m benchmarks.day_week [--label session15] [--refit-lake DIR | --refit-recall 0.064]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
+from benchmarks import day_equality as eq
 from benchmarks.common import BENCH_DIR, measure, report
-from benchmarks.day_release import _lake, daily_run, served_graph_rated
+from benchmarks.day_release import WHOLE_GRAPH, _lake, daily_run, served_graph_rated
 from benchmarks.days_merge import CORRECTED, ORDER, _deliveries
 
 WEEK = BENCH_DIR / "days_merge" / "week"
@@ -66,15 +76,13 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
     import polars as pl
 
     from tv5_assets.embeddings.user_vectors import user_vectors
-    from tv5_assets.ingestion import days, served_days
     from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets.vector_store.schema import USERS
     from tv5_assets_tests.harness import local_neo4j
 
     base = Path(lake)
     started = time.perf_counter()
-    folder = served_days.published_folder(base)
-    full = days.fold_published(pl.read_parquet(base / "ratings.parquet"), *served_days.read_published(folder))
+    full = current_ratings(lake)
     content = pl.read_parquet(base / "content_vectors.parquet").select("movie_id", "vector")
     as_ratings = full.select("user_id", "movie_id", "rating", pl.col("timestamp").dt.epoch("s").alias("timestamp"))
     vectors = user_vectors(as_ratings, content).frame
@@ -112,6 +120,151 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
             "full_rows": full.height, "full_build_s": full_s}
 
 
+def table_path(lake: str | Path, name: str) -> Path:
+    """A base table of the day's lake, else of the whole_graph lake its links come from (the day's lake links only
+    what a day reads: `collaborative_user_vectors` and `user_vectors` are read there)."""
+    own = Path(lake) / f"{name}.parquet"
+    return own if own.exists() else WHOLE_GRAPH / "lake" / f"{name}.parquet"
+
+
+def current_ratings(lake: str | Path, fold: bool = True):
+    """The current ratings the stores serve: the lake's `ratings` with its published days folded in; with
+    `fold=False` as they are (a lake whose `ratings` a refit has folded the days into already)."""
+    import polars as pl
+
+    from tv5_assets.ingestion import days, served_days
+
+    ratings = pl.read_parquet(Path(lake) / "ratings.parquet")
+    if not fold:
+        return ratings
+    return days.fold_published(ratings, *served_days.read_published(served_days.published_folder(Path(lake))))
+
+
+def _served(lake: str, store: str, name: str, asset: str):
+    """The served state of the base table `name` after the captured runs of `store`."""
+    import polars as pl
+
+    return eq.incremental(pl.scan_parquet(table_path(lake, name)), eq.captures(Path(store)), asset)
+
+
+def compare_episodes(lake: str, store: str, fold: bool = True) -> dict:
+    """The served steps (the base's, each touched user's replaced by the latest capture's) against the full build's
+    `episodes` over the same current ratings: every user's, on natural keys."""
+    started = time.perf_counter()
+    full = eq.full_episodes(current_ratings(lake, fold))
+    built = time.perf_counter()
+    figures = eq.episodes_equal(_served(lake, store, "episodes", "day_episodes"), full)
+    return {**figures, "full_build_s": round(built - started, 1), "compare_s": round(time.perf_counter() - built, 1)}
+
+
+def compare_collaborative(lake: str, store: str, fold: bool = True) -> dict:
+    """The served collaborative user vectors against a full fold-in of the current ratings against the served
+    `collaborative_movie_vectors` (1e-5)."""
+    import polars as pl
+
+    started = time.perf_counter()
+    movies = pl.read_parquet(table_path(lake, "collaborative_movie_vectors"), columns=["movie_id", "vector"])
+    full = eq.full_fold_in(current_ratings(lake, fold), movies)
+    built = time.perf_counter()
+    figures = eq.collaborative_equal(_served(lake, store, "collaborative_user_vectors",
+                                             "day_collaborative_user_vectors"), full)
+    return {**figures, "full_build_s": round(built - started, 1), "compare_s": round(time.perf_counter() - built, 1)}
+
+
+def compare_agentdb(lake: str, store: str, fold: bool = True, sample: int | None = None, seed: int = 0) -> dict:
+    """The served AgentDB file against the rows the full build's functions write from the full episodes, policies
+    (the same people: `day_equality.archetypes`) and content user vectors over the current ratings: every user's
+    rows, or a seeded sample of `sample` users (then users the full build lacks are not looked for)."""
+    import polars as pl
+
+    from tv5_assets.embeddings.user_vectors import user_vectors
+    from tv5_assets.rl.policies import build_policies
+
+    started = time.perf_counter()
+    current = current_ratings(lake, fold)
+    steps = eq.full_episodes(current)
+    people = eq.archetypes(pl.scan_parquet(table_path(lake, "demographics")), eq.captures(Path(store)))
+    policies = build_policies(steps.lazy(), people)
+    content = pl.read_parquet(table_path(lake, "content_vectors"), columns=["movie_id", "vector"])
+    vectors = user_vectors(current.select("user_id", "movie_id", "rating"), content).frame
+    del current
+    users = None
+    if sample is not None and sample < policies.height:
+        ids = policies["user_id"].to_numpy()
+        users = sorted(np.random.default_rng(seed).choice(ids, size=sample, replace=False).tolist())
+    expected = eq.expected_agentdb(steps, policies, vectors, users=users)
+    del steps
+    built = time.perf_counter()
+    figures = eq.agentdb_equal(Path(lake) / "agentdb.db", expected, users)
+    return {**figures, "users": "all" if users is None else len(users), "full_build_s": round(built - started, 1),
+            "compare_s": round(time.perf_counter() - built, 1)}
+
+
+def _lake_recall(split, lake: str | Path, users) -> dict:
+    """recall@20 on `split` of a lake's served hybrid vectors (`users`, with its `hybrid_movie_vectors`), and of its
+    movie side with the users folded in on their train ratings only."""
+    import polars as pl
+
+    movies = pl.read_parquet(table_path(lake, "hybrid_movie_vectors"))
+    trained = eq.train_hybrid_users(split, pl.read_parquet(table_path(lake, "content_vectors"),
+                                                           columns=["movie_id", "vector"]),
+                                    pl.read_parquet(table_path(lake, "collaborative_movie_vectors")))
+    return {"served_vectors": eq.served_recall(split, users, movies), "train_fold_in": eq.served_recall(
+        split, trained, movies)}
+
+
+def compare_recall(lake: str, store: str, refit: str | float | None = None, fold: bool = True) -> dict:
+    """recall@20 of the served (incremental) hybrid state on `recommendation_quality`'s split of the current
+    ratings, scored as `drift.day_recall` scores served vectors: the served vectors as they are (fitted on the
+    held-out ratings too), and the served movie side with the split's users folded in on train only. Beside
+    them the full refit's `recommendation_quality` figure (`refit`: a figure, or the refit's lake) and, when
+    `refit` is a lake, the same two figures of the refit's vectors; each pair judged within 2 % (relative)."""
+    import polars as pl
+
+    started = time.perf_counter()
+    split = eq.evaluation_split(current_ratings(lake, fold))
+    served = _lake_recall(split, lake, _served(lake, store, "hybrid_user_vectors", "day_hybrid_user_vectors"))
+    figures: dict = {"served_recall_at_20": served["served_vectors"]["recall"],
+                     "train_fold_in_recall_at_20": served["train_fold_in"]["recall"],
+                     "users": served["served_vectors"]["users"],
+                     "base_recommendation_quality": eq.refit_recall(table_path(lake, "recommendation_quality"))}
+    if refit is not None:
+        figure = eq.refit_recall(refit if isinstance(refit, float) else Path(refit))
+        figures["refit_recommendation_quality"] = figure
+        figures["served_vs_refit_quality"] = eq.recall_equal(served["served_vectors"]["recall"], figure)
+        figures["train_fold_in_vs_refit_quality"] = eq.recall_equal(served["train_fold_in"]["recall"], figure)
+        if not isinstance(refit, float) and (Path(refit) / "hybrid_user_vectors.parquet").exists():
+            theirs = _lake_recall(split, refit, pl.read_parquet(Path(refit) / "hybrid_user_vectors.parquet"))
+            figures["served_vs_refit_same_scorer"] = eq.recall_equal(served["served_vectors"]["recall"],
+                                                                     theirs["served_vectors"]["recall"])
+            figures["train_fold_in_vs_refit_same_scorer"] = eq.recall_equal(served["train_fold_in"]["recall"],
+                                                                            theirs["train_fold_in"]["recall"])
+    return {**figures, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def compare_more(lake: Path, store: Path, refit: str | float | None = None,
+                 agentdb_sample: int | None = None) -> list[tuple[str, str]]:
+    """The served state rebuilt from the base and the captures against the full build over the same current
+    ratings (episodes, collaborative vectors, AgentDB rows, recall@20), each in its own process."""
+    found = eq.captures(store)
+    label = "served state after the captured runs vs the full build"
+    if not found:
+        return [(label, f"not compared: no captures in {store} (days applied before captures were kept)")]
+    changed = eq.base_changed(lake, store)
+    if changed:
+        return [(label, f"not compared: the lake's base changed since the captures ({', '.join(changed)}); "
+                        "the captured days no longer apply to it")]
+    rows = [(label, f"{len(found)} captured runs: {', '.join(p.name for p in found)}")]
+    for name, target, extra in (
+            ("episodes on natural keys", compare_episodes, ()),
+            ("collaborative user vectors vs a full fold-in (1e-5)", compare_collaborative, ()),
+            ("AgentDB rows on natural keys", compare_agentdb, (True, agentdb_sample)),
+            ("served recall@20 vs the refit (2 %)", compare_recall, (refit,))):
+        figures, seconds, mib = measure(target, str(lake), str(store), *extra)
+        rows.append((f"{name} ({seconds:.1f} s, peak RSS {mib:,.0f} MiB)", json_line(figures)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "day_week")
@@ -120,9 +273,18 @@ def main() -> None:
                         help="the days are applied already (an earlier run): measure and compare only")
     parser.add_argument("--withdraw", action="store_true",
                         help="re-deliver every day of an earlier run empty, which takes the stores back to the base")
+    refit = parser.add_mutually_exclusive_group()
+    refit.add_argument("--refit-lake", type=Path, help="the lake of a full refit over the same current ratings "
+                       "(run separately): its recommendation_quality figure and its vectors' recall")
+    refit.add_argument("--refit-recall", type=float, help="the full refit's served recall@20 (recommendation_quality)")
+    parser.add_argument("--agentdb-sample", type=int, help="compare the AgentDB rows of this many seeded users "
+                        "(default: every user)")
     args = parser.parse_args()
     import polars as pl
 
+    store = args.work_dir / "captures"
+    more = {"store": store, "refit": args.refit_recall if args.refit_recall is not None else
+            str(args.refit_lake) if args.refit_lake else None, "agentdb_sample": args.agentdb_sample}
     if args.withdraw:
         withdraw(args.work_dir / "lake", args.work_dir)
         return
@@ -132,9 +294,10 @@ def main() -> None:
         touched = set()
         for path in sorted((lake / "day_rating_changes").glob("*.parquet")):
             touched |= set(pl.read_parquet(path)["user_id"].to_list())
-        finish(rows, lake, None, touched, args.label)
+        finish(rows, lake, None, touched, args.label, **more)
         return
     lake = _lake(args.work_dir)
+    shutil.rmtree(store, ignore_errors=True)  # an earlier week's captures: not this lake's runs
     before, _, _ = measure(served_search, str(lake))
     rows.append(("user_vectors before the days", json_line(before)))
     deliveries = _deliveries(WEEK)
@@ -151,22 +314,26 @@ def main() -> None:
         if not run["success"]:
             rows.append((f"day {day}", f"FAILED after {run['seconds']:.1f} s: {run['failures']}"))
             break
+        eq.capture(lake, day, store)  # before the next run: a re-delivery of the day overwrites its partitions
         touched |= set(pl.read_parquet(lake / "day_rating_changes" / f"{day}.parquet")["user_id"].to_list())
         release = run["release"]
         rows.append((f"day {day}" + (" (corrected re-delivery)" if ratings and "corrected" in str(ratings) else ""),
                      f"{run['seconds']:.1f} s, peak RSS {mib:,.0f} MiB, day_release {run['steps'].get('day_release')}"
                      f" s, touched {release.get('touched_users'):,}, changes {release.get('changes'):,}, checks "
                      f"{run['checks_passed']}/{run['checks']}"))
-    finish(rows, lake, before, touched, args.label)
+    finish(rows, lake, before, touched, args.label, **more)
 
 
-def finish(rows: list[tuple[str, str]], lake: Path, before: dict | None, touched: set[int], label: str | None) -> None:
+def finish(rows: list[tuple[str, str]], lake: Path, before: dict | None, touched: set[int], label: str | None,
+           store: Path | None = None, refit: str | float | None = None, agentdb_sample: int | None = None) -> None:
     after, _, _ = measure(served_search, str(lake))
     rows.append(("user_vectors after the days", json_line(after)))
     if before:
         rows.append(("recall@10 after / before", f"{after['recall_at_10'] / before['recall_at_10']:.4f}"))
     compared, _, _ = measure(compare_full, str(lake), sorted(touched))
     rows.append(("served stores vs the full build over the same ratings", json_line(compared)))
+    if store is not None:
+        rows.extend(compare_more(lake, store, refit, agentdb_sample))
     report(rows)
     if label:
         RESULTS.joinpath(f"day_week-{label}.md").write_text(
@@ -176,7 +343,7 @@ def finish(rows: list[tuple[str, str]], lake: Path, before: dict | None, touched
 
 def withdraw(lake: Path, work: Path) -> None:
     """Every published day of `lake` re-delivered with no rows (a correction withdrawing it): the stores go back to
-    the base release's rows."""
+    the base release's rows. Each run is captured after the week's, so the served state stays comparable."""
     from tv5_assets.ingestion import served_days
 
     for day in served_days.published_days(served_days.published_folder(lake)):
@@ -187,6 +354,7 @@ def withdraw(lake: Path, work: Path) -> None:
         print(f"withdrew {day}: {run.get('seconds', 0):.1f} s, success {run['success']}", flush=True)
         if not run["success"]:
             raise SystemExit(run["failures"])
+        eq.capture(lake, day, work / "captures")  # a withdrawal is a run too: the served state follows it
 
 
 def json_line(figures: dict) -> str:

@@ -13,7 +13,9 @@ EXPECTED_ASSETS = {"movielens_release", "movies", "ratings", "tags", "genome", "
                    "milvus/hybrid_user_vectors", "recommendation_quality", "agentdb", "release",
                    "day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
                    "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
-                   "day_demographics", "day_policies", "day_release", "published_days"}
+                   "day_demographics", "day_policies", "day_release", "published_days", "published_movies",
+                   "day_movies", "day_content_vectors", "day_collaborative_movie_vectors", "day_hybrid_movie_vectors",
+                   "day_availability"}
 SERVING_STORES = ("milvus/media_vectors", "milvus/user_vectors", "milvus/hybrid_media_vectors",
                   "milvus/hybrid_user_vectors", "graph", "agentdb")
 EXPECTED_CHECKS = {
@@ -61,6 +63,9 @@ EXPECTED_CHECKS = {
     *(("day_ratings", check) for check in ("unique_key", "rating_domain", "movie_id_in_movies",
                                            "arrival_is_the_partitions_day")),
     ("day_erasures", "unique_key"), ("day_erasures", "arrival_is_the_partitions_day"),
+    ("day_movies", "unique_key"), ("day_movies", "movies_are_new"),
+    *(("day_content_vectors", check) for check in ("one_vector_per_movie_gained", "no_nan_or_inf", "unit_norm")),
+    ("day_availability", "every_new_movie_available"),
     ("day_user_ratings", "unique_key"), ("day_user_ratings", "sorted_by_user_then_time"),
     ("day_user_ratings", "changes_applied"),
     *((asset, check) for asset in ("day_user_vectors", "day_collaborative_user_vectors", "day_hybrid_user_vectors")

@@ -3,7 +3,9 @@
 A day does not reload the graph: it sets the RATED relationships of the (user, movie) pairs whose current rating
 changed to their new value (MERGE and SET, or DELETE for an erased or withdrawn rating), creates the User nodes of
 new users (public label and the served slot's, so the slot stays whole for a later publish or rollback) and
-deletes the nodes of users left with no rating, as a full load would not create them. All of it is one
+deletes the nodes of users left with no rating, as a full load would not create them. The movies a day brings in
+come first: their Media nodes with HAS_GENRE and AVAILABLE_ON (a Genre node MERGEd when new), and the Media of movies
+a re-delivery withdrew go last, with any Genre left without a movie. All of it is one
 transaction (a day past `CHANGES_PER_TRANSACTION` changed pairs: one per part of whole users), audited before it
 commits: every touched user's RATED count equals the day's current rows and every
 changed pair holds its new value, else it rolls back and readers never saw it. Each statement sets values, so a
@@ -20,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from tv5_assets.graph_store import model, slots
+from tv5_assets.graph_store.rows import available_on_rows, has_genre_rows, media_nodes
 from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.ingestion.movielens import time_of_day
 
@@ -28,11 +31,28 @@ ROWS_PER_STATEMENT = 50_000
 # memory (measured: benchmarks/results/day_release-session15.md); 300,000 stays well inside it
 CHANGES_PER_TRANSACTION = 300_000
 USER_PROPERTIES = [p for p in model.USER.properties if p != "id"]
+MEDIA_PROPERTIES = [p for p in model.MEDIA.properties if p != "id"]
+AVAILABLE_PROPERTIES = list(model.AVAILABLE_ON.properties)
 PAIR = ["user_id", "movie_id"]
 
 
 class GraphDayError(RuntimeError):
     """The day's transaction did not leave the graph as the day says: rolled back."""
+
+
+@dataclass(frozen=True)
+class GraphMovies:
+    """The Media a day sets or removes, with their whole HAS_GENRE and AVAILABLE_ON."""
+
+    media: pl.DataFrame  # id + MEDIA_PROPERTIES: Media nodes that exist afterwards with these properties
+    genres: pl.DataFrame  # movie_id, genre: every HAS_GENRE of those nodes afterwards
+    available: pl.DataFrame  # movie_id + AVAILABLE_PROPERTIES: every AVAILABLE_ON of those nodes afterwards
+    removed: pl.Series  # ids of Media nodes that do not exist afterwards
+    genre_names: list[str]  # genres whose node goes when no movie has it any more
+
+    @property
+    def empty(self) -> bool:
+        return not (self.media.height or self.removed.len())
 
 
 @dataclass(frozen=True)
@@ -44,6 +64,7 @@ class GraphDay:
     users: pl.DataFrame  # id + USER_PROPERTIES: User nodes that exist afterwards with these properties
     removed_users: pl.Series  # ids of User nodes that do not exist afterwards
     counts: pl.DataFrame  # id, rated: every touched user's RATED count afterwards (the audit)
+    movies: GraphMovies | None = None  # the day's movies (in the first transaction of a day cut in parts)
 
 
 _COUNTS = ("UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) "
@@ -82,6 +103,45 @@ def day_graph(changes: pl.DataFrame, current: pl.DataFrame, profiles: pl.DataFra
                     removed_users=counts.filter(pl.col("rated") == 0)["id"], counts=counts)
 
 
+def movies_graph(movies: pl.DataFrame, availability: pl.DataFrame, withdrawn: pl.DataFrame) -> GraphMovies:
+    """The day's Media writes: `movies` (the `movies` columns) set with their genres and `availability` rows, the
+    movies of `withdrawn` (the same columns) removed."""
+    gone = withdrawn["movie_id"].cast(pl.Int64).sort()
+    names = pl.concat([movies.select(pl.col("genres").explode()), withdrawn.select(pl.col("genres").explode())])
+    return GraphMovies(
+        media=media_nodes(movies), genres=has_genre_rows(movies),
+        available=available_on_rows(availability.join(movies.select("movie_id"), on="movie_id", how="semi")),
+        removed=gone, genre_names=sorted(set(names["genres"].drop_nulls().to_list())))
+
+
+_MEDIA_SCHEMA = {"id": pl.Int64, "title": pl.String, "year": pl.Int64, "imdb_id": pl.String, "tmdb_id": pl.Int64}
+_AVAILABLE_SCHEMA = {"movie_id": pl.Int64, "platform": pl.String, "regions": pl.List(pl.String),
+                     "quality": pl.List(pl.String), "subtitle_languages": pl.List(pl.String)}
+
+
+def journal_movies(client: Neo4jClient, ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """What the graph serves for the movies a day sets or removes: their Media nodes, HAS_GENRE and AVAILABLE_ON."""
+    wanted = {"ids": ids.cast(pl.Int64).to_list()}
+    media = client.read("UNWIND $ids AS id MATCH (m:Media {id: id}) RETURN m.id AS id, "
+                        + ", ".join(f"m.{p} AS {p}" for p in MEDIA_PROPERTIES), wanted)
+    genres = client.read("UNWIND $ids AS id MATCH (:Media {id: id})-[:HAS_GENRE]->(g:Genre) "
+                         "RETURN id AS movie_id, g.name AS genre", wanted)
+    available = client.read("UNWIND $ids AS id MATCH (:Media {id: id})-[r:AVAILABLE_ON]->(p:Platform) "
+                            "RETURN id AS movie_id, p.name AS platform, "
+                            + ", ".join(f"r.{p} AS {p}" for p in AVAILABLE_PROPERTIES), wanted)
+    return (pl.DataFrame(media, schema=_MEDIA_SCHEMA).sort("id"),
+            pl.DataFrame(genres, schema={"movie_id": pl.Int64, "genre": pl.String}).sort("movie_id", "genre"),
+            pl.DataFrame(available, schema=_AVAILABLE_SCHEMA).sort("movie_id", "platform"))
+
+
+def restoring_movies(ids: pl.Series, media: pl.DataFrame, genres: pl.DataFrame, available: pl.DataFrame,
+                     genre_names: list[str]) -> GraphMovies:
+    """The Media writes that put the journalled movies back (`ids`: every movie the day set or removed)."""
+    gone = ids.cast(pl.Int64).filter(~ids.cast(pl.Int64).is_in(media["id"].implode())).sort()
+    return GraphMovies(media=media, genres=genres, available=available, removed=gone,
+                       genre_names=sorted(set(genre_names) | set(genres["genre"].to_list())))
+
+
 def journal(client: Neo4jClient, ids: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
     """What the graph serves for the touched users now: their User nodes with properties, and their RATED counts
     (what a restore puts back, and how its audit knows it did)."""
@@ -109,10 +169,11 @@ def _chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
 
 
 def statements(day: GraphDay, slot: str | None) -> list[tuple[str, dict[str, Any]]]:
-    """The transaction's statements, in order: users, then pairs set, pairs removed, users removed."""
+    """The transaction's statements, in order: movies set, users, then pairs set, pairs removed, users removed,
+    movies removed."""
     slot_label = f", u:{slots.label(model.USER.label, slot)}" if slot else ""
     props = ", ".join(f"u.{p} = ${p}[i]" for p in USER_PROPERTIES)
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, dict[str, Any]]] = _movie_statements(day.movies, slot) if day.movies else []
     for part in _chunks(day.users):
         out.append((f"UNWIND range(0, size($id) - 1) AS i MERGE (u:User {{id: $id[i]}}) SET {props}{slot_label}",
                     _columns(part)))
@@ -128,7 +189,32 @@ def statements(day: GraphDay, slot: str | None) -> list[tuple[str, dict[str, Any
     if day.removed_users.len():
         out.append(("UNWIND $ids AS id MATCH (u:User {id: id}) DETACH DELETE u",
                     {"ids": day.removed_users.cast(pl.Int64).to_list()}))
+    if day.movies and not day.movies.empty:
+        out.append(("UNWIND $ids AS id MATCH (m:Media {id: id}) DETACH DELETE m",
+                    {"ids": day.movies.removed.cast(pl.Int64).to_list()}))
+        out.append(("UNWIND $names AS name MATCH (g:Genre {name: name}) WHERE NOT EXISTS { (g)<-[:HAS_GENRE]-() } "
+                    "DELETE g", {"names": day.movies.genre_names}))
     return out
+
+
+def _movie_statements(movies: GraphMovies, slot: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """Media set with their properties and the served slot's label; their HAS_GENRE and AVAILABLE_ON replaced."""
+    if not movies.media.height:
+        return []
+    media_label = f", m:{slots.label(model.MEDIA.label, slot)}" if slot else ""
+    genre_label = f" ON CREATE SET g:{slots.label(model.GENRE.label, slot)}" if slot else ""
+    props = ", ".join(f"m.{p} = ${p}[i]" for p in MEDIA_PROPERTIES)
+    ids = {"ids": movies.media["id"].to_list()}
+    return [
+        (f"UNWIND range(0, size($id) - 1) AS i MERGE (m:Media {{id: $id[i]}}) SET {props}{media_label}",
+         _columns(movies.media)),
+        ("UNWIND $ids AS id MATCH (:Media {id: id})-[r:HAS_GENRE|AVAILABLE_ON]->() DELETE r", ids),
+        (f"UNWIND range(0, size($movie_id) - 1) AS i MATCH (m:Media {{id: $movie_id[i]}}) "
+         f"MERGE (g:Genre {{name: $genre[i]}}){genre_label} CREATE (m)-[:HAS_GENRE]->(g)", _columns(movies.genres)),
+        ("UNWIND range(0, size($movie_id) - 1) AS i MATCH (m:Media {id: $movie_id[i]}), (p:Platform {name: "
+         "$platform[i]}) CREATE (m)-[r:AVAILABLE_ON]->(p) SET "
+         + ", ".join(f"r.{p} = ${p}[i]" for p in AVAILABLE_PROPERTIES), _columns(movies.available)),
+    ]
 
 
 _VALUES = ("UNWIND range(0, size($user_id) - 1) AS i "
@@ -155,6 +241,29 @@ def audit(run: Callable[[str, dict[str, Any]], list[dict[str, Any]]], day: Graph
                   {"ids": day.users["id"].to_list()})[0]["n"]
     if present != day.users.height:
         problems.append(f"{day.users.height - present} touched user(s) with ratings have no User node")
+    return problems + (audit_movies(run, day.movies) if day.movies else [])
+
+
+def audit_movies(run: Callable[[str, dict[str, Any]], list[dict[str, Any]]], movies: GraphMovies) -> list[str]:
+    """Problems between the graph and the day's movies: each set Media with its genres and platforms, each removed
+    one gone."""
+    problems = []
+    expected = movies.media.select(pl.col("id").alias("movie_id")).join(
+        movies.genres.group_by("movie_id").len("genres"), on="movie_id", how="left").join(
+        movies.available.group_by("movie_id").len("platforms"), on="movie_id", how="left").fill_null(0)
+    found = pl.DataFrame(run(
+        "UNWIND $ids AS id MATCH (m:Media {id: id}) RETURN id AS movie_id, COUNT { (m)-[:HAS_GENRE]->(:Genre) } AS "
+        "genres, COUNT { (m)-[:AVAILABLE_ON]->(:Platform) } AS platforms", {"ids": expected["movie_id"].to_list()}),
+        schema={"movie_id": pl.Int64, "genres": pl.Int64, "platforms": pl.Int64})
+    wrong = expected.cast({"genres": pl.Int64, "platforms": pl.Int64}).join(
+        found, on=["movie_id", "genres", "platforms"], how="anti")
+    if wrong.height:
+        problems.append(f"{wrong.height} of the day's movie(s) lack their Media node, genres or platforms, e.g. "
+                        f"{wrong['movie_id'].head(5).to_list()}")
+    left = run("UNWIND $ids AS id MATCH (m:Media {id: id}) RETURN count(m) AS n",
+               {"ids": movies.removed.cast(pl.Int64).to_list()})[0]["n"]
+    if left:
+        problems.append(f"{left} withdrawn movie(s) still have a Media node")
     return problems
 
 
@@ -174,7 +283,8 @@ def parts(day: GraphDay, max_changes: int = CHANGES_PER_TRANSACTION) -> list[Gra
     removed = day.removed_users.to_frame("id")
     return [GraphDay(rated=of(day.rated, "user_id", n), unrated=of(day.unrated, "user_id", n),
                      users=of(day.users, "id", n), removed_users=of(removed, "id", n)["id"],
-                     counts=of(day.counts, "id", n)) for n in range(int(part["part"].max()) + 1)]
+                     counts=of(day.counts, "id", n), movies=day.movies if n == 0 else None)
+            for n in range(int(part["part"].max()) + 1)]
 
 
 def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambda _: None,
@@ -186,10 +296,13 @@ def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambd
     pieces = parts(day, max_changes)
     for number, piece in enumerate(pieces, start=1):
         _apply_one(client, piece, slot, f"{number}/{len(pieces)}")
+    media_set, media_removed = (day.movies.media.height, day.movies.removed.len()) if day.movies else (0, 0)
     log(f"graph: {day.rated.height} RATED set, {day.unrated.height} removed, {day.users.height} users set, "
-        f"{day.removed_users.len()} removed (slot {slot or 'none'}, {len(pieces)} transaction(s))")
+        f"{day.removed_users.len()} removed, {media_set} Media set, {media_removed} removed (slot {slot or 'none'}, "
+        f"{len(pieces)} transaction(s))")
     return {"rated_set": day.rated.height, "rated_removed": day.unrated.height, "users_set": day.users.height,
-            "users_removed": day.removed_users.len(), "transactions": len(pieces)}
+            "users_removed": day.removed_users.len(), "media_set": media_set, "media_removed": media_removed,
+            "transactions": len(pieces)}
 
 
 def _apply_one(client: Neo4jClient, day: GraphDay, slot: str | None, label: str) -> None:

@@ -15,7 +15,7 @@ from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.settings import Settings
 from tv5_assets.core.storage import frame_fingerprint, write_parquet_atomic
 from tv5_assets.core.versioning import versioned_asset
-from tv5_assets.ingestion import days, movielens, served_days
+from tv5_assets.ingestion import day_catalogue, days, movielens, served_days
 from tv5_assets.ingestion.parsing import Parsed, enforce_reject_budget
 from tv5_assets.ingestion.release import (
     GROUPLENS_URL,
@@ -31,6 +31,7 @@ from tv5_assets.sample.generator import SampleSpec
 GROUP = "movielens"
 # `ratings` metadata: the published arrival days folded into it, their contents' hash and the rows they added
 FOLDED_DAYS, FOLDED_FINGERPRINT, FOLDED_NET_ROWS = "folded_days", "folded_days_fingerprint", "folded_net_rows"
+FOLDED_MOVIES = "folded_day_movies"
 OWNERS = ["team:data-platform"]
 
 
@@ -168,8 +169,10 @@ def publish(
         "trailing '(YYYY)' (null when absent or a range such as '(2006–2007)'); genres as a list (empty "
         "for '(no genres listed)'); imdb_id as 'tt' + 7 digits and tmdb_id (nullable) from links.csv. "
         "Rows with a non-integer movieId, no title or no genres, too many fields, or a repeated movieId "
-        "(the first line wins) go to movies.quarantine.parquet with file, line and rule."
+        "(the first line wins) go to movies.quarantine.parquet with file, line and rule. The movies the published "
+        "arrival days brought in (`published_movies`) are folded in, so a full rebuild (the refit) serves them too."
     ),
+    deps=["published_movies"],
 )
 def movies(
     context: dg.AssetExecutionContext, config: ParseConfig, lake: DataLake, movielens_release: pl.DataFrame
@@ -177,10 +180,14 @@ def movies(
     started = time.perf_counter()
     source = release_path(movielens_release, "movies.csv")
     parsed = movielens.parse_movies(source, release_path(movielens_release, "links.csv"))
+    brought = served_days.read_published_movies(served_days.published_folder(lake.base_dir))
+    if brought.height:  # the release's rows stay counted as read and kept above; the days add theirs
+        parsed = dataclasses.replace(parsed, kept=day_catalogue.catalogue(parsed.kept, brought, brought.head(0)))
     genres = parsed.kept.select(pl.col("genres").explode()).drop_nulls()["genres"].value_counts(sort=True)
     return publish(context, lake, "movies", parsed, started, config.max_rejected_fraction, source, {
         "movies_without_year": parsed.kept["year"].null_count(),
         "genre_counts": dg.MetadataValue.json(dict(zip(genres["genres"].to_list(), genres["count"].to_list()))),
+        FOLDED_MOVIES: brought.join(parsed.kept.select("movie_id"), on="movie_id", how="semi").height,
     })
 
 

@@ -23,7 +23,7 @@ from tv5_assets.core.metadata import markdown_table
 from tv5_assets.core.pools import DAYS_POOL
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.core.versioning import versioned_asset, versioned_multi_asset
-from tv5_assets.ingestion import day_delta, days, served_days
+from tv5_assets.ingestion import day_catalogue, day_delta, days, served_days
 from tv5_assets.ingestion.assets import FOLDED_DAYS
 
 DAY_GROUP = "days"
@@ -72,27 +72,41 @@ def _output(name: str, frame: pl.DataFrame, metadata: dict[str, object]) -> dg.O
         "day_erasures": {"description": "The users erased as of the partition's day (user_id, arrival), read "
                          "strictly from erasures-YYYY-MM-DD.csv; none when the day has no such file.",
                          "group_name": DAY_GROUP, "kinds": {"polars", "csv"}, "owners": OWNERS},
+        "day_movies": {"description": "The movies the partition's day brings in, read strictly from "
+                       "movies-YYYY-MM-DD.csv in `movies`' columns (no links: imdb_id and tmdb_id null). A movie the "
+                       "stores already serve (from the release or another day) is refused; the day's ratings and "
+                       "later days' may rate these movies. A corrected re-delivery may drop a movie it brought only "
+                       "while no other published day rates it.", "group_name": DAY_GROUP,
+                       "kinds": {"polars", "csv"}, "owners": OWNERS},
     },
     partitions_def=ARRIVAL_DAYS,
     can_subset=False,
 )
 def day_delivery(context: dg.AssetExecutionContext, config: DayConfig, lake: DataLake, movies: pl.LazyFrame):
-    """Both files of a day are read before either is stored, so a day loads whole or not at all."""
+    """Every file of a day is read before any is stored, so a day loads whole or not at all."""
     started, day = time.perf_counter(), _day(context)
     folder = days_folder(config, lake)
-    ratings_file = folder / f"{days.RATINGS_KIND}-{day.isoformat()}.csv"
-    erasures_file = folder / f"{days.ERASURES_KIND}-{day.isoformat()}.csv"
-    if not ratings_file.exists() and not erasures_file.exists():
-        raise FileNotFoundError(f"no day file for {day} in {folder}: expected {ratings_file.name} and/or "
-                                f"{erasures_file.name}")
-    movie_ids = movies.select("movie_id").collect()["movie_id"]
-    parsed = days.parse_day_ratings(ratings_file, movie_ids) if ratings_file.exists() else None
+    paths = {kind: folder / f"{kind}-{day.isoformat()}.csv" for kind in days.KINDS}
+    if not any(path.exists() for path in paths.values()):
+        raise FileNotFoundError(f"no day file for {day} in {folder}: expected any of "
+                                f"{', '.join(p.name for p in paths.values())}")
+    published = served_days.published_folder(lake.base_dir)
+    base_ids = movies.select("movie_id").collect()["movie_id"]
+    others = day_catalogue.published_elsewhere(lake.base_dir, day)
+    new_movies = days.read_day_movies(paths[days.MOVIES_KIND], pl.concat([base_ids, others["movie_id"]])) \
+        if paths[days.MOVIES_KIND].exists() else days.empty_movies()
+    day_catalogue.refuse_withdrawn(paths[days.MOVIES_KIND], new_movies, day_catalogue.published_on(lake.base_dir, day),
+                                   served_days.read_published(published, [d for d in served_days.published_days(
+                                       published) if d != day])[0])
+    known = pl.concat([base_ids, others["movie_id"], new_movies["movie_id"]])
+    parsed = days.parse_day_ratings(paths[days.RATINGS_KIND], known) if paths[days.RATINGS_KIND].exists() else None
     ratings = parsed.kept if parsed else pl.DataFrame(schema=days.DAY_RATINGS_SCHEMA)
-    erasures = days.read_erasures(erasures_file) if erasures_file.exists() else days.empty_ledger()
+    erasures = days.read_erasures(paths[days.ERASURES_KIND]) if paths[days.ERASURES_KIND].exists() \
+        else days.empty_ledger()
     files = {kind: days.DayFile(path, kind, day, days.checksum(path)).run_key
-             for kind, path in ((days.RATINGS_KIND, ratings_file), (days.ERASURES_KIND, erasures_file))
-             if path.exists()}
-    context.log.info(f"day {day}: {ratings.height} ratings, {erasures.height} erasures from {sorted(files.values())}")
+             for kind, path in paths.items() if path.exists()}
+    context.log.info(f"day {day}: {ratings.height} ratings, {erasures.height} erasures, {new_movies.height} movies "
+                     f"from {sorted(files.values())}")
     yield _output("day_ratings", ratings, {
         "file": files.get(days.RATINGS_KIND, "none"),
         "repeats_dropped": parsed.rejected.height if parsed else 0,
@@ -100,8 +114,11 @@ def day_delivery(context: dg.AssetExecutionContext, config: DayConfig, lake: Dat
         "distinct_movies": ratings["movie_id"].n_unique(),
         "preview": dg.MetadataValue.md(markdown_table(ratings)),
     })
-    yield _output("day_erasures", erasures, {
-        "file": files.get(days.ERASURES_KIND, "none"),
+    yield _output("day_erasures", erasures, {"file": files.get(days.ERASURES_KIND, "none")})
+    yield _output("day_movies", new_movies, {
+        "file": files.get(days.MOVIES_KIND, "none"),
+        "rated_today": new_movies.join(ratings.select("movie_id").unique(), on="movie_id", how="semi").height,
+        "preview": dg.MetadataValue.md(markdown_table(new_movies.drop("genres"))),
         "wall_time_s": round(time.perf_counter() - started, 3),
     })
 
@@ -157,20 +174,28 @@ def day_changes(context: dg.AssetExecutionContext, lake: DataLake, ratings: pl.L
     })
 
 
-PUBLISHED_DAYS = "published_days"
+PUBLISHED_DAYS, PUBLISHED_MOVIES = "published_days", "published_movies"
 with warnings.catch_warnings():  # a beta API, chosen: how a source outside Dagster's lineage says it changed
     warnings.simplefilter("ignore", dg.BetaWarning)
-    _observe = dg.multi_observable_source_asset(specs=[dg.AssetSpec(
-        PUBLISHED_DAYS, group_name=DAY_GROUP, owners=OWNERS, kinds={"parquet"},
-        description="The arrival days published to the served stores (`<lake>/days/published/`), observed as a "
-        "hash of their contents. `ratings` folds them in, so it shows unsynced after a day is published (each "
-        "`day_release` records a new observation): the global models refit from it on their own clock.")])
+    _observe = dg.multi_observable_source_asset(specs=[
+        dg.AssetSpec(PUBLISHED_DAYS, group_name=DAY_GROUP, owners=OWNERS, kinds={"parquet"},
+                     description="The arrival days published to the served stores (`<lake>/days/published/`), "
+                     "observed as a hash of their contents. `ratings` folds them in, so it shows unsynced after a "
+                     "day is published (each `day_release` records a new observation): the global models refit from "
+                     "it on their own clock."),
+        dg.AssetSpec(PUBLISHED_MOVIES, group_name=DAY_GROUP, owners=OWNERS, kinds={"parquet"},
+                     description="The movies the published arrival days brought in, observed as a hash of their "
+                     "rows: `movies` folds them in, so it shows unsynced only after a day that brings, changes or "
+                     "withdraws a movie."),
+    ])
 
 
 @_observe
 def published_days(lake: DataLake):
-    yield dg.ObserveResult(asset_key=PUBLISHED_DAYS, data_version=dg.DataVersion(
-        served_days.fingerprint(served_days.published_folder(lake.base_dir))))
+    folder = served_days.published_folder(lake.base_dir)
+    yield dg.ObserveResult(asset_key=PUBLISHED_DAYS, data_version=dg.DataVersion(served_days.fingerprint(folder)))
+    yield dg.ObserveResult(asset_key=PUBLISHED_MOVIES,
+                           data_version=dg.DataVersion(served_days.movies_fingerprint(folder)))
 
 
 assets = [day_delivery, day_changes, published_days]

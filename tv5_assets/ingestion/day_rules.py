@@ -47,3 +47,12 @@ def changes_applied(current: pl.DataFrame, changes: pl.DataFrame) -> RuleResult:
         return RuleResult(False, f"{wrong.height} of {changes.height} changes are not in the current rows, "
                                  f"e.g. {sample}", {"changes_missing": wrong.height})
     return RuleResult(True, f"all {changes.height} changes are in the current rows", {"changes": changes.height})
+
+
+def movies_new(day_movies: pl.DataFrame, served_ids: pl.DataFrame) -> RuleResult:
+    """A day brings movies the stores do not serve yet (`served_ids`: the release's and the other days')."""
+    known = day_movies.join(served_ids.select("movie_id").unique(), on="movie_id", how="semi")["movie_id"]
+    if known.len():
+        return RuleResult(False, f"{known.len()} movie(s) of the day are served already, e.g. "
+                          f"{known.head(5).to_list()}", {"known_movies": known.len()})
+    return RuleResult(True, f"all {day_movies.height} movies of the day are new", {"known_movies": 0})

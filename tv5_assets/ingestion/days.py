@@ -5,6 +5,8 @@ Day files land in `<landing>/days/`:
 - `ratings-YYYY-MM-DD.csv`: MovieLens ratings rows (header exactly `userId,movieId,rating,timestamp`);
   the date in the name is the ARRIVAL day, each rating carries its own timestamp.
 - `erasures-YYYY-MM-DD.csv`: header exactly `userId`; the users to erase (right to erasure) as of that day.
+- `movies-YYYY-MM-DD.csv`: MovieLens movies rows (header exactly `movieId,title,genres`), the movies the day
+  brings in; its ratings (and later days') may rate them.
 
 Unlike a release, a day file is strict: one bad row and the whole day is refused, naming the file, the
 first bad line and the rule, so a delivery is never half loaded.
@@ -36,6 +38,8 @@ import polars as pl
 from tv5_assets.ingestion.csv_reader import LINE, CsvFile, raw_lines, read_fields, read_header
 from tv5_assets.ingestion.errors import MovieLensInputError
 from tv5_assets.ingestion.movielens import (
+    MOVIES,
+    NO_GENRES,
     RATINGS,
     RATINGS_DTYPES,
     _in,
@@ -53,15 +57,18 @@ from tv5_assets.ingestion.parsing import (
     split_duplicates,
     structural_rules,
 )
+from tv5_assets.ingestion.titles import display_title, year_from_title
 
 DAYS_FOLDER = "days"
 RATINGS_KIND = "ratings"
 ERASURES_KIND = "erasures"
+MOVIES_KIND = "movies"
+KINDS = (RATINGS_KIND, ERASURES_KIND, MOVIES_KIND)
 ERASURES = CsvFile("erasures.csv", ("userId",))
 # The arrival of the base release's rows in the rating log: earlier than any real delivery (MovieLens
 # starts in 1995), so an erasure of any day covers the base release and no day file can replace it.
 BASE_ARRIVAL = date(1970, 1, 1)
-_DAY_FILE = re.compile(r"(ratings|erasures)-(\d{4})-(\d{2})-(\d{2})\.csv")
+_DAY_FILE = re.compile(r"(ratings|erasures|movies)-(\d{4})-(\d{2})-(\d{2})\.csv")
 _BOM = "\ufeff"
 
 USER, MOVIE, RATING, EPOCH, ARRIVAL = "user_id", "movie_id", "rating", "epoch", "arrival"
@@ -71,6 +78,11 @@ LOG_SCHEMA: dict[str, pl.DataType] = {
 }
 LEDGER_SCHEMA: dict[str, pl.DataType] = {USER: pl.Int32(), ARRIVAL: pl.Date()}
 DAY_RATINGS_SCHEMA: dict[str, pl.DataType] = LOG_SCHEMA | {LINE: pl.UInt32()}
+# the `movies` asset's columns (a day file has no links: imdb_id and tmdb_id are null)
+MOVIES_SCHEMA: dict[str, pl.DataType] = {
+    MOVIE: pl.Int32(), "title": pl.String(), "display_title": pl.String(), "year": pl.Int32(),
+    "genres": pl.List(pl.String()), "imdb_id": pl.String(), "tmdb_id": pl.Int32(),
+}
 CURRENT_ORDER = [USER, EPOCH, MOVIE]  # the `ratings` asset's order, which the episodes rely on
 COUNTS = ("inserted", "replaced", "superseded", "erased_on_arrival", "erased", "withdrawn", "untouched")
 _ERASED_THROUGH = "__erased_through"
@@ -82,7 +94,7 @@ class DayFile:
     """One recognised day file; its checksum makes a corrected re-delivery a new run, a repeat not."""
 
     path: Path
-    kind: str  # RATINGS_KIND or ERASURES_KIND
+    kind: str  # one of KINDS
     day: date
     checksum: str  # sha256 hex of the file's bytes
 
@@ -237,6 +249,37 @@ def read_erasures(path: Path) -> pl.DataFrame:
     return good.select(user.alias(USER)).unique().sort(USER).with_columns(
         pl.lit(day, dtype=pl.Date).alias(ARRIVAL)
     )
+
+
+def read_day_movies(path: Path, served_ids: pl.Series) -> pl.DataFrame:
+    """A movies day file, strictly: the movies the day brings in (MOVIES_SCHEMA, sorted by movie_id).
+
+    A day adds movies, it does not correct them: an id the stores already serve from the release or another
+    day is refused (`known_movie`), as is an id repeated in the file (`duplicate_movie`); a movie's metadata
+    changes with a release.
+    """
+    _arrival(path, MOVIES_KIND)  # the name names a real day; a movie carries no arrival of its own
+    movie = pl.col("movieId")
+    good = _checked_fields(path, MOVIES, {"movieId": pl.Int32}, [
+        ("movieId_not_integer", _positive_id("movieId")),
+        ("title_missing", pl.col("title").is_null() | (pl.col("title").str.strip_chars() == "")),
+        ("genres_missing", pl.col("genres").is_null() | (pl.col("genres").str.strip_chars() == "")),
+        ("known_movie", _in("movieId", served_ids)),
+        ("duplicate_movie", movie.is_not_null() & ~movie.is_first_distinct()),
+    ])
+    title = pl.col("title").str.strip_chars_end("\r")
+    genres = pl.col("genres").str.strip_chars()
+    return good.select(
+        movie.alias(MOVIE), title.alias("title"), display_title(title).alias("display_title"),
+        year_from_title(title).alias("year"),
+        pl.when(genres == NO_GENRES).then(pl.lit([], dtype=pl.List(pl.String))).otherwise(genres.str.split("|"))
+        .alias("genres"),
+        pl.lit(None, dtype=pl.String).alias("imdb_id"), pl.lit(None, dtype=pl.Int32).alias("tmdb_id"),
+    ).cast(MOVIES_SCHEMA).sort(MOVIE)
+
+
+def empty_movies() -> pl.DataFrame:
+    return pl.DataFrame(schema=MOVIES_SCHEMA)
 
 
 # --------------------------------------------------------------------------- the full rebuild

@@ -2,8 +2,9 @@
 
 A day's delta is computed against these files, never against the lake's latest day partitions, so a day that
 was staged but not published is applied again whole by its next run. Each day is one folder,
-`<lake>/days/published/<YYYY-MM-DD>/` holding `ratings.parquet`, `erasures.parquet` and `net.json` (how many
-current rows the day's publications added, less those they took away), swapped in whole. With the base's row
+`<lake>/days/published/<YYYY-MM-DD>/` holding `ratings.parquet`, `erasures.parquet`, `movies.parquet` (the movies
+the day brought in; absent from days published before days could bring movies) and `net.json` (how many current
+rows the day's publications added, less those they took away), swapped in whole. With the base's row
 count, the nets give the served row count, so a day reports the rows it left untouched without reading them.
 """
 
@@ -19,10 +20,19 @@ from pathlib import Path
 
 import polars as pl
 
-from tv5_assets.ingestion.days import ARRIVAL, LEDGER_SCHEMA, LOG_SCHEMA, empty_ledger, empty_log
+from tv5_assets.ingestion.days import (
+    ARRIVAL,
+    LEDGER_SCHEMA,
+    LOG_SCHEMA,
+    MOVIE,
+    MOVIES_SCHEMA,
+    empty_ledger,
+    empty_log,
+    empty_movies,
+)
 
 PUBLISHED = ("days", "published")
-RATINGS_FILE, ERASURES_FILE, NET_FILE = "ratings.parquet", "erasures.parquet", "net.json"
+RATINGS_FILE, ERASURES_FILE, NET_FILE, MOVIES_FILE = "ratings.parquet", "erasures.parquet", "net.json", "movies.parquet"
 
 
 def published_folder(lake_dir: str | Path) -> Path:
@@ -43,9 +53,32 @@ def fingerprint(folder: Path, days: list[date] | None = None) -> str:
     digest = hashlib.sha256()
     for day in published_days(folder) if days is None else days:
         digest.update(day.isoformat().encode())
-        for name in (RATINGS_FILE, ERASURES_FILE, NET_FILE):
-            digest.update(hashlib.sha256((folder / day.isoformat() / name).read_bytes()).digest())
+        for name in (RATINGS_FILE, ERASURES_FILE, NET_FILE, MOVIES_FILE):
+            path = folder / day.isoformat() / name
+            if name != MOVIES_FILE or path.exists():
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:24]
+
+
+def movies_fingerprint(folder: Path) -> str:
+    """A hash of the movies the published days brought in: the data version of the `published_movies` source, which
+    moves only when a day brings, changes or withdraws a movie."""
+    movies = read_published_movies(folder)
+    digest = hashlib.sha256()
+    for row in movies.sort(MOVIE).iter_rows():
+        digest.update(repr(row).encode())
+    return digest.hexdigest()[:24]
+
+
+def read_published_movies(folder: Path, days: list[date] | None = None) -> pl.DataFrame:
+    """The movies the published days (of `days`, default all) brought in: MOVIES_SCHEMA and `arrival`."""
+    frames = []
+    for day in published_days(folder) if days is None else days:
+        path = folder / day.isoformat() / MOVIES_FILE
+        if path.exists():
+            frames.append(pl.read_parquet(path).select(list(MOVIES_SCHEMA)).with_columns(
+                pl.lit(day, dtype=pl.Date).alias(ARRIVAL)))
+    return pl.concat(frames) if frames else empty_movies().with_columns(pl.lit(None, dtype=pl.Date).alias(ARRIVAL))
 
 
 def read_published(folder: Path, days: list[date] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -68,9 +101,11 @@ def net_rows(folder: Path, day: date | None = None, days: list[date] | None = No
     return sum(json.loads((folder / d.isoformat() / NET_FILE).read_text())["net_rows"] for d in chosen)
 
 
-def publish_day(folder: Path, day: date, ratings: pl.DataFrame, erasures: pl.DataFrame, rows_added: int) -> Path:
-    """Make `ratings` and `erasures` the served version of `day`, replacing any earlier one whole; `rows_added`:
-    the current rows this publication adds (its delta's rows after less rows before, negative when it removes)."""
+def publish_day(folder: Path, day: date, ratings: pl.DataFrame, erasures: pl.DataFrame, rows_added: int,
+                movies: pl.DataFrame | None = None) -> Path:
+    """Make `ratings`, `erasures` and `movies` the served version of `day`, replacing any earlier one whole;
+    `rows_added`: the current rows this publication adds (its delta's rows after less rows before, negative when it
+    removes)."""
     for frame in (ratings, erasures):
         if frame.filter(pl.col(ARRIVAL) != day).height:
             raise ValueError(f"rows published for {day} carry another arrival day")
@@ -78,6 +113,7 @@ def publish_day(folder: Path, day: date, ratings: pl.DataFrame, erasures: pl.Dat
     staged = Path(tempfile.mkdtemp(prefix=f".{day}.", dir=folder))
     ratings.select(list(LOG_SCHEMA)).write_parquet(staged / RATINGS_FILE)
     erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / ERASURES_FILE)
+    (empty_movies() if movies is None else movies.select(list(MOVIES_SCHEMA))).write_parquet(staged / MOVIES_FILE)
     (staged / NET_FILE).write_text(json.dumps({"net_rows": net_rows(folder, day) + rows_added}))
     target = folder / day.isoformat()
     if target.exists():  # rename, never delete, the served version before the new one is in place

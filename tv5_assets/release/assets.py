@@ -191,7 +191,7 @@ def release(context: dg.AssetExecutionContext, config: ReleaseConfig, milvus: Mi
         recovered = recover(registry, all_pointers, context.log.info)
         gate_started = time.perf_counter()
         report = gate.audit(context.instance, check_specs(), (*STORES, *EVIDENCE),
-                            sources={published_days.key})
+                            sources=set(published_days.keys))
         gate_s = time.perf_counter() - gate_started
         served = registry.served_id()
         if unfolded := days_not_folded(latest_metadata(context, "ratings"), lake):

@@ -30,10 +30,11 @@ from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
     description=(
         "The partition's day, published to every served store as one audited delta: the touched users' rows are "
         "journalled (`<lake>/days/journal/<day>/`), then the graph takes the day's RATED changes and new or "
-        "removed User nodes in one transaction audited before it commits; `user_vectors` and "
-        "`hybrid_user_vectors` upsert and delete the touched users' entities, read back within 1e-6 and searched "
-        "back; AgentDB's sessions, recent steps and vectors of those users are replaced in one SQLite transaction "
-        "and read back by AgentDB. A failed audit or write restores every store from the journal and fails; then "
+        "removed User nodes (and the day's new Media with their genres and platforms) in one transaction audited "
+        "before it commits; `user_vectors` and `hybrid_user_vectors` upsert and delete the touched users' entities, "
+        "`media_vectors` and `hybrid_media_vectors` the day's movies, read back within 1e-6 and searched back; "
+        "AgentDB's sessions, recent steps and vectors of those users are replaced in one SQLite transaction and "
+        "read back by AgentDB. A failed audit or write restores every store from the journal and fails; then "
         "the day is published (`<lake>/days/published/<day>/`), which later days' deltas read. A killed run's "
         "journal is restored or finished by the next day run. Untouched users are not rewritten; the day waits for "
         "any full publish (the publish lock) and runs one at a time (the release pool)."
@@ -43,13 +44,16 @@ def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: Milvu
                 day_rating_changes: pl.DataFrame, day_user_ratings: pl.DataFrame, day_user_vectors: pl.DataFrame,
                 day_hybrid_user_vectors: pl.DataFrame, day_demographics: pl.DataFrame, demographics: pl.LazyFrame,
                 day_episodes: pl.DataFrame, day_policies: pl.DataFrame, day_ratings: pl.DataFrame,
-                day_erasures: pl.DataFrame) -> dg.MaterializeResult:
+                day_erasures: pl.DataFrame, day_movies: pl.DataFrame, day_content_vectors: pl.DataFrame,
+                day_hybrid_movie_vectors: pl.DataFrame, day_availability: pl.DataFrame) -> dg.MaterializeResult:
     started, day = time.perf_counter(), date.fromisoformat(context.partition_key)  # checked by day_delivery
     hold_stores(context.instance, context.run, context.log.info)  # AgentDB's file has no resource that waits
     profiles = day_publish.touched_profiles(demographics, day_rating_changes, day_demographics)
+    movies = day_publish.movies_of_day(lake.base_dir, day, day_movies, day_content_vectors, day_hybrid_movie_vectors,
+                                       day_availability)
     inputs = day_publish.DayInputs(day, day_rating_changes, day_user_ratings, day_user_vectors,
                                    day_hybrid_user_vectors, profiles, day_episodes, day_policies, day_ratings,
-                                   day_erasures)
+                                   day_erasures, movies)
     link = lake.path(FILE_NAME)
     if not link.exists():
         raise day_publish.DayReleaseError(f"{link} does not exist: materialize whole_graph and `release` first")
@@ -63,6 +67,8 @@ def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: Milvu
     # `ratings` folds the published days in: a new version of them makes it unsynced (the refit's clock)
     context.log_event(dg.AssetObservation(asset_key="published_days", tags={
         DATA_VERSION_TAG: served_days.fingerprint(published_folder)}))
+    context.log_event(dg.AssetObservation(asset_key="published_movies", tags={  # `movies` folds them in
+        DATA_VERSION_TAG: served_days.movies_fingerprint(published_folder)}))
     return dg.MaterializeResult(
         data_version=dg.DataVersion(f"{day.isoformat()}-{frame_fingerprint(day_rating_changes)}"),
         metadata={

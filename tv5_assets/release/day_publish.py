@@ -23,6 +23,7 @@ equals the killed run's. Every write sets the touched users' rows to a value, so
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -42,16 +43,18 @@ from tv5_assets.agentdb import day_rows as agentdb_day
 from tv5_assets.agentdb.node import NodeRuntime
 from tv5_assets.graph_store import day_delta as graph_day
 from tv5_assets.graph_store.resources import Neo4jClient
-from tv5_assets.ingestion import served_days
-from tv5_assets.ingestion.days import LEDGER_SCHEMA, LOG_SCHEMA
+from tv5_assets.ingestion import day_catalogue, served_days
+from tv5_assets.ingestion.days import LEDGER_SCHEMA, LOG_SCHEMA, MOVIES_SCHEMA, empty_movies
 from tv5_assets.vector_store import day_upsert
 from tv5_assets.vector_store.resources import MilvusResource
-from tv5_assets.vector_store.schema import HYBRID_USERS, USERS, CollectionSpec
+from tv5_assets.vector_store.rows import media_rows
+from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS, CollectionSpec
 
 JOURNAL = ("days", "journal")
 STATE_FILE = "state.json"
 APPLYING, APPLIED = "applying", "applied"
 COLLECTIONS: tuple[CollectionSpec, ...] = (USERS, HYBRID_USERS)
+MEDIA_COLLECTIONS: tuple[CollectionSpec, ...] = (MEDIA, HYBRID_MEDIA)
 SEARCH_SAMPLE = 200
 # AgentDB's search scans every embedding in JavaScript (~1.5 s a query at 162K users): a few users searched back,
 # every touched row's id compared through SQLite
@@ -76,16 +79,61 @@ class DayInputs:
     policies: pl.DataFrame  # day_policies
     ratings: pl.DataFrame  # day_ratings (published as the day's version)
     erasures: pl.DataFrame  # day_erasures
+    movies: DayMovies | None = None  # the movies the day brings in, sets and withdraws
 
     @cached_property
     def users(self) -> pl.Series:
         return self.changes["user_id"].cast(pl.Int64).unique().sort()
+
+    @cached_property
+    def day_movies(self) -> DayMovies:
+        return self.movies or DayMovies.none()
 
     @property
     def rows_added(self) -> int:
         """Current rows the day adds: an insert adds one, an erasure or withdrawal takes one away."""
         kinds = self.changes["change"]
         return int((kinds == "inserted").sum() - (kinds == "erased").sum() - (kinds == "withdrawn").sum())
+
+
+@dataclass(frozen=True)
+class DayMovies:
+    """What a day changes of the stores' movies (`day_catalogue.changed`) and the rows they serve for them."""
+
+    brought: pl.DataFrame  # day_movies: every movie of the day's file (published as the day's version)
+    set: pl.DataFrame  # the movies to set (new, or brought again changed), `movies` columns
+    withdrawn: pl.DataFrame  # the movies a re-delivery dropped, `movies` columns
+    vectors: pl.DataFrame  # content vectors of (at least) the movies to set: movie_id, vector
+    hybrid_vectors: pl.DataFrame  # their hybrid vectors
+    availability: pl.DataFrame  # their availability rows
+
+    @staticmethod
+    def none() -> DayMovies:
+        empty = empty_movies()
+        return DayMovies(empty, empty, empty, pl.DataFrame(), pl.DataFrame(), pl.DataFrame())
+
+    @cached_property
+    def ids(self) -> pl.Series:
+        """Every movie the day sets or withdraws."""
+        return pl.concat([self.set["movie_id"], self.withdrawn["movie_id"]]).cast(pl.Int64).unique().sort()
+
+    def rows(self, spec: CollectionSpec) -> day_upsert.DayRows:
+        """The entities of the movies to set in a media collection (as the full load builds them), the withdrawn to
+        delete."""
+        vectors = (self.vectors if spec is MEDIA else self.hybrid_vectors).join(
+            self.set.select("movie_id"), on="movie_id", how="semi")
+        return day_upsert.DayRows(upserts=media_rows(vectors, self.set, self.availability, spec),
+                                  deletes=self.withdrawn["movie_id"].cast(pl.Int64).sort())
+
+
+def movies_of_day(lake_dir: str | Path, day: date, brought: pl.DataFrame, vectors: pl.DataFrame,
+                  hybrid_vectors: pl.DataFrame, availability: pl.DataFrame) -> DayMovies:
+    """What the day's movies (`day_movies`) change against the day's published version, with their rows."""
+    before = day_catalogue.published_on(lake_dir, day)
+    to_set, withdrawn = day_catalogue.changed(brought, before)
+    return DayMovies(brought=brought, set=to_set,
+                     withdrawn=before.filter(pl.col("movie_id").cast(pl.Int64).is_in(withdrawn.implode())),
+                     vectors=vectors, hybrid_vectors=hybrid_vectors, availability=availability)
 
 
 @dataclass
@@ -157,9 +205,21 @@ def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
             day_upsert.read_rows(stores.milvus, name, users, spec).write_parquet(
                 staged / f"milvus-{spec.alias}.parquet")
         agentdb_day.journal(stores.agentdb, users, staged / "agentdb.sqlite")
+        movies = inputs.day_movies
+        if movies.ids.len():
+            for spec in MEDIA_COLLECTIONS:
+                day_upsert.read_rows(stores.milvus, served_collection(stores.milvus, spec), movies.ids, spec
+                                     ).write_parquet(staged / f"milvus-{spec.alias}.parquet")
     graph_users, graph_counts = graph.result()
     graph_users.write_parquet(staged / "graph-users.parquet")
     graph_counts.write_parquet(staged / "graph-counts.parquet")
+    if movies.ids.len():
+        movies.ids.to_frame("movie_id").write_parquet(staged / "movies.parquet")
+        for name, frame in zip(("media", "genres", "available"), graph_day.journal_movies(stores.graph, movies.ids)):
+            frame.write_parquet(staged / f"graph-{name}.parquet")
+        (staged / "genre-names.json").write_text(json.dumps(
+            graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn).genre_names))
+    movies.brought.select(list(MOVIES_SCHEMA)).write_parquet(staged / "day-movies.parquet")
     inputs.changes.write_parquet(staged / "changes.parquet")
     inputs.ratings.select(list(LOG_SCHEMA)).write_parquet(staged / "day-ratings.parquet")
     inputs.erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / "day-erasures.parquet")
@@ -176,20 +236,31 @@ def restore(folder: Path, stores: DayStores, log: Callable[[str], None]) -> None
     changes = pl.read_parquet(folder / "changes.parquet")
     back = graph_day.restoring(changes, pl.read_parquet(folder / "graph-users.parquet"),
                                pl.read_parquet(folder / "graph-counts.parquet"))
+    movie_ids = pl.read_parquet(folder / "movies.parquet")["movie_id"] if (folder / "movies.parquet").exists() \
+        else None
+    if movie_ids is not None:
+        journalled = (pl.read_parquet(folder / f"graph-{part}.parquet") for part in ("media", "genres", "available"))
+        back = dataclasses.replace(back, movies=graph_day.restoring_movies(
+            movie_ids, *journalled, json.loads((folder / "genre-names.json").read_text())))
     graph_day.apply(stores.graph, back)
     for spec in COLLECTIONS:
         day_upsert.restore(stores.milvus, served_collection(stores.milvus, spec),
                            pl.read_parquet(folder / f"milvus-{spec.alias}.parquet"), users, spec)
+    for spec in MEDIA_COLLECTIONS if movie_ids is not None else ():
+        day_upsert.restore(stores.milvus, served_collection(stores.milvus, spec),
+                           pl.read_parquet(folder / f"milvus-{spec.alias}.parquet"), movie_ids, spec)
     agentdb_day.restore(Path(_state(folder)["agentdb"]), users, folder / "agentdb.sqlite")
-    log(f"day {folder.name}: {users.len()} touched users restored in the graph, "
-        f"{', '.join(s.alias for s in COLLECTIONS)} and AgentDB from the journal")
+    log(f"day {folder.name}: {users.len()} touched users and {0 if movie_ids is None else movie_ids.len()} movies "
+        f"restored in the graph, {', '.join(s.alias for s in COLLECTIONS + MEDIA_COLLECTIONS)} and AgentDB from the "
+        "journal")
 
 
 def _publish_journalled(folder: Path, published: Path) -> None:
     state = _state(folder)
     day = date.fromisoformat(state["day"])
     served_days.publish_day(published, day, pl.read_parquet(folder / "day-ratings.parquet"),
-                            pl.read_parquet(folder / "day-erasures.parquet"), int(state["rows_added"]))
+                            pl.read_parquet(folder / "day-erasures.parquet"), int(state["rows_added"]),
+                            pl.read_parquet(folder / "day-movies.parquet"))
 
 
 def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None]) -> list[str]:
@@ -218,7 +289,11 @@ def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None])
 
 def _apply_graph(inputs: DayInputs, stores: DayStores, log: Callable[[str], None]) -> tuple[dict[str, int], float]:
     started = time.perf_counter()
-    applied = graph_day.apply(stores.graph, graph_day.day_graph(inputs.changes, inputs.current, inputs.profiles), log)
+    day = graph_day.day_graph(inputs.changes, inputs.current, inputs.profiles)
+    movies = inputs.day_movies
+    if movies.ids.len():
+        day = dataclasses.replace(day, movies=graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn))
+    applied = graph_day.apply(stores.graph, day, log)
     return applied, round(time.perf_counter() - started, 3)
 
 
@@ -229,12 +304,15 @@ def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], sec
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-day") as pool:
         graph = pool.submit(_apply_graph, inputs, stores, log)
-        for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors)):
+        movies = inputs.day_movies
+        media = [(spec, movies.rows(spec)) for spec in MEDIA_COLLECTIONS] if movies.ids.len() else []
+        users = [(spec, day_upsert.day_rows(vectors, inputs.profiles, spec))
+                 for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors))]
+        for spec, rows in media + users:  # a day's movies first: its users' vectors may be searched for them
             started = time.perf_counter()
             name = served_collection(stores.milvus, spec)
-            rows = day_upsert.day_rows(vectors, inputs.profiles, spec)
             counts |= {f"{spec.alias}_{k}": v for k, v in day_upsert.apply(stores.milvus, name, rows, spec).items()}
-            served = day_upsert.read_rows(stores.milvus, name, inputs.users, spec)
+            served = day_upsert.read_rows(stores.milvus, name, rows.ids, spec)
             problems += [f"{spec.alias}: {p}" for p in day_upsert.compare(served, rows.upserts.frame, rows.deletes)]
             problems += [f"{spec.alias}: {p}" for p in day_upsert.search_back(
                 stores.milvus, name, rows.upserts.frame, spec, SEARCH_SAMPLE)]
@@ -279,8 +357,10 @@ def publish(lake_dir: str | Path, inputs: DayInputs, stores: DayStores, log: Cal
     _write_state(folder, state)
     after_store("audited")
     served_days.publish_day(served_days.published_folder(lake_dir), inputs.day, inputs.ratings.select(
-        list(LOG_SCHEMA)), inputs.erasures.select(list(LEDGER_SCHEMA)), inputs.rows_added)
+        list(LOG_SCHEMA)), inputs.erasures.select(list(LEDGER_SCHEMA)), inputs.rows_added, inputs.day_movies.brought)
     shutil.rmtree(folder)
-    result.counts |= {"touched_users": inputs.users.len(), "changes": inputs.changes.height}
+    result.counts |= {"touched_users": inputs.users.len(), "changes": inputs.changes.height,
+                      "movies_set": inputs.day_movies.set.height,
+                      "movies_withdrawn": inputs.day_movies.withdrawn.height}
     return result
 

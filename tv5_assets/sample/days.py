@@ -3,7 +3,8 @@
 Why: the daily-delivery path (tv5_assets.ingestion.days) needs deliveries to test and benchmark on, both
 synthetic ones with every case in them (new users, returning users, re-ratings, erasures) and real ones
 (the last days of ml-latest-small replayed as if they had arrived day by day). Writes the layout that
-ingestion reads: `ratings-YYYY-MM-DD.csv` (the date is the arrival day) and `erasures-YYYY-MM-DD.csv`.
+ingestion reads: `ratings-YYYY-MM-DD.csv` (the date is the arrival day), `erasures-YYYY-MM-DD.csv` and
+`movies-YYYY-MM-DD.csv` (the movies a day brings in).
 Vectorised with numpy; the same arguments write byte-identical files.
 """
 
@@ -22,6 +23,9 @@ from tv5_assets.sample.generator import DAY, _write
 RERATING_SHARE = 0.05  # of the rows of returning users: a user changing their mind about a movie
 _UNIFORM_AFTER = 20  # redraw rounds by popularity before falling back to the whole catalogue
 _MAX_ROUNDS = 100
+_NEW_MOVIE_WEIGHT_QUANTILE = 0.99  # a new movie is drawn like a popular one of the release, so the day rates it
+_GENRES = ("Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary", "Drama", "Fantasy",
+           "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
 
 
 def day_file_name(kind: str, day: date) -> str:
@@ -49,6 +53,12 @@ class _Release:
     user: np.ndarray  # userId per rating so far, sorted
     movie: np.ndarray  # catalogue index per rating so far, aligned with `user`
     last: int  # the release's latest timestamp
+
+    def add_movies(self, ids: np.ndarray) -> None:
+        """New movies (ids above the catalogue's) join the catalogue, drawn like a well-rated movie."""
+        weight = float(np.quantile(self.weight, _NEW_MOVIE_WEIGHT_QUANTILE))
+        self.catalogue = np.concatenate([self.catalogue, ids])
+        self.weight = np.concatenate([self.weight, np.full(len(ids), weight)])
 
     def add(self, user: np.ndarray, movie: np.ndarray) -> None:
         """A day's rows join what later days can re-rate and which users count as returning."""
@@ -194,17 +204,29 @@ def _day_frame(rng: np.random.Generator, day: date, release: _Release, ratings: 
     return frame, movie[order]
 
 
+def _new_movies(rng: np.random.Generator, day: date, first_id: int, count: int) -> pl.DataFrame:
+    """`count` movies in movies.csv's columns, ids from `first_id`, released in the arrival day's year."""
+    genres = [rng.choice(len(_GENRES), size=rng.integers(1, 4), replace=False) for _ in range(count)]
+    return pl.DataFrame({
+        "movieId": np.arange(first_id, first_id + count, dtype=np.int32),
+        "title": [f"Nouvelle {first_id + i} ({day.year})" for i in range(count)],
+        "genres": ["|".join(_GENRES[g] for g in sorted(chosen)) for chosen in genres],
+    })
+
+
 def write_days(release_dir: Path, out_dir: Path, days: list[date] | int, ratings_per_day: int,
                users_per_day: int, new_users: int, seed: int, start: date | None = None,
-               erase: int = 0) -> list[Path]:
+               erase: int = 0, new_movies: int = 0) -> list[Path]:
     """Continue the release at `release_dir` with day files in `out_dir`; returns the files written
-    (the ratings files in the order of `days`, then the erasures file if any).
+    (each day's movies file if any and ratings file in the order of `days`, then the erasures file if any).
 
     Each day: `ratings_per_day` ratings by `users_per_day` distinct users, `new_users` of them new (ids
     above every id so far, fresh each day), returning users drawn from the release and earlier days;
     movies by popularity in the release; timestamps inside the arrival day (UTC) after the release's
     last rating; ratings in half stars; about 5 % of returning users' rows re-rate a movie they rated
     before. `erase` > 0 adds an erasures file on the last of `days` for that many release users.
+    `new_movies` > 0 adds a movies file each day with that many movies (ids above every id so far), which
+    that day's and later days' users rate like well-rated movies of the release.
     """
     release_dir, out_dir = Path(release_dir), Path(out_dir)
     release = _read_release(release_dir)
@@ -214,7 +236,13 @@ def write_days(release_dir: Path, out_dir: Path, days: list[date] | int, ratings
     out_dir.mkdir(parents=True, exist_ok=True)
     next_user = int(release.user.max()) + 1
     written = []
+    next_movie = int(release.catalogue.max()) + 1
     for i, day in enumerate(arrivals):
+        if new_movies:
+            brought = _new_movies(rngs[i], day, next_movie + i * new_movies, new_movies)
+            release.add_movies(brought["movieId"].to_numpy().astype(np.int64))
+            written.append(out_dir / day_file_name("movies", day))
+            _write(brought, written[-1])
         frame, movie = _day_frame(rngs[i], day, release, ratings_per_day, users_per_day, new_users,
                                   next_user + i * new_users)
         release.add(frame["userId"].to_numpy().astype(np.int64), movie)

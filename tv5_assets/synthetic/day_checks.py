@@ -1,10 +1,12 @@
-"""Per-partition checks of a day's new people (the rules of `demographics`, on the day's new users)."""
+"""Per-partition checks of a day's new people (the rules of `demographics`, on the day's new users) and of its new
+movies' availability."""
 
 import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import check_result
 from tv5_assets.ingestion.day_checks import day_check_spec
+from tv5_assets.synthetic import day_availability as day_availability_rules
 from tv5_assets.synthetic import day_people, rules
 from tv5_assets.synthetic.checks import (
     AGE_IN_BAND,
@@ -45,4 +47,19 @@ def day_demographics_checks(people: pl.DataFrame, day_user_ratings: pl.DataFrame
     yield check_result(ASSET, AGE_IN_BAND, rules.age_in_band(people))
 
 
-asset_checks = [day_demographics_checks]
+EVERY_NEW_MOVIE_AVAILABLE = "every_new_movie_available"
+
+
+@dg.multi_asset_check(
+    specs=[day_check_spec("day_availability", EVERY_NEW_MOVIE_AVAILABLE, "each movie the day brings in is on at least "
+                          "one platform, and only those movies are", reads=("day_movies", "movies"))],
+    ins={"day_availability": dg.AssetIn("day_availability"), "day_movies": dg.AssetIn("day_movies"),
+         "movies": dg.AssetIn("movies")},
+)
+def day_availability_checks(day_availability: pl.DataFrame, day_movies: pl.DataFrame, movies: pl.LazyFrame):
+    new = day_movies.join(movies.select("movie_id").collect(), on="movie_id", how="anti")["movie_id"]
+    yield check_result("day_availability", EVERY_NEW_MOVIE_AVAILABLE,
+                       day_availability_rules.covers_exactly(day_availability, new))
+
+
+asset_checks = [day_demographics_checks, day_availability_checks]
