@@ -1,14 +1,19 @@
 """A day published to every served store at ml-25m shape: the `daily` run, `day_release` included.
 
-Reads the day files of `benchmarks.days_merge` (`data/bench/days_merge/size-N/`: one day of N ratings) and the
-stores of `benchmarks.whole_graph` (`data/bench/whole_graph/lake`: Milvus Lite's user collections and the AgentDB
-file the release serves, used in place) with the local Neo4j serving that release's 25M-relationship graph (this
-script loads and publishes it first when the server holds another graph). Each day is published, then withdrawn
-again by a corrected re-delivery of the same day with no rows (a second `daily` run, measured too), so every size
-starts from the base release's stores. Figures are times from the run's start and the run's peak RSS (the
-process tree's; Neo4j's own memory apart), with `day_release`'s per-store seconds.
+Generates one day per size (N ratings from N/5 users, N/100 of them new, and 50 new movies; the issue's day is
+N = 100,000) against the ml-25m-shaped release, its new users' and movies' ids above everything the served stores
+hold, and reads the stores of `benchmarks.whole_graph` (`data/bench/whole_graph/lake`: Milvus Lite's collections
+and the AgentDB file the release serves, used in place) with the local Neo4j serving that release's
+25M-relationship graph (this script loads and publishes it first when the server holds another graph). Each day is
+published, then withdrawn again by a corrected re-delivery of the same day with no rows (a second `daily` run,
+measured too), so every size starts from the same stores. Figures are times from the run's start and the run's peak
+RSS (the process tree's; Neo4j's own memory apart), with `day_release`'s per-store seconds.
 
-    python -m benchmarks.day_release [--sizes 10000 100000]
+With `--baseline`, today's way of bringing the 100,000-rating day in is measured after the days, back to back:
+the day (its ratings and movies) folded into `ratings` and `movies`, then both and everything downstream of them
+materialized and released.
+
+    python -m benchmarks.day_release [--sizes 10000 100000] [--baseline] [--label L]
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ import json
 import os
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 from benchmarks.common import BENCH_DIR, measure, report
 from benchmarks.release_disk import run
 
 WHOLE_GRAPH = BENCH_DIR / "whole_graph"
-DAYS = BENCH_DIR / "days_merge"
-READ_BY_A_DAY = ("ratings", "movies", "demographics", "content_vectors", "collaborative_movie_vectors",
+READ_BY_A_DAY = ("ratings", "movies", "genome", "availability", "demographics", "content_vectors",
+                 "collaborative_movie_vectors",
                  "hybrid_movie_vectors", "hybrid_user_vectors", "episodes", "policies", "recommendation_quality")
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -62,13 +68,13 @@ def _bench_env() -> dict[str, str]:
 
 
 def downstream_of_ratings() -> list[str]:
-    """Every asset a new rating makes stale today: `ratings` and all that follows it (the stores and `release`
-    included), the arrival days apart."""
+    """Every asset a new rating or movie makes stale today: `ratings`, `movies` and all that follows them (the stores
+    and `release` included), the arrival days apart."""
     import dagster as dg
 
     from tv5_assets.definitions import defs
 
-    selection = dg.AssetSelection.assets("ratings").downstream() - dg.AssetSelection.groups("days")
+    selection = dg.AssetSelection.assets("ratings", "movies").downstream() - dg.AssetSelection.groups("days")
     return sorted(k.to_user_string() for k in selection.resolve(defs.resolve_asset_graph()))
 
 
@@ -100,19 +106,58 @@ def sensor_latency(day_file: str, landing: str) -> dict:
 
 
 def fold_into_bench_lake(day_file: Path) -> int:
-    """Publish the day into the whole_graph benchmark's lake, so that its `ratings` folds it in (as a rebuild that
-    brings the day in would); returns the rows it adds."""
+    """Publish the day (its ratings and movies) into the whole_graph benchmark's lake, so that its `ratings` and
+    `movies` fold it in (as a rebuild that brings the day in would); returns the rows it adds."""
     import polars as pl
 
     from tv5_assets.ingestion import days, served_days
 
     lake = (WHOLE_GRAPH / "lake").resolve()
     base = pl.read_parquet(lake / "ratings.parquet")
-    rows = days.read_day_ratings(day_file, pl.read_parquet(lake / "movies.parquet")["movie_id"]).drop("line")
+    known = pl.read_parquet(lake / "movies.parquet")["movie_id"]
+    movies_file = day_file.with_name(day_file.name.replace(days.RATINGS_KIND, days.MOVIES_KIND, 1))
+    movies = days.read_day_movies(movies_file, known) if movies_file.exists() else days.empty_movies()
+    rows = days.read_day_ratings(day_file, pl.concat([known, movies["movie_id"]])).drop("line")
     added = days.fold_published(base, rows, days.empty_ledger()).height - base.height
     served_days.publish_day(served_days.published_folder(lake), days.day_of(day_file)[1], rows, days.empty_ledger(),
-                            added)
+                            added, movies)
     return added
+
+
+def generate_day(size: int, new_movies: int, arrival: str, out: Path) -> Path:
+    """The ratings file of a day of `size` ratings from size/5 users (size/100 new) with `new_movies` new movies,
+    delivered on `arrival`; its new users' and movies' ids are moved above every id the served lake holds (earlier
+    benchmarks folded generated days in), so they are new to the stores. Written once per size and arrival."""
+    import polars as pl
+
+    from benchmarks.common import ml25m_release
+    from tv5_assets.sample.days import write_days
+
+    folder = out / f"size-{size}-movies-{new_movies}-{arrival}"
+    ratings_file = folder / f"ratings-{arrival}.csv"
+    if ratings_file.exists():
+        return ratings_file
+    release, lake = ml25m_release(), (WHOLE_GRAPH / "lake").resolve()
+    staged = folder.with_name(folder.name + ".staged")
+    shutil.rmtree(staged, ignore_errors=True)
+    write_days(release, staged, [date.fromisoformat(arrival)], size, min(max(size // 5, 2_000), 100_000),
+               max(size // 100, 100), seed=size, new_movies=new_movies)
+    release_user = pl.scan_csv(release / "ratings.csv").select(pl.col("userId").max()).collect().item()
+    release_movie = pl.scan_csv(release / "movies.csv").select(pl.col("movieId").max()).collect().item()
+    user_shift = max(pl.scan_parquet(lake / "ratings.parquet").select(pl.col("user_id").max()).collect().item()
+                     - release_user, 0)
+    movie_shift = max(pl.scan_parquet(lake / "movies.parquet").select(pl.col("movie_id").max()).collect().item()
+                      - release_movie, 0)
+    for path in staged.iterdir():
+        frame = pl.read_csv(path, infer_schema=False).with_columns(*(
+            pl.when(pl.col(c).cast(pl.Int64) > top).then(pl.col(c).cast(pl.Int64) + shift)
+            .otherwise(pl.col(c).cast(pl.Int64)).alias(c)
+            for c, top, shift in (("userId", release_user, user_shift), ("movieId", release_movie, movie_shift))
+            if c in pl.read_csv(path, n_rows=0).columns))
+        frame.write_csv(path, line_terminator="\n", quote_style="necessary")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(staged, folder)
+    return ratings_file
 
 
 def _lake(work: Path) -> Path:
@@ -185,16 +230,6 @@ def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
                    f"{release.get('agentdb_untouched_sessions')}; steps {run['steps']}")
 
 
-def _arrival_copy(day_file: Path, arrival: str | None, folder: Path) -> Path:
-    """The day file delivered on `arrival` (its ratings keep their own timestamps), or as it is."""
-    if arrival is None:
-        return day_file
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"ratings-{arrival}.csv"
-    shutil.copy(day_file, target)
-    return target
-
-
 def fold_published_days(source: Path) -> int:
     """Copy published days (another benchmark's `days/published`) into the whole_graph benchmark's lake, whose
     `ratings` then folds them in; returns how many."""
@@ -214,48 +249,44 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=BENCH_DIR / "day_release")
     parser.add_argument("--label", help="also save the figures as benchmarks/results/day_release-<label>.md")
     parser.add_argument("--baseline", action="store_true",
-                        help="first measure today's way: the days folded into ratings, then ratings and everything "
-                             "downstream rebuilt and released (the 100,000-rating day, or --fold-from's days)")
+                        help="after the days, measure today's way: the 100,000-rating day (or --fold-from's days) "
+                             "folded into ratings and movies, then both and everything downstream rebuilt and released")
     parser.add_argument("--fold-from", type=Path,
                         help="a `days/published` folder (e.g. day_week's) whose days the baseline folds in")
-    parser.add_argument("--arrival", help="deliver each size's day on this arrival day (YYYY-MM-DD) instead of its "
-                        "file's (when the baseline folded a day of that date)")
+    parser.add_argument("--arrival", default="2019-12-01", help="the generated days' arrival day (YYYY-MM-DD)")
+    parser.add_argument("--new-movies", type=int, default=50, help="new movies each generated day brings")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    [hundred_k] = sorted((DAYS / "size-100000").glob("ratings-*.csv"))
-    if args.baseline:  # back to back with the days below, on this host
-        if args.fold_from:
-            what = f"{fold_published_days(args.fold_from)} published days of {args.fold_from} folded into ratings"
-        else:
-            what = f"the 100,000-rating day folded into ratings ({fold_into_bench_lake(hundred_k):+,} current rows)"
-        seconds, peak, code = rebuild_downstream(args.work_dir / "downstream.log")
-        if code:
-            raise SystemExit(f"the downstream rebuild failed: see {args.work_dir / 'downstream.log'}")
-        rows.append((f"today: {what}, then ratings and everything downstream ({len(downstream_of_ratings())} "
-                     "assets, their checks, the stores and release)", f"{seconds:.1f} s, peak RSS {peak:.2f} GiB"))
-        from benchmarks.day_week import json_line, served_search
-
-        fresh, _, _ = measure(served_search, str((WHOLE_GRAPH / "lake").resolve()))
-        rows.append(("user_vectors freshly built by that rebuild (no upsert yet)", json_line(fresh)))
     rated = served_graph_rated()
     if rated < 20_000_000:
         seconds = load_graph()
         rows.append(("graph re-imported and published first (not part of a day)", f"{seconds:.1f} s"))
         rated = served_graph_rated()
     rows.append(("served graph before the days", f"{rated:,} RATED"))
+    day_files = {size: generate_day(size, args.new_movies, args.arrival, args.work_dir / "days") for size in args.sizes}
     lake = _lake(args.work_dir)
-    for size in args.sizes:
-        [day_file] = sorted((DAYS / f"size-{size}").glob("ratings-*.csv"))
-        day_file = _arrival_copy(day_file, args.arrival, args.work_dir / f"arrival-{size}")
+    for size, day_file in day_files.items():
         run, _, mib = measure(daily_run, str(day_file), str(lake))
-        rows.append(_line(f"day of {size:,} ratings published", run, mib))
+        rows.append(_line(f"day of {size:,} ratings and {args.new_movies} new movies published", run, mib))
         back, _, back_mib = measure(daily_run, str(_withdrawal(day_file, args.work_dir / "withdrawn")), str(lake))
         rows.append(_line("  the same day withdrawn (re-delivered empty)", back, back_mib))
     rows.append(("served graph after the days and their withdrawals", f"{served_graph_rated():,} RATED"))
+    hundred_k = generate_day(100_000, args.new_movies, args.arrival, args.work_dir / "days")
     latency, _, _ = measure(sensor_latency, str(hundred_k), str(args.work_dir / "landing"))
     rows.append(("the day sensor on the 100,000-rating day file", f"{latency['seconds']:.2f} s an evaluation "
                  f"({latency['requests']} run requested); the daemon evaluates it every {latency['interval_s']} s"))
+    if args.baseline:  # back to back with the days above, on this host
+        if args.fold_from:
+            what = f"{fold_published_days(args.fold_from)} published days of {args.fold_from} folded into ratings"
+        else:
+            what = (f"the 100,000-rating day folded into ratings ({fold_into_bench_lake(hundred_k):+,} current rows) "
+                    f"and movies (+{args.new_movies})")
+        seconds, peak, code = rebuild_downstream(args.work_dir / "downstream.log")
+        if code:
+            raise SystemExit(f"the downstream rebuild failed: see {args.work_dir / 'downstream.log'}")
+        rows.append((f"today: {what}, then ratings, movies and everything downstream ({len(downstream_of_ratings())} "
+                     "assets, their checks, the stores and release)", f"{seconds:.1f} s, peak RSS {peak:.2f} GiB"))
     report(rows)
     if args.label:
         RESULTS.joinpath(f"day_release-{args.label}.md").write_text(
