@@ -40,9 +40,11 @@ from benchmarks.days_merge import _deliveries
 
 KEY = "user_id"
 # what each day run writes to `<lake>/<asset>/<YYYY-MM-DD>.parquet` and the comparisons read: the changes (whose
-# users a run touched), the new people (their archetypes feed the policies), the steps, policies and vectors
+# users a run touched), the new people (their archetypes feed the policies), the steps, policies and user vectors,
+# and the vectors of the movies beyond the full build (a lake from before days brought movies has none)
+MOVIE_ASSETS = ("day_content_vectors", "day_collaborative_movie_vectors", "day_hybrid_movie_vectors")
 CAPTURED = ("day_rating_changes", "day_demographics", "day_episodes", "day_policies", "day_user_vectors",
-            "day_collaborative_user_vectors", "day_hybrid_user_vectors")
+            "day_collaborative_user_vectors", "day_hybrid_user_vectors", *MOVIE_ASSETS)
 CHANGES = "day_rating_changes"
 EPISODES_ASSET = "day_episodes"
 BASE_STAMPS = "base.json"
@@ -77,9 +79,10 @@ def base_changed(lake: Path, store: Path) -> list[str]:
 
 
 def capture(lake: Path, day: date, store: Path) -> Path:
-    """Copy the run's partitions (CAPTURED) to `store/<n>-<day>/<asset>.parquet`, n the run's place in application
-    order. Call it right after the run: a re-delivered day overwrites its partition files, so the lake alone does
-    not say what each run served. The first capture also stamps the lake's base tables (`base_changed`)."""
+    """Copy the run's partitions (CAPTURED; MOVIE_ASSETS where the run wrote them) to
+    `store/<n>-<day>/<asset>.parquet`, n the run's place in application order. Call it right after the run: a
+    re-delivered day overwrites its partition files, so the lake alone does not say what each run served. The
+    first capture also stamps the lake's base tables (`base_changed`)."""
     store = Path(store)
     store.mkdir(parents=True, exist_ok=True)
     if not (store / BASE_STAMPS).exists():
@@ -92,6 +95,8 @@ def capture(lake: Path, day: date, store: Path) -> Path:
     tmp.mkdir()
     for asset in CAPTURED:
         source = Path(lake) / asset / f"{day.isoformat()}.parquet"
+        if not source.exists() and asset in MOVIE_ASSETS:
+            continue
         if not source.exists():
             shutil.rmtree(tmp)
             raise FileNotFoundError(f"{source}: the run of {day} left no {asset} partition to capture")
@@ -100,46 +105,70 @@ def capture(lake: Path, day: date, store: Path) -> Path:
     return folder
 
 
-def _touched(folder: Path, frame: pl.DataFrame, key: str) -> pl.DataFrame:
-    """The users a captured run touched: those of its changes (a user left with no step has no row) and its rows."""
-    users = [frame.select(key)]
-    changes = Path(folder) / f"{CHANGES}.parquet"
+def _touched(path: Path, key: str) -> pl.DataFrame:
+    """The users a captured run touched: those of its changes (a user left with no step has no row) and of its
+    partition at `path` (only the key column is read)."""
+    users = [pl.read_parquet(path, columns=[key])]
+    changes = path.parent / f"{CHANGES}.parquet"
     if key == KEY and changes.exists():
         users.append(pl.read_parquet(changes, columns=[KEY]))
     return pl.concat(users, how="vertical_relaxed").unique()
 
 
-def incremental(base: pl.DataFrame | pl.LazyFrame, captured: Sequence[Path], asset: str,
-                key: str = KEY) -> pl.DataFrame:
+def touched_users(captured: Sequence[Path]) -> pl.DataFrame:
+    """user_id of every user a captured run touched (its `day_rating_changes`)."""
+    frames = [pl.read_parquet(Path(folder) / f"{CHANGES}.parquet", columns=[KEY]) for folder in captured]
+    return pl.concat(frames).unique().sort(KEY) if frames else pl.DataFrame(schema={KEY: pl.Int32})
+
+
+def incremental(base: pl.DataFrame | pl.LazyFrame, captured: Sequence[Path], asset: str, key: str = KEY,
+                where: pl.Expr | None = None) -> pl.DataFrame:
     """The served state of a lake-backed table after the captured runs: each touched user's rows are those of
     the latest capture that touched them (its `<asset>.parquet`), every other user keeps the base's. A touched
     user with no row there, or a null vector, is removed, as the stores delete them. For the steps, the base's
     global `episode_id` becomes the per-user `user_episode` the days write. Sorted by key, each key's rows in
-    their stored order (the steps' time order). Only the captures' users are read per run; the base once."""
+    their stored order (the steps' time order). A capture's rows are read only for the users it is the latest
+    for, so the memory is about one copy of the state; `where` (on the key, e.g. a range of user ids) keeps only
+    the matching users, to build a large state in parts."""
     from tv5_assets.rl.day_episodes import USER_EPISODE, with_user_episodes
 
-    base = base.lazy()
-    if asset == EPISODES_ASSET and "episode_id" in base.collect_schema().names():
-        base = with_user_episodes(base)
+    def numbered(frame: pl.LazyFrame) -> pl.LazyFrame:
+        names = frame.collect_schema().names()
+        return with_user_episodes(frame) if asset == EPISODES_ASSET and USER_EPISODE not in names \
+            and "episode_id" in names else frame
+
+    base = numbered(base.lazy())
+    if where is not None:
+        base = base.filter(where)
     schema = base.collect_schema()
-    parts, touched = [], []
-    for n, folder in enumerate(captured):
-        frame = pl.read_parquet(Path(folder) / f"{asset}.parquet")
-        if asset == EPISODES_ASSET and USER_EPISODE not in frame.columns:
-            frame = with_user_episodes(frame)
-        parts.append(frame.select(schema.names()).cast(dict(schema)))
-        touched.append(_touched(folder, frame, key).cast({key: schema[key]}).with_columns(pl.lit(n).alias("_run")))
-    if touched:
-        latest = pl.concat(touched).group_by(key).agg(pl.col("_run").max())
-        kept = base.join(latest.lazy(), on=key, how="anti")
-        chosen = [frame.lazy().join(latest.lazy().filter(pl.col("_run") == n), on=key, how="semi")
-                  for n, frame in enumerate(parts)]
-    else:
-        kept, chosen = base, []
+    paths = [Path(folder) / f"{asset}.parquet" for folder in captured]
+    kept, chosen = base, []
+    if paths:
+        latest = pl.concat([_touched(path, key).cast({key: schema[key]}).with_columns(pl.lit(n).alias("_run"))
+                            for n, path in enumerate(paths)]).group_by(key).agg(pl.col("_run").max()).lazy()
+        if where is not None:
+            latest = latest.filter(where)
+        kept = base.join(latest, on=key, how="anti", maintain_order="left")
+        chosen = [numbered(pl.scan_parquet(path)).select(schema.names()).cast(dict(schema))
+                  .join(latest.filter(pl.col("_run") == n).select(key), on=key, how="semi", maintain_order="left")
+                  for n, path in enumerate(paths)]
     state = pl.concat([kept, *chosen])
     if "vector" in schema.names():
         state = state.filter(pl.col("vector").is_not_null())
     return state.sort(key, maintain_order=True).collect()
+
+
+def served_movies(base: pl.DataFrame | pl.LazyFrame, captured: Sequence[Path], asset: str) -> pl.DataFrame:
+    """movie_id, vector of the served movie side: the full build's movies (`base`) and the movies beyond it as the
+    latest captured run has them (`asset`, one of MOVIE_ASSETS). Each run's partition holds every movie the
+    published days and the day itself brought in, so the latest is the whole set (a movie a correction withdrew
+    is no longer in it), and a movie's vectors come from the fixed global models, the same in every run."""
+    movies = base.lazy().select("movie_id", "vector").collect()
+    extra = Path(captured[-1]) / f"{asset}.parquet" if captured else None
+    if extra is None or not extra.exists():
+        return movies
+    beyond = pl.read_parquet(extra, columns=["movie_id", "vector"]).cast(dict(movies.schema))
+    return pl.concat([movies, beyond.join(movies, on="movie_id", how="anti")]).sort("movie_id")
 
 
 def archetypes(demographics: pl.DataFrame | pl.LazyFrame, captured: Sequence[Path]) -> pl.DataFrame:
@@ -153,7 +182,29 @@ def archetypes(demographics: pl.DataFrame | pl.LazyFrame, captured: Sequence[Pat
 
 # ---- comparisons ---------------------------------------------------------------------------------------------------
 
-HASHED_ABOVE = 2_000_000  # rows: above it a mismatch is located by row hashes, not a join of every column
+def combined(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The figures of one comparison made in parts (disjoint ranges of users), as one: flags all true, counts
+    summed, largest floats kept, per-column counts summed, lists joined; anything else kept when the parts agree,
+    else listed."""
+    whole: dict[str, Any] = {}
+    for name in parts[0] if parts else []:
+        values = [part[name] for part in parts]
+        if all(isinstance(v, bool) for v in values):
+            whole[name] = all(values)
+        elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            whole[name] = sum(values)
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            whole[name] = max(values)
+        elif all(isinstance(v, dict) for v in values):
+            whole[name] = {k: sum(v.get(k, 0) for v in values) for v in values for k in v}
+        elif all(isinstance(v, list) for v in values):
+            whole[name] = sorted({item for value in values for item in value})
+        else:
+            whole[name] = values[0] if all(v == values[0] for v in values) else values
+    return whole
+
+
+HASHED_ABOVE = 2_000_000  # rows: above it differing rows are found by row hashes before a join of columns
 
 
 def _strictly_sorted(frame: pl.DataFrame, key: list[str]) -> bool:
@@ -170,7 +221,8 @@ def _strictly_sorted(frame: pl.DataFrame, key: list[str]) -> bool:
 def keyed_diff(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str], columns: list[str]) -> dict[str, Any]:
     """How `actual` differs from `expected` on a natural key: rows only one of them has, keys repeated, and rows
     whose `columns` differ (exact; null equals null), per column. `actual` is cast to `expected`'s types (the
-    columns recast are named). Frames already in key order are compared row by row, without a join."""
+    columns recast are named). Frames already in key order are compared row by row, without a join; larger
+    frames that are not locate their differing rows by a hash of each row first and join only those."""
     actual, expected = actual.select(*key, *columns), expected.select(*key, *columns)
     recast = [c for c in actual.columns if actual.schema[c] != expected.schema[c]]
     if recast:
@@ -185,7 +237,6 @@ def keyed_diff(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str], col
             frame = frame.sort(key)
         frames.append(frame)
     actual, expected = frames
-    per_column: dict[str, int] | None
     if actual.height == expected.height and all(actual[k].equals(expected[k]) for k in key):
         missing = extra = 0
         flags = {c: actual[c].ne_missing(expected[c]) for c in columns}
@@ -193,19 +244,17 @@ def keyed_diff(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str], col
         keys = (actual.select(key), expected.select(key))
         missing = keys[1].join(keys[0], on=key, how="anti").height
         extra = keys[0].join(keys[1], on=key, how="anti").height
-        if max(actual.height, expected.height) > HASHED_ABOVE:
+        if max(actual.height, expected.height) > HASHED_ABOVE:  # a join of every column would double the memory
             hashed = [f.select(*key, pl.struct(columns).hash(seed=0).alias("_row")) for f in (actual, expected)]
-            both = hashed[0].join(hashed[1], on=key, how="inner", suffix="_expected")
-            flags = {"_row": both["_row"] != both["_row_expected"]}
-        else:
-            both = actual.join(expected, on=key, how="inner", suffix="_expected")
-            flags = {c: both[c].ne_missing(both[f"{c}_expected"]) for c in columns}
-    per_column = {c: int(f.sum()) for c, f in flags.items()} if "_row" not in flags else None
+            suspects = (hashed[0].join(hashed[1], on=key, how="inner", suffix="_expected")
+                        .filter(pl.col("_row") != pl.col("_row_expected")).select(key))
+            actual, expected = (f.join(suspects, on=key, how="semi") for f in (actual, expected))
+        both = actual.join(expected, on=key, how="inner", suffix="_expected")
+        flags = {c: both[c].ne_missing(both[f"{c}_expected"]) for c in columns}
     differing = int(pl.select(pl.any_horizontal(list(flags.values()))).to_series().sum()) if flags else 0
-    return {"rows": actual.height, "expected_rows": expected.height, "missing": missing, "extra": extra,
+    return {"rows": frames[0].height, "expected_rows": frames[1].height, "missing": missing, "extra": extra,
             "duplicate_keys": duplicates[0], "expected_duplicate_keys": duplicates[1], "differing_rows": differing,
-            "differing_per_column": {c: n for c, n in per_column.items() if n} if per_column is not None else "hashed",
-            "recast": recast,
+            "differing_per_column": {c: n for c, f in flags.items() if (n := int(f.sum()))}, "recast": recast,
             "equal": missing == 0 and extra == 0 and differing == 0 and duplicates == [0, 0]}
 
 

@@ -126,38 +126,46 @@ def fold_into_bench_lake(day_file: Path) -> int:
 
 def generate_day(size: int, new_movies: int, arrival: str, out: Path) -> Path:
     """The ratings file of a day of `size` ratings from size/5 users (size/100 new) with `new_movies` new movies,
-    delivered on `arrival`; its new users' and movies' ids are moved above every id the served lake holds (earlier
-    benchmarks folded generated days in), so they are new to the stores. Written once per size and arrival."""
+    delivered on `arrival` (see `generate_days`). Written once per size and arrival."""
+    folder = out / f"size-{size}-movies-{new_movies}-{arrival}"
+    if not (folder / f"ratings-{arrival}.csv").exists():
+        generate_days(folder, 1, size, min(max(size // 5, 2_000), 100_000), max(size // 100, 100), new_movies,
+                      arrival, seed=size)
+    return folder / f"ratings-{arrival}.csv"
+
+
+def generate_days(folder: Path, count: int, size: int, users: int, new_users: int, new_movies: int, start: str,
+                  seed: int, erase: int = 0) -> list[Path]:
+    """`count` generated days from `start` against the ml-25m-shaped release (`sample.days.write_days`), their new
+    users' and movies' ids moved above every id the served lake holds (earlier benchmarks folded generated days in),
+    so they are new to the stores; the files written, swapped into `folder` whole."""
     import polars as pl
 
     from benchmarks.common import ml25m_release
     from tv5_assets.sample.days import write_days
 
-    folder = out / f"size-{size}-movies-{new_movies}-{arrival}"
-    ratings_file = folder / f"ratings-{arrival}.csv"
-    if ratings_file.exists():
-        return ratings_file
     release, lake = ml25m_release(), (WHOLE_GRAPH / "lake").resolve()
     staged = folder.with_name(folder.name + ".staged")
     shutil.rmtree(staged, ignore_errors=True)
-    write_days(release, staged, [date.fromisoformat(arrival)], size, min(max(size // 5, 2_000), 100_000),
-               max(size // 100, 100), seed=size, new_movies=new_movies)
+    written = write_days(release, staged, count, size, users, new_users, seed=seed, start=date.fromisoformat(start),
+                         erase=erase, new_movies=new_movies)
     release_user = pl.scan_csv(release / "ratings.csv").select(pl.col("userId").max()).collect().item()
     release_movie = pl.scan_csv(release / "movies.csv").select(pl.col("movieId").max()).collect().item()
     user_shift = max(pl.scan_parquet(lake / "ratings.parquet").select(pl.col("user_id").max()).collect().item()
                      - release_user, 0)
     movie_shift = max(pl.scan_parquet(lake / "movies.parquet").select(pl.col("movie_id").max()).collect().item()
                       - release_movie, 0)
-    for path in staged.iterdir():
+    for path in written:
+        columns = pl.read_csv(path, n_rows=0).columns
         frame = pl.read_csv(path, infer_schema=False).with_columns(*(
             pl.when(pl.col(c).cast(pl.Int64) > top).then(pl.col(c).cast(pl.Int64) + shift)
             .otherwise(pl.col(c).cast(pl.Int64)).alias(c)
             for c, top, shift in (("userId", release_user, user_shift), ("movieId", release_movie, movie_shift))
-            if c in pl.read_csv(path, n_rows=0).columns))
+            if c in columns))
         frame.write_csv(path, line_terminator="\n", quote_style="necessary")
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(staged, folder)
-    return ratings_file
+    return [folder / p.name for p in written]
 
 
 def _lake(work: Path) -> Path:

@@ -69,9 +69,11 @@ def served_search(lake: str, queries: int = 500, timed: int = 200, seed: int = 0
             "p95_ms": float(np.percentile(times, 95)), "distinct_ids": int(pl.Series(ids).n_unique())}
 
 
-def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed: int = 0) -> dict:
+def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed: int = 0,
+                 store: str | None = None) -> dict:
     """The full build's content vectors and current ratings, against the served stores: every touched user's
-    served vector, and the RATED rows of a sample of them (reading all of theirs would move ~20M rows over Bolt)."""
+    served vector, and the RATED rows of a sample of them (reading all of theirs would move ~20M rows over Bolt).
+    The movies' content vectors are the lake's and, with the runs captured in `store`, the days' new movies'."""
     import dagster as dg
     import polars as pl
 
@@ -83,7 +85,8 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
     base = Path(lake)
     started = time.perf_counter()
     full = current_ratings(lake)
-    content = pl.read_parquet(base / "content_vectors.parquet").select("movie_id", "vector")
+    content = eq.served_movies(pl.scan_parquet(base / "content_vectors.parquet"),
+                               eq.captures(Path(store)) if store else [], "day_content_vectors")
     as_ratings = full.select("user_id", "movie_id", "rating", pl.col("timestamp").dt.epoch("s").alias("timestamp"))
     vectors = user_vectors(as_ratings, content).frame
     full_s = time.perf_counter() - started
@@ -147,27 +150,47 @@ def _served(lake: str, store: str, name: str, asset: str):
     return eq.incremental(pl.scan_parquet(table_path(lake, name)), eq.captures(Path(store)), asset)
 
 
-def compare_episodes(lake: str, store: str, fold: bool = True) -> dict:
+def compare_episodes(lake: str, store: str, fold: bool = True, parts: int = 4) -> dict:
     """The served steps (the base's, each touched user's replaced by the latest capture's) against the full build's
-    `episodes` over the same current ratings: every user's, on natural keys."""
+    `episodes` over the same current ratings: every user's, on natural keys. In `parts` ranges of user ids, one
+    at a time (a user's steps depend on that user's ratings alone, and the numbering is compared per user), so
+    the two 25M-step tables are never held whole (about 7 GiB at once, 12 GiB when rows differ)."""
+    import polars as pl
+
     started = time.perf_counter()
-    full = eq.full_episodes(current_ratings(lake, fold))
-    built = time.perf_counter()
-    figures = eq.episodes_equal(_served(lake, store, "episodes", "day_episodes"), full)
-    return {**figures, "full_build_s": round(built - started, 1), "compare_s": round(time.perf_counter() - built, 1)}
+    current = current_ratings(lake, fold)
+    ids = current["user_id"].unique().sort()
+    bounds = [int(ids[int(i)]) for i in np.linspace(0, ids.len(), parts + 1)[:-1]] + [int(ids[-1]) + 1]
+    found, full_s = [], 0.0
+    for low, high in zip(bounds, bounds[1:]):
+        users = pl.col("user_id").is_between(low, high, closed="left")
+        part_started = time.perf_counter()
+        full = eq.full_episodes(current.filter(users))
+        full_s += time.perf_counter() - part_started
+        found.append(eq.episodes_equal(eq.incremental(pl.scan_parquet(table_path(lake, "episodes")),
+                                                      eq.captures(Path(store)), "day_episodes", where=users), full))
+        del full
+    return {**eq.combined(found), "parts": parts, "full_build_s": round(full_s, 1),
+            "compare_s": round(time.perf_counter() - started - full_s, 1)}
 
 
 def compare_collaborative(lake: str, store: str, fold: bool = True) -> dict:
     """The served collaborative user vectors against a full fold-in of the current ratings against the served
-    `collaborative_movie_vectors` (1e-5)."""
+    ALS movie factors, `collaborative_movie_vectors` (a day's fold-in leaves the movies it brought out: their
+    content-predicted factors would move every user's solve, ALS reading Y'Y), within 1e-5."""
     import polars as pl
 
     started = time.perf_counter()
-    movies = pl.read_parquet(table_path(lake, "collaborative_movie_vectors"), columns=["movie_id", "vector"])
+    captured = eq.captures(Path(store))
+    movies = pl.read_parquet(table_path(lake, "collaborative_movie_vectors")).select("movie_id", "vector")
     full = eq.full_fold_in(current_ratings(lake, fold), movies)
     built = time.perf_counter()
-    figures = eq.collaborative_equal(_served(lake, store, "collaborative_user_vectors",
-                                             "day_collaborative_user_vectors"), full)
+    served = _served(lake, store, "collaborative_user_vectors", "day_collaborative_user_vectors")
+    figures = eq.collaborative_equal(served, full)
+    touched = pl.col("user_id").is_in(eq.touched_users(captured)["user_id"].implode())
+    for name, users in (("touched", touched), ("untouched", ~touched)):
+        figures[f"{name}_over_tolerance"] = eq.collaborative_equal(served.filter(users),
+                                                                   full.filter(users))["over_tolerance"]
     return {**figures, "full_build_s": round(built - started, 1), "compare_s": round(time.perf_counter() - built, 1)}
 
 
@@ -185,7 +208,8 @@ def compare_agentdb(lake: str, store: str, fold: bool = True, sample: int | None
     steps = eq.full_episodes(current)
     people = eq.archetypes(pl.scan_parquet(table_path(lake, "demographics")), eq.captures(Path(store)))
     policies = build_policies(steps.lazy(), people)
-    content = pl.read_parquet(table_path(lake, "content_vectors"), columns=["movie_id", "vector"])
+    content = eq.served_movies(pl.scan_parquet(table_path(lake, "content_vectors")), eq.captures(Path(store)),
+                               "day_content_vectors")
     vectors = user_vectors(current.select("user_id", "movie_id", "rating"), content).frame
     del current
     users = None
@@ -200,17 +224,20 @@ def compare_agentdb(lake: str, store: str, fold: bool = True, sample: int | None
             "compare_s": round(time.perf_counter() - built, 1)}
 
 
-def _lake_recall(split, lake: str | Path, users) -> dict:
-    """recall@20 on `split` of a lake's served hybrid vectors (`users`, with its `hybrid_movie_vectors`), and of its
-    movie side with the users folded in on their train ratings only."""
+def _lake_recall(split, lake: str | Path, users, captured: list[Path]) -> dict:
+    """recall@20 on `split` of a lake's served hybrid vectors (`users`, with its served movie side: the full
+    build's movies and the captured runs' new ones), and of that movie side with the users folded in on their
+    train ratings only."""
     import polars as pl
 
-    movies = pl.read_parquet(table_path(lake, "hybrid_movie_vectors"))
-    trained = eq.train_hybrid_users(split, pl.read_parquet(table_path(lake, "content_vectors"),
-                                                           columns=["movie_id", "vector"]),
-                                    pl.read_parquet(table_path(lake, "collaborative_movie_vectors")))
-    return {"served_vectors": eq.served_recall(split, users, movies), "train_fold_in": eq.served_recall(
-        split, trained, movies)}
+    def movies(name: str, asset: str) -> pl.DataFrame:
+        return eq.served_movies(pl.scan_parquet(table_path(lake, name)), captured, asset)
+
+    hybrid_movies = movies("hybrid_movie_vectors", "day_hybrid_movie_vectors")
+    trained = eq.train_hybrid_users(split, movies("content_vectors", "day_content_vectors"),
+                                    movies("collaborative_movie_vectors", "day_collaborative_movie_vectors"))
+    return {"served_vectors": eq.served_recall(split, users, hybrid_movies),
+            "train_fold_in": eq.served_recall(split, trained, hybrid_movies)}
 
 
 def compare_recall(lake: str, store: str, refit: str | float | None = None, fold: bool = True) -> dict:
@@ -223,7 +250,8 @@ def compare_recall(lake: str, store: str, refit: str | float | None = None, fold
 
     started = time.perf_counter()
     split = eq.evaluation_split(current_ratings(lake, fold))
-    served = _lake_recall(split, lake, _served(lake, store, "hybrid_user_vectors", "day_hybrid_user_vectors"))
+    served = _lake_recall(split, lake, _served(lake, store, "hybrid_user_vectors", "day_hybrid_user_vectors"),
+                          eq.captures(Path(store)))
     figures: dict = {"served_recall_at_20": served["served_vectors"]["recall"],
                      "train_fold_in_recall_at_20": served["train_fold_in"]["recall"],
                      "users": served["served_vectors"]["users"],
@@ -234,7 +262,7 @@ def compare_recall(lake: str, store: str, refit: str | float | None = None, fold
         figures["served_vs_refit_quality"] = eq.recall_equal(served["served_vectors"]["recall"], figure)
         figures["train_fold_in_vs_refit_quality"] = eq.recall_equal(served["train_fold_in"]["recall"], figure)
         if not isinstance(refit, float) and (Path(refit) / "hybrid_user_vectors.parquet").exists():
-            theirs = _lake_recall(split, refit, pl.read_parquet(Path(refit) / "hybrid_user_vectors.parquet"))
+            theirs = _lake_recall(split, refit, pl.read_parquet(Path(refit) / "hybrid_user_vectors.parquet"), [])
             figures["served_vs_refit_same_scorer"] = eq.recall_equal(served["served_vectors"]["recall"],
                                                                      theirs["served_vectors"]["recall"])
             figures["train_fold_in_vs_refit_same_scorer"] = eq.recall_equal(served["train_fold_in"]["recall"],
@@ -252,8 +280,9 @@ def compare_more(lake: Path, store: Path, refit: str | float | None = None,
         return [(label, f"not compared: no captures in {store} (days applied before captures were kept)")]
     changed = eq.base_changed(lake, store)
     if changed:
-        return [(label, f"not compared: the lake's base changed since the captures ({', '.join(changed)}); "
-                        "the captured days no longer apply to it")]
+        named = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        return [(label, f"not compared: the lake's base changed since the captures ({named}); the captured days no "
+                        "longer apply to it")]
     rows = [(label, f"{len(found)} captured runs: {', '.join(p.name for p in found)}")]
     for name, target, extra in (
             ("episodes on natural keys", compare_episodes, ()),
@@ -330,7 +359,7 @@ def finish(rows: list[tuple[str, str]], lake: Path, before: dict | None, touched
     rows.append(("user_vectors after the days", json_line(after)))
     if before:
         rows.append(("recall@10 after / before", f"{after['recall_at_10'] / before['recall_at_10']:.4f}"))
-    compared, _, _ = measure(compare_full, str(lake), sorted(touched))
+    compared, _, _ = measure(compare_full, str(lake), sorted(touched), 5_000, 0, str(store) if store else None)
     rows.append(("served stores vs the full build over the same ratings", json_line(compared)))
     if store is not None:
         rows.extend(compare_more(lake, store, refit, agentdb_sample))
@@ -358,8 +387,20 @@ def withdraw(lake: Path, work: Path) -> None:
 
 
 def json_line(figures: dict) -> str:
-    return ", ".join(f"{k} {v:,.4f}" if isinstance(v, float) else f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
-                     for k, v in figures.items())
+    """Figures on one line: floats to 4 places (small ones in e-notation, so a 1e-5 bound does not print as 0),
+    ints with separators, flags as True/False, nested figures in braces."""
+    def shown(value: object) -> str:
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, float):
+            return f"{value:.2e}" if value and abs(value) < 1e-3 else f"{value:,.4f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        if isinstance(value, dict):
+            return "{" + json_line(value) + "}"
+        return str(value)
+
+    return ", ".join(f"{k} {shown(v)}" for k, v in figures.items())
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, materialize, 
 DAYS = dg.AssetSelection.groups("days") - dg.AssetSelection.assets("day_release")  # the stores: test_day_release
 DAY_ASSETS = ("day_ratings", "day_erasures", "day_user_ratings", "day_rating_changes", "day_user_vectors",
               "day_collaborative_user_vectors", "day_hybrid_user_vectors", "day_episodes",
-              "day_demographics")
+              "day_demographics", "day_movies", "day_content_vectors", "day_availability")
 
 
 class Lake:
@@ -72,7 +72,8 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Lake:
     base = tmp_path_factory.mktemp("days_lake")
     instance = dg.DagsterInstance.ephemeral()
     base_assets = dg.AssetSelection.assets("movielens_release", "movies", "ratings", "tags", "genome",
-                                           "content_vectors", "collaborative_movie_vectors", "demographics")
+                                           "content_vectors", "collaborative_movie_vectors", "demographics",
+                                           "availability")
     result = materialize(base_assets, base, release_config(**SMALL_SAMPLE), instance=instance)
     [release] = [Path(str(e.materialization.metadata["directory"].value))
                  for e in result.get_asset_materialization_events() if e.asset_key.path == ["movielens_release"]]
@@ -110,7 +111,7 @@ def test_a_day_stores_only_its_rows_and_the_scopes_current_ratings_with_checks_p
     assert {e.asset_key.to_user_string() for e in evaluations} == {"day_ratings", "day_erasures", "day_user_ratings",
                                                                     *DAY_ASSETS[4:]}
     day_checks = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[0] in DAY_ASSETS]
-    assert len(evaluations) == len(day_checks) == 26  # every check of every day asset, on this partition
+    assert len(evaluations) == len(day_checks) == 32  # every check of every day asset, on this partition
     assert {e.partition for e in evaluations} == {day}
     for asset in DAY_ASSETS:
         assert lake.stored(asset, day).exists(), asset
@@ -211,7 +212,7 @@ def test_a_check_fails_on_a_day_partition_edited_outside_dagster_and_blocks_the_
     written = changes.stat().st_mtime_ns
     try:
         # the stored day audited again, then its delta: the failed blocking check stops the delta
-        selection = (dg.AssetSelection.checks_for_assets("day_ratings", "day_erasures")
+        selection = (dg.AssetSelection.checks_for_assets("day_ratings", "day_erasures", "day_movies")
                      | dg.AssetSelection.assets("day_user_ratings", "day_rating_changes"))
         result = lake.run_day(day, raise_on_error=False, selection=selection)
         verdict = {e.check_name: e.passed for e in result.get_asset_check_evaluations()

@@ -25,12 +25,12 @@ from tv5_assets.rl.day_episodes import touched_episodes
 from tv5_assets.rl.day_policies import as_episodes
 from tv5_assets.rl.policies import build_policies
 from tv5_assets.synthetic import archetypes as arc
-from tv5_assets.taste import factors, hybrid
+from tv5_assets.taste import day_movies, factors, hybrid
 from tv5_assets.taste.assets import SETTINGS
 
 T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
 DAY_1, DAY_2 = date(2024, 3, 1), date(2024, 3, 2)
-MOVIES = list(range(1, 41))
+MOVIES = list(range(1, 41))  # the full build's; day 2 brings movie 41
 CONTENT_DIM, PER_USER = 8, 3
 ARCHETYPES = [arc.CASUAL, arc.CINEPHILE, arc.FAMILY, arc.YOUNG_ADULT, arc.INTERNATIONAL, arc.GENRE_SPECIALIST]
 # AgentDB's own DDL of the tables a build writes (as AgentDB 1.6.1 creates them; read from a built file)
@@ -68,10 +68,10 @@ def _ratings(rows: list[tuple[int, int, float, float]]) -> pl.DataFrame:
 BASE = _ratings([(u, 1 + (u * 7 + i * 3) % 40, 1.0 + ((u + i) % 9) * 0.5, 5.0 * i + (i // 3) * 40 + u)
                  for u in range(1, 7) for i in range(4 + u)])
 # day 1: user 2 rates two films late (a new session), user 3 re-rates a film, user 4 is erased, user 7 is new;
-# day 2: user 2 again, user 5 rates one film
+# day 2: user 2 again, user 5 rates the film the day brings in (41)
 DAY_1_ROWS = [(2, 33, 5.0, 400), (2, 34, 4.0, 400.5), (3, int(BASE.filter(pl.col("user_id") == 3)["movie_id"][0]),
                                                         0.5, 401), (7, 5, 3.0, 402), (7, 6, 4.5, 403), (7, 7, 2.0, 404)]
-DAY_2_ROWS = [(2, 35, 3.5, 402), (5, 36, 4.0, 405)]
+DAY_2_ROWS = [(2, 35, 3.5, 402), (5, 41, 4.0, 405)]
 
 
 def _current(base: pl.DataFrame, rows: list[tuple[int, int, float, float]], erased: tuple[int, ...] = ()
@@ -89,14 +89,20 @@ def _day_rows(current: pl.DataFrame) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def movies() -> dict[str, pl.DataFrame]:
+    """The full build's movie side (1-40), and movie 41's vectors as a day builds them (`taste.day_movies`)."""
     rng = np.random.default_rng(3)
-    ids = pl.Series("movie_id", MOVIES, dtype=pl.Int32)
-    content = rng.normal(size=(len(MOVIES), CONTENT_DIM)).astype(np.float32)
-    movie_factors = rng.normal(size=(len(MOVIES), SETTINGS.factors)).astype(np.float32) * 0.3
-    return {"content": pl.DataFrame({"movie_id": ids, "vector": pl.Series(content, dtype=pl.Array(pl.Float32,
-                                                                                                   CONTENT_DIM))}),
-            "factors": pl.DataFrame({"movie_id": ids, "vector": pl.Series(movie_factors, dtype=pl.Array(
-                pl.Float32, SETTINGS.factors))})}
+    content = pl.DataFrame({"movie_id": pl.Series([*MOVIES, 41], dtype=pl.Int32), "vector": pl.Series(
+        rng.normal(size=(len(MOVIES) + 1, CONTENT_DIM)).astype(np.float32), dtype=pl.Array(pl.Float32, CONTENT_DIM))})
+    base_factors = pl.DataFrame({
+        "movie_id": pl.Series(MOVIES, dtype=pl.Int32),
+        "vector": pl.Series(rng.normal(size=(len(MOVIES), SETTINGS.factors)).astype(np.float32) * 0.3,
+                            dtype=pl.Array(pl.Float32, SETTINGS.factors)),
+        "ratings": pl.Series([5] * len(MOVIES), dtype=pl.UInt32), "cold": [False] * len(MOVIES)})
+    base_content, new_content = content.filter(pl.col("movie_id") <= 40), content.filter(pl.col("movie_id") == 41)
+    cold = day_movies.cold_factors(base_content, base_factors, new_content, SETTINGS.cold_ridge)
+    return {"content": base_content, "factors": base_factors, "new_content": new_content, "new_factors": cold,
+            "new_hybrid": day_movies.hybrid_movies(new_content, cold.select("movie_id", "vector"), base_factors),
+            "all_content": content, "all_factors": pl.concat([base_factors, cold])}
 
 
 def _people(users: list[int]) -> pl.DataFrame:
@@ -104,23 +110,29 @@ def _people(users: list[int]) -> pl.DataFrame:
                          "archetype": [ARCHETYPES[u % 6] for u in users]})
 
 
-def _full(current: pl.DataFrame, movies: dict[str, pl.DataFrame], people: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """What the full build's functions give over `current`."""
+def _full(current: pl.DataFrame, content: pl.DataFrame, movie_factors: pl.DataFrame,
+          people: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """What the full build's functions give over `current`, against the given movie side."""
     steps = eq.full_episodes(current)
     return {"episodes": steps, "policies": build_policies(steps.lazy(), people),
-            "user_vectors": user_vectors(current, movies["content"]).frame,
-            "collaborative": eq.full_fold_in(current, movies["factors"])}
+            "user_vectors": user_vectors(current, content.select("movie_id", "vector")).frame,
+            "collaborative": eq.full_fold_in(current, movie_factors)}
 
 
 def _run(lake: Path, day: date, current: pl.DataFrame, touched: list[int], new_people: pl.DataFrame,
-         people: pl.DataFrame, movies: dict[str, pl.DataFrame]) -> None:
-    """The partitions a `daily` run writes for `day`, built by the day assets' own functions."""
+         people: pl.DataFrame, movies: dict[str, pl.DataFrame], new_movie: bool) -> None:
+    """The partitions a `daily` run writes for `day`, built by the day assets' own functions; with `new_movie`
+    the stores have gained movie 41 (the run's movie partitions hold it)."""
     users = pl.DataFrame({"user_id": pl.Series(sorted(touched), dtype=pl.Int32)})
     scope = _day_rows(current).join(users, on="user_id", how="semi")
     steps = touched_episodes(scope, users, tr.DEFAULT_SESSION_GAP)
     rated = day_vectors.ratings_of(scope, users)
-    content = day_vectors.with_removed(user_vectors(rated, movies["content"]).frame, users)
-    collab = day_vectors.with_removed(factors.user_factors(rated.lazy(), movies["factors"], SETTINGS), users)
+    extra = {name: movies[name] if new_movie else movies[name].clear()
+             for name in ("new_content", "new_factors", "new_hybrid")}
+    content_side = pl.concat([movies["content"], extra["new_content"]])
+    factor_side = pl.concat([movies["factors"], extra["new_factors"]]).select("movie_id", "vector")
+    content = day_vectors.with_removed(user_vectors(rated, content_side).frame, users)
+    collab = day_vectors.with_removed(factors.user_factors(rated.lazy(), factor_side, SETTINGS), users)
     ids, left, right = hybrid.aligned(content.drop_nulls("vector"), collab.drop_nulls("vector"), "user_id")
     combined = hybrid.frame("user_id", ids, hybrid.user_vectors(left, right, hybrid.CONTENT_WEIGHT))
     mixed = day_vectors.with_removed(combined, users)
@@ -128,7 +140,9 @@ def _run(lake: Path, day: date, current: pl.DataFrame, touched: list[int], new_p
              "day_demographics": new_people, "day_episodes": steps,
              "day_policies": build_policies(as_episodes(steps).lazy(), pl.concat([people, new_people])
                                             .unique("user_id", keep="first")),
-             "day_user_vectors": content, "day_collaborative_user_vectors": collab, "day_hybrid_user_vectors": mixed}
+             "day_user_vectors": content, "day_collaborative_user_vectors": collab, "day_hybrid_user_vectors": mixed,
+             "day_content_vectors": extra["new_content"], "day_collaborative_movie_vectors": extra["new_factors"],
+             "day_hybrid_movie_vectors": extra["new_hybrid"]}
     for asset, frame in parts.items():
         (lake / asset).mkdir(parents=True, exist_ok=True)
         frame.write_parquet(lake / asset / f"{day.isoformat()}.parquet")
@@ -136,21 +150,22 @@ def _run(lake: Path, day: date, current: pl.DataFrame, touched: list[int], new_p
 
 @pytest.fixture(scope="module")
 def week(tmp_path_factory: pytest.TempPathFactory, movies: dict[str, pl.DataFrame]) -> dict:
-    """Day 1, then day 2, then day 1 re-delivered (the same rows: it recomputes its users on top of day 2), each
-    captured after its run; the base and the full build over the final current ratings."""
+    """Day 1, then day 2 (which brings movie 41), then day 1 re-delivered (the same rows: it recomputes its users
+    on top of day 2), each captured after its run; the base and the full build over the final current ratings."""
     lake, store = tmp_path_factory.mktemp("lake"), tmp_path_factory.mktemp("work") / "captures"
     people = _people(list(range(1, 7)))
     people.write_parquet(lake / "demographics.parquet")
     after_1 = _current(BASE, DAY_1_ROWS, erased=(4,))
     after_2 = _current(after_1, DAY_2_ROWS)
     new = _people([7]).with_columns(pl.lit(arc.FAMILY).alias("archetype"))  # drawn by the day, not by user id
-    for day, current, touched in ((DAY_1, after_1, [2, 3, 4, 7]), (DAY_2, after_2, [2, 5]),
-                                  (DAY_1, after_2, [2, 3, 4, 7])):
-        _run(lake, day, current, touched, new if 7 in touched else new.clear(), people, movies)
+    for day, current, touched, new_movie in ((DAY_1, after_1, [2, 3, 4, 7], False), (DAY_2, after_2, [2, 5], True),
+                                             (DAY_1, after_2, [2, 3, 4, 7], True)):
+        _run(lake, day, current, touched, new if 7 in touched else new.clear(), people, movies, new_movie)
         eq.capture(lake, day, store)
     everyone = eq.archetypes(people, eq.captures(store))
-    return {"lake": lake, "store": store, "people": people, "everyone": everyone,
-            "base": _full(BASE, movies, people), "full": _full(after_2, movies, everyone), "current": after_2}
+    return {"lake": lake, "store": store, "people": people, "everyone": everyone, "current": after_2,
+            "base": _full(BASE, movies["content"], movies["factors"], people),
+            "full": _full(after_2, movies["all_content"], movies["all_factors"], everyone)}
 
 
 def test_captures_keep_every_run_in_application_order(week: dict) -> None:
@@ -158,6 +173,23 @@ def test_captures_keep_every_run_in_application_order(week: dict) -> None:
     assert [p.name for p in found] == ["1-2024-03-01", "2-2024-03-02", "3-2024-03-01"]
     assert {p.name for p in found[0].iterdir()} == {f"{a}.parquet" for a in eq.CAPTURED}
     assert eq.base_changed(week["lake"], week["store"]) == []
+
+
+def test_served_movies_are_the_full_builds_and_the_latest_runs_new_ones(week: dict, movies: dict,
+                                                                         tmp_path: Path) -> None:
+    captured = eq.captures(week["store"])
+    served = eq.served_movies(movies["factors"], captured, "day_collaborative_movie_vectors")
+    assert served.equals(movies["all_factors"].select("movie_id", "vector").sort("movie_id"))
+    assert served["movie_id"].to_list() == [*MOVIES, 41]
+    assert eq.served_movies(movies["factors"], captured[:1], "day_collaborative_movie_vectors")["movie_id"] \
+        .to_list() == MOVIES  # before day 2 brought 41
+    withdrawn = tmp_path / "4-2024-03-02"  # a correction of day 2 without the movie: the latest run lacks it
+    withdrawn.mkdir()
+    movies["new_factors"].clear().write_parquet(withdrawn / "day_collaborative_movie_vectors.parquet")
+    assert 41 not in eq.served_movies(movies["factors"], [*captured, withdrawn],
+                                      "day_collaborative_movie_vectors")["movie_id"].to_list()
+    assert eq.served_movies(movies["factors"], [tmp_path], "day_collaborative_movie_vectors")["movie_id"] \
+        .to_list() == MOVIES  # a run from before days brought movies
 
 
 def test_base_changed_names_a_table_replaced_since_the_captures(week: dict, tmp_path: Path) -> None:
@@ -224,6 +256,21 @@ def test_episodes_equal_notices_a_changed_missing_or_renumbered_step(week: dict)
     assert not found["equal"] and "episode_in_user" in found["differing_per_column"]
 
 
+def test_steps_compared_in_parts_of_users_add_up_to_the_whole(week: dict) -> None:
+    full, captured = week["full"]["episodes"], eq.captures(week["store"])
+    whole = eq.episodes_equal(eq.incremental(week["base"]["episodes"], captured, "day_episodes"), full)
+    parts = []
+    for users in (pl.col("user_id") < 3, pl.col("user_id").is_between(3, 6), pl.col("user_id") > 6):
+        steps = eq.incremental(week["base"]["episodes"], captured, "day_episodes", where=users)
+        if users.meta.eq(pl.col("user_id") > 6):
+            steps = steps.with_columns(pl.col("step") + 1)  # a difference in one part
+        parts.append(eq.episodes_equal(steps, full.filter(users)))
+    together = eq.combined(parts)
+    assert together["rows"] == whole["rows"] and together["users"] == whole["users"] == 6
+    assert not together["equal"] and together["differing_per_column"] == {"step": 3}  # user 7's three steps
+    assert eq.combined(parts[:2])["equal"] and eq.combined(parts[:2])["recast"] == []
+
+
 def test_keyed_diff_locates_a_difference_by_hashes_above_its_size(monkeypatch: pytest.MonkeyPatch,
                                                                   week: dict) -> None:
     monkeypatch.setattr(eq, "HASHED_ABOVE", 0)
@@ -231,22 +278,33 @@ def test_keyed_diff_locates_a_difference_by_hashes_above_its_size(monkeypatch: p
     changed = full.slice(1).with_columns(pl.when(pl.col("step") == 0).then(True).otherwise(pl.col("timeouts"))
                                          .alias("timeouts"))
     found = eq.keyed_diff(changed, full, eq.EPISODE_KEY, eq.EPISODE_FIELDS)
-    assert found["missing"] == 1 and found["differing_rows"] > 0 and found["differing_per_column"] == "hashed"
+    starts = int((full.slice(1)["step"] == 0).sum() - (full.slice(1).filter(pl.col("step") == 0)["timeouts"]).sum())
+    assert found["missing"] == 1 and found["differing_rows"] == starts > 0
+    assert found["differing_per_column"] == {"timeouts": starts}
 
 
-def test_collaborative_state_equals_a_full_fold_in_and_a_gap_is_noticed(week: dict) -> None:
-    state = eq.incremental(week["base"]["collaborative"], eq.captures(week["store"]),
-                           "day_collaborative_user_vectors")
-    figures = eq.collaborative_equal(state, week["full"]["collaborative"])
-    assert figures["equal"] and figures["compared"] == 6 and figures["max_gap"] <= 1e-5, figures
+def test_collaborative_state_equals_a_full_fold_in_and_a_gap_is_noticed(week: dict, movies: dict) -> None:
+    captured = eq.captures(week["store"])
+    state = eq.incremental(week["base"]["collaborative"], captured, "day_collaborative_user_vectors")
+    full = week["full"]["collaborative"]  # against the served factors: the full build's and movie 41's
+    touched = pl.col("user_id").is_in(eq.touched_users(captured)["user_id"].implode())
+    assert sorted(eq.touched_users(captured)["user_id"].to_list()) == [2, 3, 4, 5, 7]
+    figures = eq.collaborative_equal(state.filter(touched), full.filter(touched))
+    assert figures["equal"] and figures["compared"] == 4 and figures["max_gap"] <= 1e-5, figures
+    # users 1 and 6 were folded in before movie 41 arrived, and ALS's solve reads every movie's factors (its
+    # Y'Y), so a full fold-in moves them a little: the comparison says so, and they equal the full build's own
+    figures = eq.collaborative_equal(state, full)
+    assert not figures["equal"] and figures["over_tolerance"] == 2 and figures["missing"] == figures["extra"] == 0
+    before = eq.full_fold_in(week["current"], movies["factors"])
+    assert eq.collaborative_equal(state.filter(~touched), before.filter(~touched))["equal"]
     moved = state.with_columns(pl.when(pl.col("user_id") == 5).then(pl.col("vector").arr.eval(pl.element() + 1e-4))
                                .otherwise(pl.col("vector")).alias("vector"))
-    figures = eq.collaborative_equal(moved, week["full"]["collaborative"])
+    figures = eq.collaborative_equal(moved.filter(touched), full.filter(touched))
     assert not figures["equal"] and figures["over_tolerance"] == 1 and figures["max_gap"] > 1e-5
-    figures = eq.collaborative_equal(state.filter(pl.col("user_id") != 7), week["full"]["collaborative"])
+    figures = eq.collaborative_equal(state.filter(touched & (pl.col("user_id") != 7)), full.filter(touched))
     assert not figures["equal"] and figures["missing"] == 1
     stale = eq.incremental(week["base"]["collaborative"], [], "day_collaborative_user_vectors")
-    assert not eq.collaborative_equal(stale, week["full"]["collaborative"])["equal"]  # the days are seen
+    assert not eq.collaborative_equal(stale.filter(touched), full.filter(touched))["equal"]  # the days are seen
 
 
 @pytest.fixture

@@ -57,18 +57,17 @@ def day_movie_vectors(day_content_vectors: pl.DataFrame, content_vectors: pl.Dat
     description=(
         "The collaborative vector of every user whose ratings the partition's day changed: user_id, vector, ALS's "
         "exact user solve on the user's whole current ratings (recency-weighted) against the fixed "
-        "`collaborative_movie_vectors` (and the content-predicted factors of the movies gained since), as "
-        "`collaborative_user_vectors` computes it; null for a user left with none."
+        "`collaborative_movie_vectors`, as `collaborative_user_vectors` computes it; null for a user left with "
+        "none. A movie gained since the last full build has no ALS factors yet and is left out: its content-predicted "
+        "factors would enter every user's solve (ALS's Gram of all item factors), not only the touched users'."
     ),
 )
 def day_collaborative_user_vectors(day_user_ratings: pl.DataFrame, day_rating_changes: pl.DataFrame,
-                                   collaborative_movie_vectors: pl.DataFrame,
-                                   day_collaborative_movie_vectors: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+                                   collaborative_movie_vectors: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
     users = day_vectors.touched_users(day_rating_changes)
-    items = pl.concat([collaborative_movie_vectors.select("movie_id", "vector"),
-                       day_collaborative_movie_vectors.select("movie_id", "vector")])
-    folded = factors.user_factors(day_vectors.ratings_of(day_user_ratings, users).lazy(), items, SETTINGS)
+    folded = factors.user_factors(day_vectors.ratings_of(day_user_ratings, users).lazy(),
+                                  collaborative_movie_vectors.select("movie_id", "vector"), SETTINGS)
     return _output(day_vectors.with_removed(folded, users), started, recency_tau=SETTINGS.recency_tau)
 
 
