@@ -18,7 +18,10 @@ full fold-in against the same movie factors (1e-5), the served AgentDB file's ro
 hybrid vectors' recall@20 on `recommendation_quality`'s split next to a full refit's (`--refit-lake` or
 `--refit-recall`: the refit is run separately), within 2 %.
 
-    python -m benchmarks.day_week [--label session15] [--refit-lake DIR | --refit-recall 0.064]
+With `--week-start DAY` a fresh week of the same shape is generated instead, with `--new-movies` new movies a day,
+its new ids above the served lake's (for stores whose `ratings` folds days_merge's week in already).
+
+    python -m benchmarks.day_week [--label session16] [--week-start 2019-12-08] [--refit-lake DIR | --refit-recall R]
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ import numpy as np
 
 from benchmarks import day_equality as eq
 from benchmarks.common import BENCH_DIR, measure, report
-from benchmarks.day_release import WHOLE_GRAPH, _lake, daily_run, served_graph_rated
-from benchmarks.days_merge import CORRECTED, ORDER, _deliveries
+from benchmarks.day_release import WHOLE_GRAPH, _lake, daily_run, generate_days, served_graph_rated
+from benchmarks.days_merge import CORRECTED, ORDER, _corrected, _deliveries
 
 WEEK = BENCH_DIR / "days_merge" / "week"
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -306,6 +309,10 @@ def main() -> None:
     refit.add_argument("--refit-lake", type=Path, help="the lake of a full refit over the same current ratings "
                        "(run separately): its recommendation_quality figure and its vectors' recall")
     refit.add_argument("--refit-recall", type=float, help="the full refit's served recall@20 (recommendation_quality)")
+    parser.add_argument("--week-start", help="generate a fresh week from this day (YYYY-MM-DD) against the served "
+                        "lake, with new ids above its own and --new-movies a day (when the stores already fold "
+                        "days_merge's week in), instead of days_merge's week")
+    parser.add_argument("--new-movies", type=int, default=10, help="new movies a day of a generated week brings")
     parser.add_argument("--agentdb-sample", type=int, help="compare the AgentDB rows of this many seeded users "
                         "(default: every user)")
     args = parser.parse_args()
@@ -329,14 +336,24 @@ def main() -> None:
     shutil.rmtree(store, ignore_errors=True)  # an earlier week's captures: not this lake's runs
     before, _, _ = measure(served_search, str(lake))
     rows.append(("user_vectors before the days", json_line(before)))
-    deliveries = _deliveries(WEEK)
-    steps = [deliveries[i] for i in ORDER] + [(deliveries[CORRECTED][0], BENCH_DIR / "days_merge" / "corrected"
-                                               / deliveries[CORRECTED][1].name, deliveries[CORRECTED][2])]
+    week, corrected_dir = WEEK, BENCH_DIR / "days_merge" / "corrected"
+    if args.week_start:  # 100,000 ratings from 20,000 users a day (1,000 new), 200 erasures on the last day
+        week = args.work_dir / f"week-{args.week_start}"
+        if not week.exists():
+            generate_days(week, 7, 100_000, 20_000, 1_000, args.new_movies, args.week_start, seed=27, erase=200)
+        corrected_dir = args.work_dir / f"corrected-{args.week_start}"
+    deliveries = _deliveries(week)
+    fixed = _corrected(deliveries[CORRECTED][1], corrected_dir) if args.week_start else \
+        corrected_dir / deliveries[CORRECTED][1].name
+    steps = [deliveries[i] for i in ORDER] + [(deliveries[CORRECTED][0], fixed, deliveries[CORRECTED][2])]
     touched: set[int] = set()
+    shutil.rmtree(args.work_dir / "arrivals", ignore_errors=True)
     for day, ratings, erasures in steps:
         folder = args.work_dir / "arrivals" / day.isoformat()
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in (ratings, erasures):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        movies = week / f"movies-{day.isoformat()}.csv"  # a re-delivery brings the day's movies again
+        for path in (ratings, erasures, movies if movies.exists() else None):
             if path is not None:
                 (folder / path.name).write_bytes(path.read_bytes())
         run, _, mib = measure(daily_run, str(folder / (ratings or erasures).name), str(lake))
