@@ -6,12 +6,12 @@ slot, an 850 MB AgentDB file): it is applied to what readers are served, user by
 1. **Journal.** Before any store changes, the touched users' served rows are written under
    `<lake>/days/journal/<day>/`: each user collection's entities, the graph's User nodes and RATED counts (the
    pairs' old values travel in the day's changes), AgentDB's rows. `state.json`, written last, makes it complete.
-2. **Apply and audit, store by store.** The graph in one transaction audited before it commits (RATED counts,
-   the changed pairs' values, the users' nodes), run by the Neo4j server while this process writes the others;
-   each user collection upserted and deleted, then read back
-   (every touched vector equal within 1e-6, deleted users gone) and searched back (a sample found first by their
-   own vector); AgentDB's rows in one SQLite transaction, read back by AgentDB. The day's blocking checks have
-   audited every row before this step runs.
+2. **Apply and audit, every store at once.** The graph in one transaction audited before it commits (RATED counts,
+   the changed pairs' values, the users' nodes, the day's movies), run by the Neo4j server; AgentDB's rows in one
+   SQLite transaction, read back by AgentDB (SQLite and Node, a thread waiting); meanwhile this process upserts and
+   deletes the day's movies and touched users in the collections, reads them back (every vector equal within 1e-6,
+   deleted ids gone) and searches them back (a sample found first by its own vector). The day's blocking checks
+   have audited every row before this step runs.
 3. **Publish.** `state.json` says `applied`, then `served_days.publish_day` makes the day part of the served
    state, then the journal is removed.
 
@@ -198,18 +198,19 @@ def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
     staged = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
     users = inputs.users
     users.to_frame("user_id").write_parquet(staged / "users.parquet")
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-journal") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="journal") as pool:
         graph = pool.submit(graph_day.journal, stores.graph, users)  # the server reads while we read the others
+        agentdb = pool.submit(agentdb_day.journal, stores.agentdb, users, staged / "agentdb.sqlite")  # SQLite, no GIL
         for spec in COLLECTIONS:
             name = served_collection(stores.milvus, spec)
             day_upsert.read_rows(stores.milvus, name, users, spec).write_parquet(
                 staged / f"milvus-{spec.alias}.parquet")
-        agentdb_day.journal(stores.agentdb, users, staged / "agentdb.sqlite")
         movies = inputs.day_movies
         if movies.ids.len():
             for spec in MEDIA_COLLECTIONS:
                 day_upsert.read_rows(stores.milvus, served_collection(stores.milvus, spec), movies.ids, spec
                                      ).write_parquet(staged / f"milvus-{spec.alias}.parquet")
+    agentdb.result()
     graph_users, graph_counts = graph.result()
     graph_users.write_parquet(staged / "graph-users.parquet")
     graph_counts.write_parquet(staged / "graph-counts.parquet")
@@ -297,13 +298,25 @@ def _apply_graph(inputs: DayInputs, stores: DayStores, log: Callable[[str], None
     return applied, round(time.perf_counter() - started, 3)
 
 
+def _apply_agentdb(inputs: DayInputs, stores: DayStores) -> tuple[dict[str, int], list[str], float]:
+    started = time.perf_counter()
+    contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
+                                        first_free_experience_id(stores.agentdb))
+    counts = {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
+    problems = [f"agentdb: {p}" for p in agentdb_day.read_back(
+        stores.agentdb, inputs.users, contents, stores.node, sample=AGENTDB_SEARCH_SAMPLE)]
+    return counts, problems, round(time.perf_counter() - started, 3)
+
+
 def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], seconds: dict[str, float],
                log: Callable[[str], None], after_store: Callable[[str], None]) -> list[str]:
-    """Every store applied and audited. The graph's transaction runs on the Neo4j server while this process writes
-    the collections and AgentDB (a thread waits for it); a failure anywhere is raised once the graph is done."""
+    """Every store applied and audited, at once: the graph's transaction runs on the Neo4j server and AgentDB's in
+    SQLite and Node (each waited for by a thread) while this process writes the collections; a failure anywhere is
+    raised once every store is done."""
     problems: list[str] = []
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-day") as pool:
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="day-stores") as pool:
         graph = pool.submit(_apply_graph, inputs, stores, log)
+        agentdb = pool.submit(_apply_agentdb, inputs, stores)
         movies = inputs.day_movies
         media = [(spec, movies.rows(spec)) for spec in MEDIA_COLLECTIONS] if movies.ids.len() else []
         users = [(spec, day_upsert.day_rows(vectors, inputs.profiles, spec))
@@ -319,13 +332,9 @@ def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], sec
             counts[f"{spec.alias}_untouched"] = stores.milvus.count(name) - rows.upserts.frame.height
             seconds[spec.alias] = round(time.perf_counter() - started, 3)
             after_store(spec.alias)
-        started = time.perf_counter()
-        contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
-                                            first_free_experience_id(stores.agentdb))
-        counts |= {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
-        problems += [f"agentdb: {p}" for p in agentdb_day.read_back(
-            stores.agentdb, inputs.users, contents, stores.node, sample=AGENTDB_SEARCH_SAMPLE)]
-        seconds["agentdb"] = round(time.perf_counter() - started, 3)
+        agentdb_counts, agentdb_problems, seconds["agentdb"] = agentdb.result()
+        counts |= agentdb_counts
+        problems += agentdb_problems
         after_store("agentdb")
     applied, seconds["graph"] = graph.result()  # its GraphDayError (an audit that rolled back) or failure
     counts |= {f"graph_{k}": v for k, v in applied.items()}
