@@ -203,8 +203,8 @@ def daily_run(path: str, lake: str) -> dict:
                             resources=lake_resources(Path(lake)), run_config=config, raise_on_error=False)
     seconds = time.perf_counter() - started
     # published: day_release done (the non-blocking drift check runs after it)
-    published = [e.timestamp - wall for e in result.all_events
-                 if e.event_type_value == "STEP_SUCCESS" and e.step_key == "day_release"]
+    published = [r.timestamp - wall for r in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
+                 if r.step_key == "day_release"]
     failures = [str(e.event_specific_data.error.message)[:600] for e in result.get_step_failure_events()]
     if failures:
         return {"success": False, "seconds": seconds, "failures": failures}
