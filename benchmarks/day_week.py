@@ -392,7 +392,8 @@ def withdraw(lake: Path, work: Path) -> None:
     the base release's rows. Each run is captured after the week's, so the served state stays comparable."""
     from tv5_assets.ingestion import served_days
 
-    for day in served_days.published_days(served_days.published_folder(lake)):
+    # latest first: a later day may rate the movies an earlier one brought, which that one's withdrawal must not drop
+    for day in reversed(served_days.published_days(served_days.published_folder(lake))):
         folder = work / "withdrawals" / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"ratings-{day.isoformat()}.csv").write_text("userId,movieId,rating,timestamp\n")
