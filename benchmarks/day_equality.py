@@ -24,6 +24,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -184,8 +185,8 @@ def archetypes(demographics: pl.DataFrame | pl.LazyFrame, captured: Sequence[Pat
 
 def combined(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The figures of one comparison made in parts (disjoint ranges of users), as one: flags all true, counts
-    summed, largest floats kept, per-column counts summed, lists joined; anything else kept when the parts agree,
-    else listed."""
+    summed, largest floats kept, per-column counts summed, lists joined (the first three examples); anything else
+    kept when the parts agree, else listed."""
     whole: dict[str, Any] = {}
     for name in parts[0] if parts else []:
         values = [part[name] for part in parts]
@@ -197,6 +198,8 @@ def combined(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
             whole[name] = max(values)
         elif all(isinstance(v, dict) for v in values):
             whole[name] = {k: sum(v.get(k, 0) for v in values) for v in values for k in v}
+        elif name == "examples":
+            whole[name] = [item for value in values for item in value][:3]
         elif all(isinstance(v, list) for v in values):
             whole[name] = sorted({item for value in values for item in value})
         else:
@@ -240,6 +243,7 @@ def keyed_diff(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str], col
     if actual.height == expected.height and all(actual[k].equals(expected[k]) for k in key):
         missing = extra = 0
         flags = {c: actual[c].ne_missing(expected[c]) for c in columns}
+        both = actual.hstack(expected.select([pl.col(c).alias(f"{c}_expected") for c in columns]))
     else:
         keys = (actual.select(key), expected.select(key))
         missing = keys[1].join(keys[0], on=key, how="anti").height
@@ -252,10 +256,22 @@ def keyed_diff(actual: pl.DataFrame, expected: pl.DataFrame, key: list[str], col
         both = actual.join(expected, on=key, how="inner", suffix="_expected")
         flags = {c: both[c].ne_missing(both[f"{c}_expected"]) for c in columns}
     differing = int(pl.select(pl.any_horizontal(list(flags.values()))).to_series().sum()) if flags else 0
+    examples = _examples(both, flags, key) if differing else []
     return {"rows": frames[0].height, "expected_rows": frames[1].height, "missing": missing, "extra": extra,
             "duplicate_keys": duplicates[0], "expected_duplicate_keys": duplicates[1], "differing_rows": differing,
             "differing_per_column": {c: n for c, f in flags.items() if (n := int(f.sum()))}, "recast": recast,
+            "examples": examples,
             "equal": missing == 0 and extra == 0 and differing == 0 and duplicates == [0, 0]}
+
+
+def _examples(both: pl.DataFrame, flags: dict[str, pl.Series], key: list[str], limit: int = 3) -> list[dict]:
+    """The first `limit` differing rows: their key and, per differing column, the value found and the one expected
+    (so a mismatch can be traced to its user)."""
+    mask = pl.select(pl.any_horizontal(list(flags.values()))).to_series()
+    rows = both.filter(mask).head(limit)
+    return [{**{k: row[k] for k in key},
+             **{c: [row[c], row[f"{c}_expected"]] for c in flags if row[c] != row[f"{c}_expected"]}}
+            for row in rows.iter_rows(named=True)]
 
 
 # a step's natural key (rl.day_episodes.NATURAL_KEY: the user's rating of a movie at a time) and its other fields
@@ -454,6 +470,7 @@ def agentdb_equal(database: Path, expected: Any, users: Sequence[int] | None = N
         figures[table] = {k: found[k] for k in ("rows", "expected_rows", "missing", "extra", "differing_rows")}
         if found["differing_rows"]:
             figures[table]["differing_per_column"] = found["differing_per_column"]
+            figures[table]["examples"] = found["examples"]
         figures[table]["equal"] = found["equal"]
         if found["duplicate_keys"] or found["expected_duplicate_keys"]:
             figures[table]["duplicate_keys"] = [found["duplicate_keys"], found["expected_duplicate_keys"]]
@@ -487,6 +504,34 @@ def train_hybrid_users(split: Any, content_vectors: pl.DataFrame,
     collab = factors.user_factors(train.lazy(), collaborative_movie_vectors.select("movie_id", "vector"), SETTINGS)
     ids, content, folded = hybrid.aligned(taste, collab, KEY)
     return hybrid.frame(KEY, ids, hybrid.user_vectors(content, folded, hybrid.CONTENT_WEIGHT))
+
+
+@dataclass(frozen=True)
+class Refit:
+    """A full refit's vectors over the current ratings, by the full build's functions (`collaborative_movie_vectors`,
+    `hybrid_movie_vectors`, the user fold-ins, `hybrid_user_vectors`): what the weekly refit would serve."""
+    collaborative_movie_vectors: pl.DataFrame
+    hybrid_movie_vectors: pl.DataFrame
+    hybrid_user_vectors: pl.DataFrame
+
+
+def full_refit(current: pl.DataFrame, content_vectors: pl.DataFrame) -> Refit:
+    """ALS refitted on every current rating (cold movies from content, as the build does), the hybrid movie side by
+    its own layout, and every user's hybrid vector folded in against it."""
+    from tv5_assets.embeddings.user_vectors import user_vectors
+    from tv5_assets.taste import factors, hybrid
+    from tv5_assets.taste.assets import SETTINGS
+
+    content = content_vectors.select("movie_id", "vector")
+    collab = factors.movie_factors(current.lazy(), content, SETTINGS).frame
+    ids, content_matrix, collab_matrix = hybrid.aligned(content, collab, "movie_id")
+    layout = hybrid.layout_for(content_matrix.shape[1], collab_matrix, hybrid.CONTENT_WEIGHT)
+    movies = hybrid.frame("movie_id", ids, hybrid.movie_vectors(content_matrix, collab_matrix, layout))
+    taste = user_vectors(current.select(KEY, "movie_id", "rating"), content).frame
+    folded = factors.user_factors(current.lazy(), collab.select("movie_id", "vector"), SETTINGS)
+    ids, taste_matrix, folded_matrix = hybrid.aligned(taste, folded, KEY)
+    users = hybrid.frame(KEY, ids, hybrid.user_vectors(taste_matrix, folded_matrix, hybrid.CONTENT_WEIGHT))
+    return Refit(collab.select("movie_id", "vector"), movies, users)
 
 
 def served_recall(split: Any, hybrid_user_vectors: pl.DataFrame | pl.LazyFrame, hybrid_movie_vectors: pl.DataFrame,

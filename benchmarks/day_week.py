@@ -15,11 +15,15 @@ re-delivered day overwrites its partition files), and the served state rebuilt f
 (`day_equality.incremental`) is compared with the full build's functions over the same current ratings, each
 comparison in its own process: the steps on natural keys (every user), the collaborative user vectors with a
 full fold-in against the same movie factors (1e-5), the served AgentDB file's rows on natural keys, and the served
-hybrid vectors' recall@20 on `recommendation_quality`'s split next to a full refit's (`--refit-lake` or
-`--refit-recall`: the refit is run separately), within 2 %.
+hybrid vectors' recall@20 on `recommendation_quality`'s split next to a full refit's over the same ratings (ALS and
+every vector refitted by the full build's functions, scored alike), within 2 %; `--refit-lake` or `--refit-recall`
+add a separately run refit's figure. The served graph is compared whole too: every label's and type's count with
+the full build's sources and the whole RATED set, user range by user range; and every entity of the four Milvus
+collections with the full build's vector (1e-6).
 
 With `--week-start DAY` a fresh week of the same shape is generated instead, with `--new-movies` new movies a day,
-its new ids above the served lake's (for stores whose `ratings` folds days_merge's week in already).
+its new ids above the served lake's (for stores whose `ratings` folds days_merge's week in already); day 3's movies
+come with day 2's, since day 4, applied before day 3, rates them (`movies_before_the_jump`).
 
     python -m benchmarks.day_week [--label session16] [--week-start 2019-12-08] [--refit-lake DIR | --refit-recall R]
 """
@@ -40,6 +44,22 @@ from benchmarks.days_merge import CORRECTED, ORDER, _corrected, _deliveries
 
 WEEK = BENCH_DIR / "days_merge" / "week"
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def movies_before_the_jump(week: Path) -> None:
+    """The day delivered early (ORDER: day 4 before day 3) rates the movies day 3 brings, which a run may not before
+    they are delivered (`unknown_movie`: the day would be refused); so day 3's movies file comes a day early, in
+    day 2's. The ratings stay as generated, and the full build sees the same movies."""
+    import polars as pl
+
+    jump = next(i for i, day in enumerate(ORDER) if day != i)  # ORDER[jump] is applied before day index `jump`
+    files = sorted(week.glob("movies-*.csv"))
+    if len(files) < jump + 1:
+        return
+    late, before = files[jump], files[jump - 1]
+    pl.concat([pl.read_csv(before, infer_schema=False), pl.read_csv(late, infer_schema=False)]).write_csv(
+        before, line_terminator="\n", quote_style="necessary")
+    late.unlink()
 
 
 def served_search(lake: str, queries: int = 500, timed: int = 200, seed: int = 0) -> dict:
@@ -124,6 +144,122 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
             "sampled_rated_rows": wanted.height,
             "graph_users": counts["users"], "graph_rated": counts["n"], "full_users": full["user_id"].n_unique(),
             "full_rows": full.height, "full_build_s": full_s}
+
+
+def expected_graph_sources(lake: str | Path, fold: bool = True) -> dict:
+    """The five sources the full build loads the graph from, over the same state: the current ratings, the base
+    movies with every published day's (as `movies` folds them), the base genome, the people (`archetypes`: the base's
+    and the days' new ones) and the base availability with each published day's new movies' rows."""
+    import polars as pl
+
+    from tv5_assets.ingestion import day_catalogue, served_days
+
+    folder = served_days.published_folder(lake)
+    published = served_days.read_published_movies(folder)
+    movies = day_catalogue.catalogue(pl.read_parquet(table_path(lake, "movies")), published, published.head(0))
+    availability = pl.read_parquet(table_path(lake, "availability"))
+    day_rows = [pl.read_parquet(path).select(availability.columns).cast(dict(availability.schema))
+                for day in served_days.published_days(folder)
+                if (path := Path(lake) / "day_availability" / f"{day.isoformat()}.parquet").exists()]
+    people = pl.concat([pl.read_parquet(table_path(lake, "demographics"), columns=["user_id"]),
+                        *(pl.read_parquet(Path(lake) / "day_demographics" / f"{day.isoformat()}.parquet",
+                                          columns=["user_id"])
+                          for day in served_days.published_days(folder)
+                          if (Path(lake) / "day_demographics" / f"{day.isoformat()}.parquet").exists())])
+    return {"movies": movies, "ratings": current_ratings(lake, fold), "genome": pl.read_parquet(table_path(lake, "genome")),
+            "demographics": people, "availability": pl.concat([availability, *day_rows])}
+
+
+def compare_graph(lake: str, store: str, fold: bool = True, parts: int = 32) -> dict:
+    """The served graph against the full build's sources over the same state: every node label's and relationship
+    type's count (`graph_store.rules.expected_counts`, as the graph's own checks count them), and the whole RATED
+    set, read back user range by user range and compared with the rows the full load writes on (user, movie):
+    rating, timestamp and time of day."""
+    import dagster as dg
+    import polars as pl
+
+    from tv5_assets.graph_store import cypher, model, rows, rules
+    from tv5_assets_tests.harness import local_neo4j
+
+    started = time.perf_counter()
+    sources = expected_graph_sources(lake, fold)
+    demographics = sources.pop("demographics")
+    # people without a rating are not in the served graph's User count unless drawn: the sources decide, as in a build
+    expected = rules.expected_counts(**{k: v.lazy() for k, v in sources.items()}, demographics=demographics.lazy())
+    want = rows.rated_rows(sources["ratings"])
+    del sources
+    loaded: dict[str, int] = {}
+    differing: list[dict] = []
+    with dg.build_resources({"neo4j": local_neo4j()}) as resources:
+        client = resources.neo4j
+        for spec in model.NODES:
+            loaded[spec.label] = client.read(cypher.count_nodes(spec))[0]["n"]
+        for spec in model.RELATIONSHIPS:
+            loaded[spec.type] = client.read(cypher.count_relationships(spec))[0]["total"]
+        edges = np.linspace(0, int(want["user_id"].max()) + 1, parts + 1).astype(np.int64)
+        found_rows = 0
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            got = client.read(
+                "MATCH (u:User)-[r:RATED]->(m:Media) WHERE u.id >= $lo AND u.id < $hi "
+                "RETURN collect(u.id) AS u, collect(m.id) AS m, collect(r.rating) AS r, collect(r.timestamp) AS t, "
+                "collect(r.time_of_day) AS d", {"lo": int(lo), "hi": int(hi)})[0]
+            graph = pl.DataFrame({"user_id": got["u"], "movie_id": got["m"], "rating": got["r"],
+                                  "timestamp": got["t"], "time_of_day": got["d"]},
+                                 schema={k: want.schema[k] for k in want.columns})
+            found_rows += graph.height
+            part = want.filter(pl.col("user_id").is_between(int(lo), int(hi) - 1))
+            diff = eq.keyed_diff(graph, part, ["user_id", "movie_id"], ["rating", "timestamp", "time_of_day"])
+            if not diff["equal"]:
+                differing.append({k: diff[k] for k in ("missing", "extra", "differing_rows", "examples")} |
+                                 {"users": [int(lo), int(hi)]})
+    counts = rules.counts_match("graph", list(expected), expected, loaded)
+    return {"counts_equal": counts.passed, "counts": {k: loaded.get(k, 0) for k in expected},
+            "expected_counts": expected, "rated_rows_read": found_rows, "rated_expected": want.height,
+            "rated_set_equal": not differing and found_rows == want.height, "rated_parts_differing": differing[:3],
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def compare_milvus(lake: str, store: str, fold: bool = True) -> dict:
+    """Every served collection's entities against the full build's vectors over the same state (1e-6): the content
+    user vectors (`user_vectors` of the current ratings), the hybrid user vectors (those with a full fold-in against
+    the served ALS factors), the media's content vectors and hybrid vectors (the base's and the days' new movies')."""
+    import polars as pl
+
+    from tv5_assets.embeddings.user_vectors import user_vectors
+    from tv5_assets.taste import hybrid
+    from tv5_assets.vector_store.resources import MilvusResource
+    from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
+
+    started = time.perf_counter()
+    captured = eq.captures(Path(store))
+    current = current_ratings(lake, fold)
+    content = eq.served_movies(pl.scan_parquet(table_path(lake, "content_vectors")), captured, "day_content_vectors")
+    taste = user_vectors(current.select("user_id", "movie_id", "rating"), content).frame
+    folded = eq.full_fold_in(current, pl.read_parquet(table_path(lake, "collaborative_movie_vectors")))
+    del current
+    ids, taste_matrix, folded_matrix = hybrid.aligned(taste, folded, "user_id")
+    expected = {USERS: taste, HYBRID_USERS: hybrid.frame("user_id", ids, hybrid.user_vectors(
+                    taste_matrix, folded_matrix, hybrid.CONTENT_WEIGHT)),
+                MEDIA: content,
+                HYBRID_MEDIA: eq.served_movies(pl.scan_parquet(table_path(lake, "hybrid_movie_vectors")), captured,
+                                               "day_hybrid_movie_vectors")}
+    del folded, taste_matrix, folded_matrix
+    built = time.perf_counter()
+    figures: dict = {}
+    milvus = MilvusResource(uri=str(Path(lake) / "milvus.db"))
+    with milvus.connected():
+        for spec, want in expected.items():
+            name = milvus.alias_target(milvus.alias_name(spec.alias))
+            milvus.ensure_searchable(name)
+            key, dim = want.columns[0], want.schema["vector"].size
+            served = milvus.values_where(name, "id >= 0", "vector").select(
+                pl.col("id").cast(want.schema[key]).alias(key),
+                pl.col("vector").list.to_array(dim).cast(pl.Array(pl.Float32, dim)))
+            found = eq.vectors_equal(served, want, 1e-6, key=key)
+            figures[spec.alias] = {k: found[k] for k in ("users", "expected_users", "missing", "extra", "max_gap",
+                                                          "over_tolerance", "equal")}
+    figures["equal"] = all(f["equal"] for f in figures.values())
+    return {**figures, "full_build_s": round(built - started, 1), "compare_s": round(time.perf_counter() - built, 1)}
 
 
 def table_path(lake: str | Path, name: str) -> Path:
@@ -244,32 +380,51 @@ def _lake_recall(split, lake: str | Path, users, captured: list[Path]) -> dict:
 
 
 def compare_recall(lake: str, store: str, refit: str | float | None = None, fold: bool = True) -> dict:
-    """recall@20 of the served (incremental) hybrid state on `recommendation_quality`'s split of the current
-    ratings, scored as `drift.day_recall` scores served vectors: the served vectors as they are (fitted on the
-    held-out ratings too), and the served movie side with the split's users folded in on train only. Beside
-    them the full refit's `recommendation_quality` figure (`refit`: a figure, or the refit's lake) and, when
-    `refit` is a lake, the same two figures of the refit's vectors; each pair judged within 2 % (relative)."""
+    """recall@20 on `recommendation_quality`'s split of the current ratings of the served (incremental) hybrid
+    state against a full refit's over the same ratings (`day_equality.full_refit`: ALS and every vector refitted by
+    the full build's functions), both scored alike, as `drift.day_recall` scores served vectors (the issue's 2 %,
+    relative): the served user vectors as they are against the refit's (both fitted on the held-out ratings too),
+    and, without that leak, the split's users folded in on train only against the served movie side and against the
+    refit's. Beside them the base release's `recommendation_quality` figure and, given, a separately run refit's
+    (`refit`: a figure, or its lake, whose vectors are then scored alike too)."""
+    import gc
+
     import polars as pl
 
     started = time.perf_counter()
-    split = eq.evaluation_split(current_ratings(lake, fold))
+    current = current_ratings(lake, fold)
+    split = eq.evaluation_split(current)
+    captured = eq.captures(Path(store))
     served = _lake_recall(split, lake, _served(lake, store, "hybrid_user_vectors", "day_hybrid_user_vectors"),
-                          eq.captures(Path(store)))
-    figures: dict = {"served_recall_at_20": served["served_vectors"]["recall"],
-                     "train_fold_in_recall_at_20": served["train_fold_in"]["recall"],
-                     "users": served["served_vectors"]["users"],
-                     "base_recommendation_quality": eq.refit_recall(table_path(lake, "recommendation_quality"))}
+                          captured)
+    content = eq.served_movies(pl.scan_parquet(table_path(lake, "content_vectors")), captured, "day_content_vectors")
+    refitting = time.perf_counter()
+    full = eq.full_refit(current, content)
+    refit_s = time.perf_counter() - refitting
+    del current
+    gc.collect()
+    trained = eq.train_hybrid_users(split, content, full.collaborative_movie_vectors)
+    theirs = {"served_vectors": eq.served_recall(split, full.hybrid_user_vectors, full.hybrid_movie_vectors),
+              "train_fold_in": eq.served_recall(split, trained, full.hybrid_movie_vectors)}
+    figures: dict = {
+        "served_vs_full_refit": eq.recall_equal(served["served_vectors"]["recall"],
+                                                theirs["served_vectors"]["recall"]),
+        "train_fold_in_vs_full_refit": eq.recall_equal(served["train_fold_in"]["recall"],
+                                                       theirs["train_fold_in"]["recall"]),
+        "users": served["served_vectors"]["users"], "refit_users": theirs["served_vectors"]["users"],
+        "train_fold_in_users": served["train_fold_in"]["users"],
+        "base_recommendation_quality": eq.refit_recall(table_path(lake, "recommendation_quality")),
+        "refit_s": round(refit_s, 1)}
     if refit is not None:
         figure = eq.refit_recall(refit if isinstance(refit, float) else Path(refit))
         figures["refit_recommendation_quality"] = figure
-        figures["served_vs_refit_quality"] = eq.recall_equal(served["served_vectors"]["recall"], figure)
-        figures["train_fold_in_vs_refit_quality"] = eq.recall_equal(served["train_fold_in"]["recall"], figure)
         if not isinstance(refit, float) and (Path(refit) / "hybrid_user_vectors.parquet").exists():
-            theirs = _lake_recall(split, refit, pl.read_parquet(Path(refit) / "hybrid_user_vectors.parquet"), [])
-            figures["served_vs_refit_same_scorer"] = eq.recall_equal(served["served_vectors"]["recall"],
-                                                                     theirs["served_vectors"]["recall"])
-            figures["train_fold_in_vs_refit_same_scorer"] = eq.recall_equal(served["train_fold_in"]["recall"],
-                                                                            theirs["train_fold_in"]["recall"])
+            lake_refit = _lake_recall(split, refit, pl.read_parquet(Path(refit) / "hybrid_user_vectors.parquet"), [])
+            figures["served_vs_refit_lake"] = eq.recall_equal(served["served_vectors"]["recall"],
+                                                              lake_refit["served_vectors"]["recall"])
+            figures["train_fold_in_vs_refit_lake"] = eq.recall_equal(served["train_fold_in"]["recall"],
+                                                                     lake_refit["train_fold_in"]["recall"])
+    figures["within"] = figures["served_vs_full_refit"]["within"] and figures["train_fold_in_vs_full_refit"]["within"]
     return {**figures, "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -288,10 +443,12 @@ def compare_more(lake: Path, store: Path, refit: str | float | None = None,
                         "longer apply to it")]
     rows = [(label, f"{len(found)} captured runs: {', '.join(p.name for p in found)}")]
     for name, target, extra in (
+            ("graph counts and the whole RATED set", compare_graph, ()),
+            ("every Milvus entity vs the full build (1e-6)", compare_milvus, ()),
             ("episodes on natural keys", compare_episodes, ()),
             ("collaborative user vectors vs a full fold-in (1e-5)", compare_collaborative, ()),
             ("AgentDB rows on natural keys", compare_agentdb, (True, agentdb_sample)),
-            ("served recall@20 vs the refit (2 %)", compare_recall, (refit,))):
+            ("served recall@20 vs a full refit (2 %)", compare_recall, (refit,))):
         figures, seconds, mib = measure(target, str(lake), str(store), *extra)
         rows.append((f"{name} ({seconds:.1f} s, peak RSS {mib:,.0f} MiB)", json_line(figures)))
     return rows
@@ -341,6 +498,7 @@ def main() -> None:
         week = args.work_dir / f"week-{args.week_start}"
         if not week.exists():
             generate_days(week, 7, 100_000, 20_000, 1_000, args.new_movies, args.week_start, seed=27, erase=200)
+            movies_before_the_jump(week)
         corrected_dir = args.work_dir / f"corrected-{args.week_start}"
     deliveries = _deliveries(week)
     fixed = _corrected(deliveries[CORRECTED][1], corrected_dir) if args.week_start else \

@@ -281,6 +281,8 @@ def test_keyed_diff_locates_a_difference_by_hashes_above_its_size(monkeypatch: p
     starts = int((full.slice(1)["step"] == 0).sum() - (full.slice(1).filter(pl.col("step") == 0)["timeouts"]).sum())
     assert found["missing"] == 1 and found["differing_rows"] == starts > 0
     assert found["differing_per_column"] == {"timeouts": starts}
+    assert [e["timeouts"] for e in found["examples"]] == [[True, False]] * min(starts, 3)  # traced to their keys
+    assert all(set(e) == {*eq.EPISODE_KEY, "timeouts"} for e in found["examples"])
 
 
 def test_collaborative_state_equals_a_full_fold_in_and_a_gap_is_noticed(week: dict, movies: dict) -> None:
@@ -420,3 +422,20 @@ def test_train_fold_in_uses_the_train_ratings_only(week: dict, movies: dict[str,
     moved = eq.train_hybrid_users(eq.evaluation_split(week["current"], SplitSettings(holdout=0.5, max_users=100)),
                                   movies["content"], movies["factors"])
     assert not eq.vectors_equal(trained, moved, 1e-6)["equal"]
+
+
+def test_full_refit_fits_every_current_rating_and_serves_every_user(week: dict, movies: dict) -> None:
+    current = week["current"]
+    refit = eq.full_refit(current, movies["all_content"])
+    built = factors.movie_factors(current.lazy(), movies["all_content"], SETTINGS).frame
+    assert refit.collaborative_movie_vectors.equals(built.select("movie_id", "vector"))  # the build's own fit
+    # movie 41, which the day brought and user 5 rated, is fitted now, not predicted from its content as a day does
+    assert not built.filter(pl.col("movie_id") == 41)["cold"].item()
+    assert refit.hybrid_movie_vectors["movie_id"].to_list() == [*MOVIES, 41]
+    users = refit.hybrid_user_vectors
+    assert users["user_id"].to_list() == sorted(current["user_id"].unique().to_list())  # erased user 4 is gone
+    norms = np.linalg.norm(np.asarray(users["vector"].to_numpy()), axis=1)
+    assert np.allclose(norms, 1.0, atol=1e-5)  # unit queries, as hybrid_user_vectors serves them
+    served = movies["all_factors"].select("movie_id", "vector").sort("movie_id")
+    assert not np.allclose(np.asarray(served["vector"].to_numpy()),
+                           np.asarray(refit.collaborative_movie_vectors["vector"].to_numpy()))  # a refit moves them
