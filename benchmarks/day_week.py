@@ -166,7 +166,8 @@ def expected_graph_sources(lake: str | Path, fold: bool = True) -> dict:
                                           columns=["user_id"])
                           for day in served_days.published_days(folder)
                           if (Path(lake) / "day_demographics" / f"{day.isoformat()}.parquet").exists())])
-    return {"movies": movies, "ratings": current_ratings(lake, fold), "genome": pl.read_parquet(table_path(lake, "genome")),
+    return {"movies": movies, "ratings": current_ratings(lake, fold),
+            "genome": pl.read_parquet(table_path(lake, "genome")),
             "demographics": people, "availability": pl.concat([availability, *day_rows])}
 
 
