@@ -495,15 +495,22 @@ def train_hybrid_users(split: Any, content_vectors: pl.DataFrame,
     """The split's users' hybrid vectors from their train ratings only, by the full build's functions against
     the given (served) movie side: the served state's scorer without the held-out ratings in the users' own
     vectors (the served vectors were fitted on them, which flatters their recall)."""
+    return hybrid_users(split.train.select(KEY, "movie_id", "rating", "timestamp"), content_vectors,
+                        collaborative_movie_vectors)
+
+
+def hybrid_users(ratings: pl.DataFrame, content_vectors: pl.DataFrame,
+                 collaborative_movie_vectors: pl.DataFrame) -> pl.DataFrame:
+    """Every user's hybrid vector from `ratings` as the full build makes it (`user_vectors`, the ALS fold-in and
+    `hybrid_user_vectors`) against the given movie side."""
     from tv5_assets.embeddings.user_vectors import user_vectors
     from tv5_assets.taste import factors, hybrid
     from tv5_assets.taste.assets import SETTINGS
 
-    train = split.train.select(KEY, "movie_id", "rating", "timestamp")
-    taste = user_vectors(train, content_vectors.select("movie_id", "vector")).frame
-    collab = factors.user_factors(train.lazy(), collaborative_movie_vectors.select("movie_id", "vector"), SETTINGS)
-    ids, content, folded = hybrid.aligned(taste, collab, KEY)
-    return hybrid.frame(KEY, ids, hybrid.user_vectors(content, folded, hybrid.CONTENT_WEIGHT))
+    taste = user_vectors(ratings, content_vectors.select("movie_id", "vector")).frame
+    folded = factors.user_factors(ratings.lazy(), collaborative_movie_vectors.select("movie_id", "vector"), SETTINGS)
+    ids, content, collab = hybrid.aligned(taste, folded, KEY)
+    return hybrid.frame(KEY, ids, hybrid.user_vectors(content, collab, hybrid.CONTENT_WEIGHT))
 
 
 @dataclass(frozen=True)
@@ -518,20 +525,15 @@ class Refit:
 def full_refit(current: pl.DataFrame, content_vectors: pl.DataFrame) -> Refit:
     """ALS refitted on every current rating (cold movies from content, as the build does), the hybrid movie side by
     its own layout, and every user's hybrid vector folded in against it."""
-    from tv5_assets.embeddings.user_vectors import user_vectors
     from tv5_assets.taste import factors, hybrid
     from tv5_assets.taste.assets import SETTINGS
 
     content = content_vectors.select("movie_id", "vector")
-    collab = factors.movie_factors(current.lazy(), content, SETTINGS).frame
+    collab = factors.movie_factors(current.lazy(), content, SETTINGS).frame.select("movie_id", "vector")
     ids, content_matrix, collab_matrix = hybrid.aligned(content, collab, "movie_id")
     layout = hybrid.layout_for(content_matrix.shape[1], collab_matrix, hybrid.CONTENT_WEIGHT)
     movies = hybrid.frame("movie_id", ids, hybrid.movie_vectors(content_matrix, collab_matrix, layout))
-    taste = user_vectors(current.select(KEY, "movie_id", "rating"), content).frame
-    folded = factors.user_factors(current.lazy(), collab.select("movie_id", "vector"), SETTINGS)
-    ids, taste_matrix, folded_matrix = hybrid.aligned(taste, folded, KEY)
-    users = hybrid.frame(KEY, ids, hybrid.user_vectors(taste_matrix, folded_matrix, hybrid.CONTENT_WEIGHT))
-    return Refit(collab.select("movie_id", "vector"), movies, users)
+    return Refit(collab, movies, hybrid_users(current.select(KEY, "movie_id", "rating", "timestamp"), content, collab))
 
 
 def served_recall(split: Any, hybrid_user_vectors: pl.DataFrame | pl.LazyFrame, hybrid_movie_vectors: pl.DataFrame,

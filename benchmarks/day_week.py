@@ -185,7 +185,6 @@ def compare_graph(lake: str, store: str, fold: bool = True, parts: int = 32) -> 
     started = time.perf_counter()
     sources = expected_graph_sources(lake, fold)
     demographics = sources.pop("demographics")
-    # people without a rating are not in the served graph's User count unless drawn: the sources decide, as in a build
     expected = rules.expected_counts(**{k: v.lazy() for k, v in sources.items()}, demographics=demographics.lazy())
     want = rows.rated_rows(sources["ratings"])
     del sources
@@ -227,7 +226,6 @@ def compare_milvus(lake: str, store: str, fold: bool = True) -> dict:
     import polars as pl
 
     from tv5_assets.embeddings.user_vectors import user_vectors
-    from tv5_assets.taste import hybrid
     from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 
@@ -236,15 +234,11 @@ def compare_milvus(lake: str, store: str, fold: bool = True) -> dict:
     current = current_ratings(lake, fold)
     content = eq.served_movies(pl.scan_parquet(table_path(lake, "content_vectors")), captured, "day_content_vectors")
     taste = user_vectors(current.select("user_id", "movie_id", "rating"), content).frame
-    folded = eq.full_fold_in(current, pl.read_parquet(table_path(lake, "collaborative_movie_vectors")))
-    del current
-    ids, taste_matrix, folded_matrix = hybrid.aligned(taste, folded, "user_id")
-    expected = {USERS: taste, HYBRID_USERS: hybrid.frame("user_id", ids, hybrid.user_vectors(
-                    taste_matrix, folded_matrix, hybrid.CONTENT_WEIGHT)),
-                MEDIA: content,
+    movies = pl.read_parquet(table_path(lake, "collaborative_movie_vectors"))
+    expected = {USERS: taste, HYBRID_USERS: eq.hybrid_users(current, content, movies), MEDIA: content,
                 HYBRID_MEDIA: eq.served_movies(pl.scan_parquet(table_path(lake, "hybrid_movie_vectors")), captured,
                                                "day_hybrid_movie_vectors")}
-    del folded, taste_matrix, folded_matrix
+    del current
     built = time.perf_counter()
     figures: dict = {}
     milvus = MilvusResource(uri=str(Path(lake) / "milvus.db"))
