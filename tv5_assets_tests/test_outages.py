@@ -20,7 +20,7 @@ import pytest
 from dagster._core.events import DagsterEventType
 
 from tv5_assets.vector_store.resources import MilvusResource
-from tv5_assets_tests.dagster_runs import failure_reasons, launch, step_events, wait_finished
+from tv5_assets_tests.dagster_runs import failure_reasons, launch, step_events, wait_finished, workload
 from tv5_assets_tests.graph_support import sources, write_sources
 from tv5_assets_tests.harness import materialize
 from tv5_assets_tests.milvus_support import write_source_lake
@@ -47,7 +47,7 @@ class Outage(threading.Thread):
 
     def _step_started(self) -> bool:
         run_ids = [self.run_id] if self.run_id else [
-            run.run_id for run in self.instance.get_runs(limit=5) if run.run_id not in self.earlier]
+            run.run_id for run in workload(self.instance.get_runs(limit=5)) if run.run_id not in self.earlier]
         return any(key == self.step and kind == DagsterEventType.STEP_START.value
                    for run_id in run_ids for key, kind, _ in step_events(self.instance, run_id))
 

@@ -23,7 +23,8 @@ from tv5_assets.definitions import defs
 from tv5_assets.platform.instance import prepare_home
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.conftest import REPO
-from tv5_assets_tests.dagster_runs import dequeued_at, failure_reasons, launch, store_window, wait_finished, wait_http
+from tv5_assets_tests.dagster_runs import (
+    dequeued_at, failure_reasons, launch, store_window, wait_finished, wait_http, workload)
 from tv5_assets_tests.milvus_support import write_source_lake
 from tv5_assets_tests.services import free_port
 
@@ -133,7 +134,7 @@ def test_in_process_runs_skip_the_queue_but_wait_for_the_older_run_in_the_store_
             for _ in range(2)]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], "\n".join(o[-3000:] for o in outputs)
-    new = sorted((run for run in instance.get_runs() if run.run_id not in before),
+    new = sorted((run for run in workload(instance.get_runs()) if run.run_id not in before),
                  key=lambda run: instance.get_run_record_by_id(run.run_id).create_timestamp)
     assert len(new) == 2
     assert_serialised(instance, new[0].run_id, new[1].run_id, queued=False)
