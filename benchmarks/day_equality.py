@@ -174,11 +174,16 @@ def served_movies(base: pl.DataFrame | pl.LazyFrame, captured: Sequence[Path], a
 
 def archetypes(demographics: pl.DataFrame | pl.LazyFrame, captured: Sequence[Path]) -> pl.DataFrame:
     """user_id, archetype as the served state's policies were built with them: the base's person, else (a user the
-    base lacks) the person the latest capture that touched the user drew, as `day_policy_rows` picks them. The
-    people input of the full build's `build_policies` for the same users."""
+    base lacks) the person drawn by the latest capture whose `day_demographics` has one for the user. A day keeps
+    the people it drew and a later day does not draw them again (`day_people`), so only the day that brought the
+    user in (or a re-delivery of it that touched them) has a row. The people input of the full build's
+    `build_policies` for the same users."""
     base = demographics.lazy().select(KEY, "archetype").collect()
-    drawn = incremental(base.clear(), captured, "day_demographics")
-    return pl.concat([base, drawn]).unique(KEY, keep="first", maintain_order=True).sort(KEY)
+    frames = [pl.read_parquet(path, columns=[KEY, "archetype"]).cast(base.schema).with_columns(pl.lit(n).alias("_run"))
+              for n, folder in enumerate(captured) if (path := Path(folder) / "day_demographics.parquet").exists()]
+    drawn = (pl.concat(frames).sort("_run").unique(KEY, keep="last", maintain_order=True).drop("_run")
+             if frames else base.clear())
+    return pl.concat([base, drawn.join(base, on=KEY, how="anti")]).sort(KEY)
 
 
 # ---- comparisons ---------------------------------------------------------------------------------------------------

@@ -226,6 +226,30 @@ def test_incremental_takes_each_users_latest_capture_and_drops_removed_users(tmp
     assert eq.incremental(base, [], "day_user_vectors").equals(base)
 
 
+def test_archetypes_keep_the_person_of_the_day_that_drew_the_user(tmp_path: Path) -> None:
+    """A day that touches a user another day brought in draws no person for them (`day_people`): the user keeps
+    the earlier run's, and a re-delivery that draws the user again wins."""
+    base = _people([1, 2])
+    runs = [(7, arc.FAMILY), (None, None), (8, arc.CINEPHILE)]  # run 2 touches 7 and 1, draws nobody
+    for n, (user, archetype) in enumerate(runs, start=1):
+        folder = tmp_path / f"{n}-2024-03-0{n}"
+        folder.mkdir()
+        drawn = [] if user is None else [user]
+        pl.DataFrame({"user_id": pl.Series(drawn, dtype=pl.Int32), "archetype": [archetype] * len(drawn)},
+                     schema={"user_id": pl.Int32, "archetype": pl.String}).write_parquet(
+            folder / "day_demographics.parquet")
+        pl.DataFrame({"user_id": pl.Series([7, 1], dtype=pl.Int32)}).write_parquet(folder / f"{eq.CHANGES}.parquet")
+    redrawn = tmp_path / "4-2024-03-01"  # day 1 re-delivered: draws 7 again
+    redrawn.mkdir()
+    pl.DataFrame({"user_id": pl.Series([7], dtype=pl.Int32), "archetype": [arc.CINEPHILE]}).write_parquet(
+        redrawn / "day_demographics.parquet")
+    found = eq.archetypes(base, eq.captures(tmp_path)[:3])
+    assert dict(zip(found["user_id"], found["archetype"])) == {1: base["archetype"][0], 2: base["archetype"][1],
+                                                               7: arc.FAMILY, 8: arc.CINEPHILE}
+    found = eq.archetypes(base, eq.captures(tmp_path))
+    assert dict(zip(found["user_id"], found["archetype"]))[7] == arc.CINEPHILE
+
+
 def test_incremental_steps_equal_the_full_build_on_natural_keys(week: dict) -> None:
     steps = eq.incremental(week["base"]["episodes"], eq.captures(week["store"]), "day_episodes")
     assert "user_episode" in steps.columns and 4 not in steps["user_id"].to_list()  # the erased user's steps went

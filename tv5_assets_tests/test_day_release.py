@@ -29,6 +29,7 @@ from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, LANDING_DAYS
 from tv5_assets.release import day_publish
 from tv5_assets.sample.days import write_days
+from tv5_assets.synthetic import day_people
 from tv5_assets.vector_store import day_upsert
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
@@ -221,9 +222,10 @@ def test_a_corrected_day_withdraws_a_movie_it_no_longer_brings(stack: Stack) -> 
 
 
 def _inputs(stack: Stack, day: str) -> day_publish.DayInputs:
-    changes = stack.stored("day_rating_changes", day)
-    profiles = day_publish.touched_profiles(pl.scan_parquet(stack.lake / "demographics.parquet"), changes,
-                                            stack.stored("day_demographics", day))
+    changes, people = stack.stored("day_rating_changes", day), stack.stored("day_demographics", day)
+    demographics = pl.scan_parquet(stack.lake / "demographics.parquet")
+    profiles = day_publish.touched_profiles(demographics, changes, day_people.published_elsewhere(
+        stack.lake, date.fromisoformat(day), demographics), people)
     return day_publish.DayInputs(
         date.fromisoformat(day), changes, stack.stored("day_user_ratings", day), stack.stored("day_user_vectors", day),
         stack.stored("day_hybrid_user_vectors", day), profiles,
@@ -231,7 +233,7 @@ def _inputs(stack: Stack, day: str) -> day_publish.DayInputs:
         stack.stored("day_erasures", day), day_publish.movies_of_day(
             stack.lake, date.fromisoformat(day), stack.stored("day_movies", day),
             stack.stored("day_content_vectors", day), stack.stored("day_hybrid_movie_vectors", day),
-            stack.stored("day_availability", day)))
+            stack.stored("day_availability", day)), people)
 
 
 def test_a_store_failing_mid_day_restores_every_store_and_publishes_nothing(stack: Stack) -> None:

@@ -3,9 +3,11 @@
 A day's delta is computed against these files, never against the lake's latest day partitions, so a day that
 was staged but not published is applied again whole by its next run. Each day is one folder,
 `<lake>/days/published/<YYYY-MM-DD>/` holding `ratings.parquet`, `erasures.parquet`, `movies.parquet` (the movies
-the day brought in; absent from days published before days could bring movies) and `net.json` (how many current
-rows the day's publications added, less those they took away), swapped in whole. With the base's row
-count, the nets give the served row count, so a day reports the rows it left untouched without reading them.
+the day brought in; absent from days published before days could bring movies), `people.parquet` (the synthetic
+people the day drew for its new users, in `demographics`' columns; absent from days published before days kept
+their people, and from publications given none) and `net.json` (how many current rows the day's publications
+added, less those they took away), swapped in whole. With the base's row count, the nets give the served row
+count, so a day reports the rows it left untouched without reading them.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tv5_assets.ingestion.days import (
 
 PUBLISHED = ("days", "published")
 RATINGS_FILE, ERASURES_FILE, NET_FILE, MOVIES_FILE = "ratings.parquet", "erasures.parquet", "net.json", "movies.parquet"
+PEOPLE_FILE = "people.parquet"
 
 
 def published_folder(lake_dir: str | Path) -> Path:
@@ -81,6 +84,25 @@ def read_published_movies(folder: Path, days: list[date] | None = None) -> pl.Da
     return pl.concat(frames) if frames else empty_movies().with_columns(pl.lit(None, dtype=pl.Date).alias(ARRIVAL))
 
 
+def read_published_people(folder: Path, days: list[date] | None = None,
+                          schema: pl.Schema | dict[str, pl.DataType] | None = None) -> pl.DataFrame:
+    """The people the published days (of `days`, default all) drew for the users they brought in, with `arrival`
+    (the day that drew them), earliest day first. `schema`: `demographics`' (the synthetic stage owns it): the rows
+    are selected and cast to it, and an empty result has it; without one, the files' own columns (an empty result:
+    `user_id` only). A day published without people (before days kept them) has none."""
+    frames = []
+    for day in published_days(folder) if days is None else sorted(days):
+        path = folder / day.isoformat() / PEOPLE_FILE
+        if path.exists():
+            frame = pl.read_parquet(path)
+            if schema is not None:
+                frame = frame.select(list(schema)).cast(dict(schema))
+            frames.append(frame.with_columns(pl.lit(day, dtype=pl.Date).alias(ARRIVAL)))
+    if frames:
+        return pl.concat(frames, how="vertical_relaxed")
+    return pl.DataFrame(schema={**(schema or {"user_id": pl.Int32}), ARRIVAL: pl.Date})
+
+
 def read_published(folder: Path, days: list[date] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The published days' rating-log rows and erasures (LOG_SCHEMA, LEDGER_SCHEMA), by arrival: of `days`, or
     of every published day."""
@@ -102,10 +124,10 @@ def net_rows(folder: Path, day: date | None = None, days: list[date] | None = No
 
 
 def publish_day(folder: Path, day: date, ratings: pl.DataFrame, erasures: pl.DataFrame, rows_added: int,
-                movies: pl.DataFrame | None = None) -> Path:
-    """Make `ratings`, `erasures` and `movies` the served version of `day`, replacing any earlier one whole;
-    `rows_added`: the current rows this publication adds (its delta's rows after less rows before, negative when it
-    removes)."""
+                movies: pl.DataFrame | None = None, people: pl.DataFrame | None = None) -> Path:
+    """Make `ratings`, `erasures`, `movies` and `people` (the day's `day_demographics`; None: the version has no
+    people file) the served version of `day`, replacing any earlier one whole; `rows_added`: the current rows this
+    publication adds (its delta's rows after less rows before, negative when it removes)."""
     for frame in (ratings, erasures):
         if frame.filter(pl.col(ARRIVAL) != day).height:
             raise ValueError(f"rows published for {day} carry another arrival day")
@@ -114,6 +136,8 @@ def publish_day(folder: Path, day: date, ratings: pl.DataFrame, erasures: pl.Dat
     ratings.select(list(LOG_SCHEMA)).write_parquet(staged / RATINGS_FILE)
     erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / ERASURES_FILE)
     (empty_movies() if movies is None else movies.select(list(MOVIES_SCHEMA))).write_parquet(staged / MOVIES_FILE)
+    if people is not None:
+        people.write_parquet(staged / PEOPLE_FILE)
     (staged / NET_FILE).write_text(json.dumps({"net_rows": net_rows(folder, day) + rows_added}))
     target = folder / day.isoformat()
     if target.exists():  # rename, never delete, the served version before the new one is in place

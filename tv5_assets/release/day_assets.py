@@ -20,6 +20,7 @@ from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.release import day_publish
 from tv5_assets.release.publish import publisher_lock
+from tv5_assets.synthetic import day_people
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
 
 
@@ -30,14 +31,16 @@ from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
     description=(
         "The partition's day, published to every served store as one audited delta: the touched users' rows are "
         "journalled (`<lake>/days/journal/<day>/`), then the graph takes the day's RATED changes and new or "
-        "removed User nodes (and the day's new Media with their genres and platforms) in one transaction audited "
-        "before it commits; `user_vectors` and `hybrid_user_vectors` upsert and delete the touched users' entities, "
-        "`media_vectors` and `hybrid_media_vectors` the day's movies, read back within 1e-6 and searched back; "
-        "AgentDB's sessions, recent steps and vectors of those users are replaced in one SQLite transaction and "
-        "read back by AgentDB. A failed audit or write restores every store from the journal and fails; then "
-        "the day is published (`<lake>/days/published/<day>/`), which later days' deltas read. A killed run's "
-        "journal is restored or finished by the next day run. Untouched users are not rewritten; the day waits for "
-        "any full publish (the publish lock) and runs one at a time (the release pool)."
+        "removed User nodes (each touched user with their served person: the `demographics` row, else the one "
+        "another published day drew, else the day's `day_demographics`; and the day's new Media with their genres "
+        "and platforms) in one transaction audited before it commits; `user_vectors` and `hybrid_user_vectors` "
+        "upsert and delete the touched users' entities, `media_vectors` and `hybrid_media_vectors` the day's "
+        "movies, read back within 1e-6 and searched back; AgentDB's sessions, recent steps and vectors of those "
+        "users are replaced in one SQLite transaction and read back by AgentDB. A failed audit or write restores "
+        "every store from the journal and fails; then the day is published (`<lake>/days/published/<day>/`, with "
+        "the people it drew, which later days' users keep), which later days' deltas read. A killed run's journal "
+        "is restored or finished by the next day run. Untouched users are not rewritten; the day waits for any full "
+        "publish (the publish lock) and runs one at a time (the release pool)."
     ),
 )
 def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: MilvusResource, neo4j: Neo4jResource,
@@ -48,12 +51,13 @@ def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: Milvu
                 day_hybrid_movie_vectors: pl.DataFrame, day_availability: pl.DataFrame) -> dg.MaterializeResult:
     started, day = time.perf_counter(), date.fromisoformat(context.partition_key)  # checked by day_delivery
     hold_stores(context.instance, context.run, context.log.info)  # AgentDB's file has no resource that waits
-    profiles = day_publish.touched_profiles(demographics, day_rating_changes, day_demographics)
+    elsewhere = day_people.published_elsewhere(lake.base_dir, day, demographics)
+    profiles = day_publish.touched_profiles(demographics, day_rating_changes, elsewhere, day_demographics)
     movies = day_publish.movies_of_day(lake.base_dir, day, day_movies, day_content_vectors, day_hybrid_movie_vectors,
                                        day_availability)
     inputs = day_publish.DayInputs(day, day_rating_changes, day_user_ratings, day_user_vectors,
                                    day_hybrid_user_vectors, profiles, day_episodes, day_policies, day_ratings,
-                                   day_erasures, movies)
+                                   day_erasures, movies, day_demographics)
     link = lake.path(FILE_NAME)
     if not link.exists():
         raise day_publish.DayReleaseError(f"{link} does not exist: materialize whole_graph and `release` first")

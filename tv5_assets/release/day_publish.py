@@ -13,7 +13,8 @@ slot, an 850 MB AgentDB file): it is applied to what readers are served, user by
    deleted ids gone) and searches them back (a sample found first by its own vector). The day's blocking checks
    have audited every row before this step runs.
 3. **Publish.** `state.json` says `applied`, then `served_days.publish_day` makes the day part of the served
-   state, then the journal is removed.
+   state (its ratings, erasures, movies and its people: its draws of the users it touched, its earlier version's
+   of the others; later days' users keep them), then the journal is removed.
 
 A failed audit or write restores every store from the journal and fails the run: the stores are on the previous
 state. A run killed midway leaves the journal: the next day run restores it first (`applying`), or finishes its
@@ -45,6 +46,7 @@ from tv5_assets.graph_store import day_delta as graph_day
 from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.ingestion import day_catalogue, served_days
 from tv5_assets.ingestion.days import LEDGER_SCHEMA, LOG_SCHEMA, MOVIES_SCHEMA, empty_movies
+from tv5_assets.synthetic.day_people import kept_with_day, people_of
 from tv5_assets.vector_store import day_upsert
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.rows import media_rows
@@ -74,12 +76,13 @@ class DayInputs:
     current: pl.DataFrame  # day_user_ratings (the scope's current rows)
     vectors: pl.DataFrame  # day_user_vectors (null vector: delete)
     hybrid_vectors: pl.DataFrame  # day_hybrid_user_vectors
-    profiles: pl.DataFrame  # demographics of the touched users: served rows and the day's new people
+    profiles: pl.DataFrame  # demographics of the touched users: their served persons and the day's new people
     episodes: pl.DataFrame  # day_episodes
     policies: pl.DataFrame  # day_policies
     ratings: pl.DataFrame  # day_ratings (published as the day's version)
     erasures: pl.DataFrame  # day_erasures
     movies: DayMovies | None = None  # the movies the day brings in, sets and withdraws
+    people: pl.DataFrame | None = None  # day_demographics: the people the day drew (published: `with_kept_people`)
 
     @cached_property
     def users(self) -> pl.Series:
@@ -155,11 +158,23 @@ class Published:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def touched_profiles(demographics: pl.LazyFrame, changes: pl.DataFrame, new_people: pl.DataFrame) -> pl.DataFrame:
-    """The demographics of the users `changes` touched: their served rows and the day's new people (only theirs are
-    read from the 162K-row table)."""
-    served = demographics.join(changes.select("user_id").unique().lazy(), on="user_id", how="semi").collect()
-    return pl.concat([served, new_people.select(served.columns).cast(served.schema)])
+def touched_profiles(demographics: pl.LazyFrame, changes: pl.DataFrame, elsewhere: pl.DataFrame,
+                     new_people: pl.DataFrame) -> pl.DataFrame:
+    """The demographics of the users `changes` touched: each one's served person (the base row, else the person
+    another published day drew, `elsewhere`: `day_people.published_elsewhere`), else the day's new person
+    (`day_people.people_of`; only theirs are read from the 162K-row table)."""
+    return people_of(demographics, elsewhere, new_people, changes.select("user_id").unique())
+
+
+def with_kept_people(lake_dir: str | Path, inputs: DayInputs) -> DayInputs:
+    """`inputs` with the people its publication keeps (`day_people.kept_with_day`): the day's draws of the users it
+    touches, and its published version's people of the others (none when it has no people)."""
+    if inputs.people is None:
+        return inputs
+    folder = served_days.published_folder(lake_dir)
+    previous = served_days.read_published_people(
+        folder, [inputs.day] if inputs.day in served_days.published_days(folder) else [], inputs.people.schema)
+    return dataclasses.replace(inputs, people=kept_with_day(previous, inputs.people, inputs.users.to_frame()))
 
 
 def journal_folder(lake_dir: str | Path, day: date) -> Path:
@@ -221,6 +236,8 @@ def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
         (staged / "genre-names.json").write_text(json.dumps(
             graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn).genre_names))
     movies.brought.select(list(MOVIES_SCHEMA)).write_parquet(staged / "day-movies.parquet")
+    if inputs.people is not None:
+        inputs.people.write_parquet(staged / "day-people.parquet")
     inputs.changes.write_parquet(staged / "changes.parquet")
     inputs.ratings.select(list(LOG_SCHEMA)).write_parquet(staged / "day-ratings.parquet")
     inputs.erasures.select(list(LEDGER_SCHEMA)).write_parquet(staged / "day-erasures.parquet")
@@ -259,9 +276,11 @@ def restore(folder: Path, stores: DayStores, log: Callable[[str], None]) -> None
 def _publish_journalled(folder: Path, published: Path) -> None:
     state = _state(folder)
     day = date.fromisoformat(state["day"])
+    people = folder / "day-people.parquet"
     served_days.publish_day(published, day, pl.read_parquet(folder / "day-ratings.parquet"),
                             pl.read_parquet(folder / "day-erasures.parquet"), int(state["rows_added"]),
-                            pl.read_parquet(folder / "day-movies.parquet"))
+                            pl.read_parquet(folder / "day-movies.parquet"),
+                            pl.read_parquet(people) if people.exists() else None)
 
 
 def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None]) -> list[str]:
@@ -347,6 +366,7 @@ def publish(lake_dir: str | Path, inputs: DayInputs, stores: DayStores, log: Cal
     """Journal, apply and audit every store, publish the day (see the module docstring); `after_store(store)` runs
     after each store is applied (the tests kill the process there)."""
     result = Published(inputs.day, recovered=recover(lake_dir, stores, log))
+    inputs = with_kept_people(lake_dir, inputs)  # after a recovery, which may have published the day
     folder = journal_folder(lake_dir, inputs.day)
     write_journal(folder, inputs, stores)
     try:
@@ -366,7 +386,8 @@ def publish(lake_dir: str | Path, inputs: DayInputs, stores: DayStores, log: Cal
     _write_state(folder, state)
     after_store("audited")
     served_days.publish_day(served_days.published_folder(lake_dir), inputs.day, inputs.ratings.select(
-        list(LOG_SCHEMA)), inputs.erasures.select(list(LEDGER_SCHEMA)), inputs.rows_added, inputs.day_movies.brought)
+        list(LOG_SCHEMA)), inputs.erasures.select(list(LEDGER_SCHEMA)), inputs.rows_added, inputs.day_movies.brought,
+        inputs.people)
     shutil.rmtree(folder)
     result.counts |= {"touched_users": inputs.users.len(), "changes": inputs.changes.height,
                       "movies_set": inputs.day_movies.set.height,

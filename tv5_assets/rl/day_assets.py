@@ -1,19 +1,20 @@
 """RL of an arrival day: the episodes of the users it touched (thin Dagster wiring around `day_episodes`)."""
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import latest_metadata
+from tv5_assets.core.lake import DataLake
 from tv5_assets.core.storage import frame_fingerprint
 from tv5_assets.embeddings import day_vectors
 from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.rl import day_episodes as logic
 from tv5_assets.rl.assets import DEFAULT_GAP_DAYS, SESSION_GAP_DAYS
 from tv5_assets.rl.day_policies import day_policy_rows
-
+from tv5_assets.synthetic import day_people
 
 
 @day_asset(
@@ -47,15 +48,17 @@ def day_episodes(context: dg.AssetExecutionContext, day_user_ratings: pl.DataFra
     description=(
         "The policy row of every user the partition's day touched and who still has steps, built by the full "
         "build's `build_policies` from the user's `day_episodes` (one row per user: archetype, algorithm, "
-        "hyperparameters, state snapshot, counts, mean reward), with the archetype of the served `demographics` "
-        "or, for a new user, of `day_demographics`. A policy depends on its own user's steps only, so no other "
-        "user's row is read or rewritten."
+        "hyperparameters, state snapshot, counts, mean reward), with the archetype of the user's served person: "
+        "the `demographics` row, else the person another published day drew (a user a published day brought in "
+        "keeps it), else, for a user new with this day, `day_demographics`'. A policy depends on its own user's "
+        "steps only, so no other user's row is read or rewritten."
     ),
 )
-def day_policies(context: dg.AssetExecutionContext, day_episodes: pl.DataFrame, demographics: pl.LazyFrame,
-                 day_demographics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+def day_policies(context: dg.AssetExecutionContext, lake: DataLake, day_episodes: pl.DataFrame,
+                 demographics: pl.LazyFrame, day_demographics: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
-    frame = day_policy_rows(day_episodes, demographics, day_demographics)
+    elsewhere = day_people.published_elsewhere(lake.base_dir, date.fromisoformat(context.partition_key), demographics)
+    frame = day_policy_rows(day_episodes, demographics, elsewhere, day_demographics)
     return dg.Output(frame, data_version=dg.DataVersion(frame_fingerprint(frame)), metadata={
         "users": frame.height, "wall_time_s": round(time.perf_counter() - started, 3),
     })

@@ -6,6 +6,7 @@ import polars as pl
 
 from tv5_assets.rl.day_episodes import USER_EPISODE
 from tv5_assets.rl.policies import build_policies
+from tv5_assets.synthetic.day_people import people_of
 
 
 def as_episodes(frame: pl.DataFrame) -> pl.DataFrame:
@@ -14,10 +15,11 @@ def as_episodes(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.rename({USER_EPISODE: "episode_id"})
 
 
-def day_policy_rows(steps: pl.DataFrame, demographics: pl.LazyFrame, new_people: pl.DataFrame) -> pl.DataFrame:
-    """The touched users' `policies` rows from their steps; archetypes from the served demographics or the day's
-    new people (only the touched users' rows are read)."""
+def day_policy_rows(steps: pl.DataFrame, demographics: pl.LazyFrame, elsewhere: pl.DataFrame,
+                    new_people: pl.DataFrame) -> pl.DataFrame:
+    """The touched users' `policies` rows from their steps; each user's archetype from their served person (the
+    base `demographics` row, else the person another published day drew, `elsewhere`), else from the day's new
+    people (`day_people.people_of`; only the touched users' rows are read)."""
     users = steps.select("user_id").unique()
-    served = demographics.select("user_id", "archetype").join(users.lazy(), on="user_id", how="semi").collect()
-    people = pl.concat([served, new_people.select("user_id", "archetype").cast(served.schema)])
-    return build_policies(as_episodes(steps).lazy(), people.unique("user_id", keep="first"))
+    people = people_of(demographics, elsewhere, new_people, users).select("user_id", "archetype")
+    return build_policies(as_episodes(steps).lazy(), people)

@@ -28,10 +28,14 @@ def _catalogue(context: dg.AssetExecutionContext, lake: DataLake, movies: pl.Dat
 @day_asset(
     kinds={"polars", "parquet", "faker"},
     description=(
-        "A synthetic person for each user the partition's day brings in (rated, and has no row in `demographics`), "
-        "in `demographics`' columns, drawn as the full build draws one: every field from the user's keyed stream "
+        "A synthetic person for each user the partition's day brings in (rated, and has no served person: no row "
+        "in `demographics` and none that another published day drew, `<lake>/days/published/<day>/people.parquet`"
+        "), in `demographics`' columns, drawn as the full build draws one: every field from the user's keyed stream "
         "with the served table's seed, the archetype from the user's behaviour with the quotas over the day's new "
-        "users. Every other user keeps their row."
+        "users. Every other user keeps their person, whichever day drew it and in whatever order the days are "
+        "applied; the day's own published version is left out, so a corrected re-delivery draws again the users "
+        "it touches that the day brought in. `day_release` publishes the draws of the users the day touched with "
+        "the day, and keeps the earlier version's people of the users a re-delivery does not touch."
     ),
 )
 def day_demographics(context: dg.AssetExecutionContext, lake: DataLake, day_user_ratings: pl.DataFrame,
@@ -39,14 +43,16 @@ def day_demographics(context: dg.AssetExecutionContext, lake: DataLake, day_user
                      ) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
     config = DemographicsConfig(**(latest_metadata(context, "demographics") or {}).get(CONFIG, {}))
-    served = demographics.select("user_id").collect()
+    elsewhere = day_people.published_elsewhere(lake.base_dir, date.fromisoformat(context.partition_key), demographics)
+    served = day_people.served_people(demographics, elsewhere, day_user_ratings.select("user_id").unique())
     built = day_people.new_people(day_user_ratings, served, _catalogue(context, lake, movies, day_movies),
                                   config.seed, config.archetype_shares)
     frame = built.users
     shares = frame["archetype"].value_counts(sort=True)
     context.log.info(f"day {context.partition_key}: {frame.height} new users")
     return dg.Output(frame, data_version=dg.DataVersion(frame_fingerprint(frame)), metadata={
-        "new_users": frame.height, "served_users": served.height, "seed": config.seed,
+        "new_users": frame.height, "kept_users": served.height, "published_people": elsewhere.height,
+        "seed": config.seed,
         "archetypes": dg.MetadataValue.json(dict(zip(shares["archetype"].to_list(), shares["count"].to_list()))),
         "wall_time_s": round(time.perf_counter() - started, 3),
     })

@@ -1,10 +1,13 @@
 """Per-partition checks of a day's new people (the rules of `demographics`, on the day's new users) and of its new
 movies' availability."""
 
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
 from tv5_assets.core.checking import check_result
+from tv5_assets.core.lake import DataLake
 from tv5_assets.ingestion.day_checks import day_check_spec
 from tv5_assets.synthetic import day_availability as day_availability_rules
 from tv5_assets.synthetic import day_people, rules
@@ -26,7 +29,8 @@ def _spec(name: str, description: str) -> dg.AssetCheckSpec:
 
 
 @dg.multi_asset_check(
-    specs=[_spec(ONE_ROW_PER_NEW_USER, "exactly one person per user of the day without a served person"),
+    specs=[_spec(ONE_ROW_PER_NEW_USER, "exactly one person per user of the day without a served person (a row of "
+                 "demographics or a person another published day drew)"),
            _spec(REQUIRED_FIELDS, "no nulls except secondary_language; platforms never empty"),
            _spec(VALID_CODES, "ISO 3166-1 alpha-2 countries, ISO 639-1 languages"),
            _spec(SIGNUP_BEFORE_FIRST_RATING, "signup_date on or before the first rating"),
@@ -35,8 +39,11 @@ def _spec(name: str, description: str) -> dg.AssetCheckSpec:
     ins={"people": dg.AssetIn(ASSET), "day_user_ratings": dg.AssetIn("day_user_ratings"),
          "demographics": dg.AssetIn("demographics")},
 )
-def day_demographics_checks(people: pl.DataFrame, day_user_ratings: pl.DataFrame, demographics: pl.LazyFrame):
-    new = day_people.new_users(day_user_ratings, demographics.select("user_id").collect())
+def day_demographics_checks(context: dg.AssetCheckExecutionContext, lake: DataLake, people: pl.DataFrame,
+                            day_user_ratings: pl.DataFrame, demographics: pl.LazyFrame):
+    elsewhere = day_people.published_elsewhere(lake.base_dir, date.fromisoformat(context.partition_key), demographics)
+    new = day_people.new_users(day_user_ratings, day_people.served_people(
+        demographics, elsewhere, day_user_ratings.select("user_id").unique()))
     first = (day_user_ratings.join(new, on="user_id", how="semi").group_by("user_id")
              .agg(pl.from_epoch(pl.col("epoch").min(), "s").dt.replace_time_zone("UTC").alias("first_rating")))
     yield check_result(ASSET, ONE_ROW_PER_NEW_USER, rules.one_row_per_user(people, new["user_id"]))
