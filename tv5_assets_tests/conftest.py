@@ -13,6 +13,28 @@ SHARED_DATA = Path(os.environ.get("TV5_SHARED_DATA", REPO.parent / "shared" / "d
 ML_LATEST_SMALL = SHARED_DATA / "ml-latest-small"
 
 
+# Test modules that took 12 s or more on 2 cores (`--durations`, session 18): marked `slow`, so `-m "not slow"` is
+# the quick subset (about a minute of tests) to run while working.
+SLOW_MODULES = frozenset({
+    "test_agentdb_assets", "test_agentdb_faults", "test_agentdb_realdata", "test_browser", "test_code_versions",
+    "test_day_assets", "test_day_release", "test_definitions", "test_embeddings_assets", "test_embeddings_realdata",
+    "test_encoder_int8", "test_graph_assets", "test_graph_faults", "test_graph_import", "test_graph_load",
+    "test_milvus_assets", "test_milvus_checks", "test_milvus_realdata", "test_milvus_store", "test_outages",
+    "test_recommendation_realdata", "test_release_gate", "test_run_collisions", "test_services", "test_source_sensor",
+    "test_staleness", "test_synthetic_assets", "test_taste_assets", "test_team_runs", "test_team_stack",
+    "test_unsynced_after_edits",
+})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the slow modules' tests `slow`; run the team stack's tests last (a stable sort), so the stack, a session
+    fixture of six servers, starts after the rest of the suite instead of running beside it."""
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("team_stack") is not None)
+
+
 @pytest.fixture(scope="session")
 def ml_latest_small() -> Path:
     if not (ML_LATEST_SMALL / "ratings.csv").exists():

@@ -16,7 +16,7 @@ from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets_tests.agentdb_support import AGENTDB, UPSTREAM, failed_checks, staged_file
 from tv5_assets_tests.harness import check_results, materialize, release_config
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.extended]
 
 # the embeddings stage's cache, shared with the other real-data tests: only the first run encodes 9,742 titles
 ENCODINGS = Path(__file__).resolve().parents[1] / "data" / "test-cache" / "embeddings"

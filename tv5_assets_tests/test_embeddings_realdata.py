@@ -18,7 +18,7 @@ from tv5_assets.embeddings.cache import vector_column
 from tv5_assets_tests.harness import check_results, materialize, release_config
 from tv5_assets_tests.test_embeddings_assets import data_version, failed_checks, metadata
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

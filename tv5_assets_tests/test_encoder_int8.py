@@ -124,6 +124,7 @@ def test_export_is_offline_deterministic_and_reused(int8, tmp_path: Path, monkey
 
 
 @pytest.mark.realdata
+@pytest.mark.extended
 def test_int8_quality_on_ml_latest_small(ml_latest_small: Path, int8, fp32) -> None:
     """Every 4th movie of the real catalogue (2,436 texts): cosine >= 0.99 to fp32 for each text."""
     from tv5_assets.embeddings.texts import movie_texts

@@ -22,7 +22,7 @@ from tv5_assets_tests import services as svc
 from tv5_assets_tests.graph_support import sources, write_sources
 from tv5_assets_tests.harness import check_results, local_neo4j, materialize
 
-pytestmark = pytest.mark.neo4j
+pytestmark = [pytest.mark.neo4j, pytest.mark.extended]
 
 
 @pytest.fixture(scope="module")

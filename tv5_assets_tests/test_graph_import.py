@@ -65,6 +65,7 @@ def _rated(client: Neo4jClient, slot: str | None) -> list[dict]:
                        "r.timestamp AS t, r.time_of_day AS band ORDER BY u, m")
 
 
+@pytest.mark.extended
 def test_the_graph_asset_stages_an_import_audited_on_its_own_server_and_publishing_swaps_it_in(
         neo4j_server, tmp_path: Path) -> None:
     selection = dg.AssetSelection.assets("graph").upstream()

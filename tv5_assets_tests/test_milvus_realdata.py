@@ -16,7 +16,7 @@ from tv5_assets.vector_store.assets import media_vectors, user_vectors
 from tv5_assets_tests.harness import check_results, materialize, release_config
 from tv5_assets_tests.milvus_support import REALDATA_BACKENDS, make_resource, owned
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.extended]
 
 UPSTREAM = dg.AssetSelection.groups("movielens", "embeddings", "synthetic").without_checks()
 

@@ -74,6 +74,7 @@ def retries_of(instance: dg.DagsterInstance, run_id: str, step: str) -> list[flo
             if key == step and kind == DagsterEventType.STEP_UP_FOR_RETRY.value]
 
 
+@pytest.mark.extended
 def test_a_minute_long_outage_during_a_store_step_is_retried_and_the_run_succeeds(
         team_stack: TeamStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both outages at once (they touch different stores, so neither run waits for the other): the stack's Neo4j

@@ -28,7 +28,7 @@ from tv5_assets_tests.dagster_runs import (
 from tv5_assets_tests.milvus_support import write_source_lake
 from tv5_assets_tests.services import free_port
 
-pytestmark = [pytest.mark.milvus_server, pytest.mark.daemon]
+pytestmark = [pytest.mark.milvus_server, pytest.mark.daemon, pytest.mark.extended]
 
 STORE = "milvus/media_vectors"
 MOVIES = 3_000  # enough rows that a build lasts a few seconds on Lite

@@ -48,7 +48,8 @@ def graph_config(stack: TeamStack, lake: Path) -> dict:
 
 
 # CI runs the server here and Lite on SQLite (test_run_collisions); `-m matrix` adds the other two pairs
-@pytest.mark.parametrize("backend", [pytest.param("lite", marks=pytest.mark.matrix), "server"])
+@pytest.mark.parametrize("backend", [pytest.param("lite", marks=pytest.mark.matrix),
+                                     pytest.param("server", marks=pytest.mark.extended)])
 def test_two_store_runs_at_once_on_postgres_run_one_after_the_other(team_stack: TeamStack, tmp_path: Path,
                                                                    backend: str) -> None:
     lake = tmp_path / "lake"
@@ -88,6 +89,7 @@ def _session(stack: TeamStack) -> Iterator[neo4j.Session]:
         yield session
 
 
+@pytest.mark.extended
 def test_a_killed_run_worker_fails_its_run_frees_the_store_and_the_queued_run_succeeds(
         team_stack: TeamStack, tmp_path: Path) -> None:
     lake = tmp_path / "lake"

@@ -20,7 +20,7 @@ from tv5_assets.platform.instance import prepare_home
 from tv5_assets_tests.harness import SMALL_SAMPLE, materialize, release_config
 from tv5_assets_tests.test_code_versions import L1, L2, TOP_K, Edits, edited_copy, run_in_copy
 
-pytestmark = pytest.mark.neo4j
+pytestmark = [pytest.mark.neo4j, pytest.mark.extended]
 
 REPO = Path(__file__).resolve().parents[1]
 UNSYNCED = """
