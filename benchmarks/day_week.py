@@ -148,8 +148,9 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
 
 def expected_graph_sources(lake: str | Path, fold: bool = True) -> dict:
     """The five sources the full build loads the graph from, over the same state: the current ratings, the base
-    movies with every published day's (as `movies` folds them), the base genome, the people (`archetypes`: the base's
-    and the days' new ones) and the base availability with each published day's new movies' rows."""
+    movies with every published day's (as `movies` folds them), the base genome, the people (the base's and the days'
+    new ones, less the users with no current rating: the erased) and the base availability with each published
+    day's new movies' rows."""
     import polars as pl
 
     from tv5_assets.ingestion import day_catalogue, served_days
@@ -166,8 +167,10 @@ def expected_graph_sources(lake: str | Path, fold: bool = True) -> dict:
                                           columns=["user_id"])
                           for day in served_days.published_days(folder)
                           if (Path(lake) / "day_demographics" / f"{day.isoformat()}.parquet").exists())])
-    return {"movies": movies, "ratings": current_ratings(lake, fold),
-            "genome": pl.read_parquet(table_path(lake, "genome")),
+    ratings = current_ratings(lake, fold)
+    # the full build draws a person per user with a current rating: an erased user (all their ratings gone) has none
+    people = people.unique().join(ratings.select("user_id").unique(), on="user_id", how="semi")
+    return {"movies": movies, "ratings": ratings, "genome": pl.read_parquet(table_path(lake, "genome")),
             "demographics": people, "availability": pl.concat([availability, *day_rows])}
 
 
