@@ -39,7 +39,8 @@ CHROMIUM_ARGS = [
 LOCATION = LOCATION_NAME  # the team stack's code location (its gRPC server)
 WHOLE_GRAPH = sorted(defs.resolve_job_def("whole_graph").asset_layer.selected_asset_keys)
 
-pytestmark = [pytest.mark.browser, pytest.mark.team_stack]
+# extended: 550 s of CI's 30 minutes on the slowest host (session 18); `scripts/test -m extended` runs it
+pytestmark = [pytest.mark.browser, pytest.mark.team_stack, pytest.mark.extended]
 
 
 @dataclass
@@ -209,7 +210,8 @@ def test_materialize_all_from_the_ui_then_read_assets_and_checks(dagster_ui: UI)
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), runs
         assert set(_stale_statuses(instance).values()) == {StaleStatus.FRESH}
         page.goto(f"{url}/locations/{LOCATION}/asset-groups/vector_store", wait_until="networkidle")
-        expect(page.get_by_text(re.compile(r"^(\d+) / \1 Passed$")).first).to_be_visible()
+        # the group's lineage renders its check badges after the graph's layout: slow on a loaded 2-core host
+        expect(page.get_by_text(re.compile(r"^(\d+) / \1 Passed$")).first).to_be_visible(timeout=120_000)
         assert page.get_by_text("Unsynced").count() == 0
         page.screenshot(path=str(ARTIFACTS / "after-materialize-unsynced.png"))
 

@@ -193,6 +193,7 @@ def test_a_private_milvus_starts_answers_and_stops(tmp_path: Path) -> None:
 
 
 @pytest.mark.neo4j
+@pytest.mark.extended  # the team stack starts and stops a private Neo4j in CI
 def test_a_private_neo4j_starts_with_the_password_and_tunables_and_stops(tmp_path: Path) -> None:
     settings = ls.ServiceSettings(_env_file=tmp_path / ".env", neo4j_bolt_port=ls.free_port(),
                                   neo4j_home_dir=str(tmp_path / "home"), neo4j_password="private-password",
