@@ -14,7 +14,7 @@ ML_LATEST_SMALL = SHARED_DATA / "ml-latest-small"
 
 
 # Test modules that took 12 s or more on 2 cores (`--durations`, session 18): marked `slow`, so `-m "not slow"` is
-# the quick subset (about a minute of tests) to run while working.
+# the quick subset to run while working (464 tests in 222 s on 2 cores).
 SLOW_MODULES = frozenset({
     "test_agentdb_assets", "test_agentdb_faults", "test_agentdb_realdata", "test_browser", "test_code_versions",
     "test_day_assets", "test_day_release", "test_definitions", "test_embeddings_assets", "test_embeddings_realdata",
