@@ -527,18 +527,42 @@ class Refit:
     hybrid_user_vectors: pl.DataFrame
 
 
-def full_refit(current: pl.DataFrame, content_vectors: pl.DataFrame) -> Refit:
-    """ALS refitted on every current rating (cold movies from content, as the build does), the hybrid movie side by
-    its own layout, and every user's hybrid vector folded in against it."""
+def refit_movie_side(ratings: pl.DataFrame, content_vectors: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(collaborative, hybrid) movie vectors of ALS refitted on `ratings` (cold movies from content, as the build
+    does), the hybrid side by its own layout."""
     from tv5_assets.taste import factors, hybrid
     from tv5_assets.taste.assets import SETTINGS
 
     content = content_vectors.select("movie_id", "vector")
-    collab = factors.movie_factors(current.lazy(), content, SETTINGS).frame.select("movie_id", "vector")
+    collab = factors.movie_factors(ratings.lazy(), content, SETTINGS).frame.select("movie_id", "vector")
     ids, content_matrix, collab_matrix = hybrid.aligned(content, collab, "movie_id")
     layout = hybrid.layout_for(content_matrix.shape[1], collab_matrix, hybrid.CONTENT_WEIGHT)
-    movies = hybrid.frame("movie_id", ids, hybrid.movie_vectors(content_matrix, collab_matrix, layout))
-    return Refit(collab, movies, hybrid_users(current.select(KEY, "movie_id", "rating", "timestamp"), content, collab))
+    return collab, hybrid.frame("movie_id", ids, hybrid.movie_vectors(content_matrix, collab_matrix, layout))
+
+
+def full_refit(current: pl.DataFrame, content_vectors: pl.DataFrame) -> Refit:
+    """ALS refitted on every current rating, the hybrid movie side, and every user's hybrid vector folded in
+    against it."""
+    collab, movies = refit_movie_side(current, content_vectors)
+    return Refit(collab, movies, hybrid_users(current.select(KEY, "movie_id", "rating", "timestamp"),
+                                              content_vectors.select("movie_id", "vector"), collab))
+
+
+def without_held_out(current: pl.DataFrame, split: Any) -> pl.DataFrame:
+    """The current ratings less the split's held-out pairs: what a refit fits on under the evaluation's protocol
+    (a model never sees what it is scored on; `full_refit` over every current rating lets ALS's movie side learn
+    the held-out pairs, which flatters the refit's recall)."""
+    return current.join(split.held_out.select(KEY, "movie_id"), on=[KEY, "movie_id"], how="anti")
+
+
+def held_out_seen(split: Any, base_ratings: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
+    """How many of the split's held-out pairs the base release's ratings hold (its ALS movie side was fitted on
+    them: the served state's movie side has seen those, a leak in its favour) against those the days brought."""
+    held = split.held_out.select(KEY, "movie_id", "timestamp")
+    seen = held.lazy().join(base_ratings.lazy().select(KEY, "movie_id", "timestamp"),
+                            on=[KEY, "movie_id", "timestamp"], how="semi").select(pl.len()).collect().item()
+    return {"held_out_pairs": held.height, "in_base_release": seen,
+            "share_in_base_release": round(seen / held.height, 4) if held.height else float("nan")}
 
 
 def served_recall(split: Any, hybrid_user_vectors: pl.DataFrame | pl.LazyFrame, hybrid_movie_vectors: pl.DataFrame,

@@ -448,6 +448,20 @@ def test_train_fold_in_uses_the_train_ratings_only(week: dict, movies: dict[str,
     assert not eq.vectors_equal(trained, moved, 1e-6)["equal"]
 
 
+def test_the_refit_without_held_out_never_sees_what_it_is_scored_on() -> None:
+    from tv5_assets.evaluation.split import SplitSettings
+
+    # users 1-3 rate films 1-10 in order: films 9 and 10 are each user's held-out 20 %
+    ratings = _ratings([(u, m, 4.0, m) for u in (1, 2, 3) for m in range(1, 11)])
+    split = eq.evaluation_split(ratings, SplitSettings(max_users=10))
+    unseen = eq.without_held_out(ratings, split)
+    assert unseen.height == 24 and unseen["movie_id"].max() == 8
+    assert unseen.equals(split.train.select(unseen.columns))  # every user is sampled: what remains is the train part
+    base = ratings.filter(~((pl.col("user_id") == 3) & (pl.col("movie_id") >= 9)))  # user 3's last two came in a day
+    seen = eq.held_out_seen(split, base)
+    assert seen == {"held_out_pairs": 6, "in_base_release": 4, "share_in_base_release": round(4 / 6, 4)}
+
+
 def test_full_refit_fits_every_current_rating_and_serves_every_user(week: dict, movies: dict) -> None:
     current = week["current"]
     refit = eq.full_refit(current, movies["all_content"])
