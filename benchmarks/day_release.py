@@ -240,7 +240,13 @@ def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
                    f"{release.get('graph_rated_removed'):,} removed in {release.get('graph_transactions')} "
                    f"transaction(s), user_vectors {release.get('user_vectors_upserted'):,} upserted / "
                    f"{release.get('user_vectors_untouched'):,} untouched, AgentDB sessions untouched "
-                   f"{release.get('agentdb_untouched_sessions')}; steps {run['steps']}")
+                   f"{release.get('agentdb_untouched_sessions')}; phases (ms) {_phases(release)}; steps {run['steps']}")
+
+
+def _phases(release: dict) -> dict:
+    """Where the graph's and AgentDB's time went inside `day_release` (milliseconds)."""
+    return {key: release[key] for key in ("graph_write_ms", "graph_audit_ms", "graph_commit_ms", "agentdb_rows_ms",
+                                          "agentdb_write_ms", "agentdb_read_back_ms") if key in release}
 
 
 def fold_published_days(source: Path) -> int:

@@ -194,6 +194,12 @@ def test_read_back_passes_after_apply_and_names_what_is_wrong(served: Path, day:
         conn.execute("DELETE FROM learning_experiences WHERE id = ?", (day["first_id"] + 1,))
     problems = day_rows.read_back(served, TOUCHED, day["contents"], node)
     assert any(p.startswith("experiences: the file holds") for p in problems), problems
+    with sqlite3.connect(served) as conn:  # one float of one embedding changed: its id is still there
+        blob = conn.execute("SELECT embedding FROM episode_embeddings WHERE episode_id = ?", (TOUCHED[0],)).fetchone()[0]
+        conn.execute("UPDATE episode_embeddings SET embedding = ? WHERE episode_id = ?",
+                     (bytes(4 * [0x7F]) + blob[4:], TOUCHED[0]))
+    problems = day_rows.read_back(served, TOUCHED, day["contents"], node)
+    assert any(p.startswith("embeddings: 1 of the day's") for p in problems), problems
     day_rows.restore(served, TOUCHED, journal)
     problems = day_rows.read_back(served, TOUCHED, day["contents"], node)
     assert any(p.startswith("sessions: the file holds 3 rows") for p in problems), problems

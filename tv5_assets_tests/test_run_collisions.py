@@ -9,7 +9,9 @@ no queue): the younger run waits in the store resource's set-up, logging one lin
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -59,18 +61,21 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     port, log = free_port(), base / "dagster-dev.log"
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
-        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        cwd=REPO, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/server_info", server, log)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             yield url, instance, lake
     finally:
-        server.terminate()
+        # the whole session: `dagster dev` alone exited on SIGTERM and left its webserver and daemon running
+        os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            server.kill()
+            pass
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def assert_serialised(instance: dg.DagsterInstance, first: str, second: str, queued: bool = True) -> None:

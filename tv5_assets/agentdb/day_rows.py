@@ -228,11 +228,24 @@ def _file_ids(database: Path, users: Users) -> tuple[dict[str, pl.Series], list[
         conn.close()
 
 
+def _embeddings_differing(database: Path, users: Users, contents: Contents) -> int:
+    """How many of the day's embeddings the file does not hold byte for byte (missing ones included)."""
+    expected = dict(_embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors))
+    conn = _connect(database, users)
+    try:
+        found = conn.execute("SELECT episode_id, embedding FROM episode_embeddings WHERE "
+                             f"{_where('episode_embeddings')}").fetchall()
+    finally:
+        conn.close()
+    return sum(expected.get(episode) != bytes(blob) for episode, blob in found) + len(expected) - len(found)
+
+
 def read_back(database: Path, users: Users, contents: Contents, node: NodeRuntime, sample: int = 20,
               seed: int = 0) -> list[str]:
     """Problems found (empty: passed) reading the touched users' rows back: SQLite's ids per table against
-    `contents`; AgentDB (one `stats` call) reads a sampled session with its step count, the same totals as
-    SQLite, no orphan step, integrity ok; AgentDB's search (one call) ranks sampled users first by their vector."""
+    `contents` and every embedding byte for byte; AgentDB (one `stats` call) reads a sampled session with its step
+    count, the same totals as SQLite, no orphan step, integrity ok; AgentDB's search (one call) ranks sampled users
+    first by their vector."""
     from tv5_assets.agentdb import rules  # imports Dagster (through core.checking): only read_back needs it
 
     want = {"sessions": contents.sessions["id"], "experiences": contents.experiences["id"],
@@ -241,6 +254,9 @@ def read_back(database: Path, users: Users, contents: Contents, node: NodeRuntim
     problems = [f"{name}: the file holds {found[name].len()} rows of the touched users, the day {ids.len()}"
                 + ("" if found[name].len() != ids.len() else " with other ids")
                 for name, ids in want.items() if not found[name].equals(ids.sort(), check_dtypes=False)]
+    if differing := _embeddings_differing(database, users, contents):
+        problems.append(f"embeddings: {differing} of the day's {contents.episodes.height} embeddings are not in the "
+                        "file as the day wrote them")
     try:
         if contents.sessions.height:
             session = contents.sessions["id"][int(rules.sample_users(contents.sessions["id"].to_numpy(), 1, seed)[0])]

@@ -15,6 +15,7 @@ were) the same way, for a day that failed in another store after this one commit
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -294,34 +295,43 @@ def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambd
     GraphDayError, and the parts already committed are for the caller's journal to restore)."""
     slot = slots.served_slot(client)
     pieces = parts(day, max_changes)
+    spent = {"write_ms": 0, "audit_ms": 0, "commit_ms": 0}
     for number, piece in enumerate(pieces, start=1):
-        _apply_one(client, piece, slot, f"{number}/{len(pieces)}")
+        for phase, ms in _apply_one(client, piece, slot, f"{number}/{len(pieces)}").items():
+            spent[phase] += ms
     media_set, media_removed = (day.movies.media.height, day.movies.removed.len()) if day.movies else (0, 0)
     log(f"graph: {day.rated.height} RATED set, {day.unrated.height} removed, {day.users.height} users set, "
         f"{day.removed_users.len()} removed, {media_set} Media set, {media_removed} removed (slot {slot or 'none'}, "
         f"{len(pieces)} transaction(s))")
     return {"rated_set": day.rated.height, "rated_removed": day.unrated.height, "users_set": day.users.height,
             "users_removed": day.removed_users.len(), "media_set": media_set, "media_removed": media_removed,
-            "transactions": len(pieces)}
+            "transactions": len(pieces), **spent}
 
 
-def _apply_one(client: Neo4jClient, day: GraphDay, slot: str | None, label: str) -> None:
+def _apply_one(client: Neo4jClient, day: GraphDay, slot: str | None, label: str) -> dict[str, int]:
+    """One audited transaction; the milliseconds its writes, audit and commit took (of the attempt that ran)."""
     work = statements(day, slot)
 
-    def transaction() -> list[str]:
+    def transaction() -> tuple[list[str], dict[str, int]]:
+        marks = [time.perf_counter()]
         with client._driver.session(database=client.database) as session:  # noqa: SLF001 - one audited transaction
             with session.begin_transaction() as tx:
                 for query, parameters in work:
                     tx.run(query, parameters).consume()
+                marks.append(time.perf_counter())
                 problems = audit(lambda q, p: [r.data() for r in tx.run(q, p)], day)
+                marks.append(time.perf_counter())
                 if problems:
                     tx.rollback()
-                    return problems
+                    return problems, {}
                 tx.commit()
-        return []
+                marks.append(time.perf_counter())
+        return [], {phase: round(1000 * (b - a)) for phase, a, b in zip(("write_ms", "audit_ms", "commit_ms"),
+                                                                          marks, marks[1:])}
 
-    problems = client._retrying(f"the day's graph transaction {label} ({len(work)} statements)",  # noqa: SLF001
-                                transaction)[0]
+    problems, spent = client._retrying(f"the day's graph transaction {label} ({len(work)} statements)",  # noqa: SLF001
+                                       transaction)[0]
     if problems:
         raise GraphDayError(f"the day's graph transaction {label} was rolled back, readers never saw it: "
                             + "; ".join(problems))
+    return spent

@@ -3,9 +3,11 @@
 A day changes a few thousand users, so it is not staged as whole new store versions (a collection copy, a graph
 slot, an 850 MB AgentDB file): it is applied to what readers are served, user by user, under a journal.
 
-1. **Journal.** Before any store changes, the touched users' served rows are written under
-   `<lake>/days/journal/<day>/`: each user collection's entities, the graph's User nodes and RATED counts (the
-   pairs' old values travel in the day's changes), AgentDB's rows. `state.json`, written last, makes it complete.
+1. **Journal.** The journal `<lake>/days/journal/<day>/` opens (`state.json`: `applying`) with the day's own rows
+   and the touched ids before any store changes. Each store's own journal (the served rows of the touched users and
+   movies: each collection's entities, the graph's User nodes, RATED counts and Media, AgentDB's rows; the pairs'
+   old values travel in the day's changes) is written whole, just before that store is: so no store waits for
+   another's journal, and a restore puts back exactly the stores that have one.
 2. **Apply and audit, every store at once.** The graph in one transaction audited before it commits (RATED counts,
    the changed pairs' values, the users' nodes, the day's movies), run by the Neo4j server; AgentDB's rows in one
    SQLite transaction, read back by AgentDB (SQLite and Node, a thread waiting); meanwhile this process upserts and
@@ -54,13 +56,14 @@ from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, US
 
 JOURNAL = ("days", "journal")
 STATE_FILE = "state.json"
+GRAPH_JOURNAL, AGENTDB_JOURNAL = "graph", "agentdb.sqlite"  # a store's own journal, written before it changes
 APPLYING, APPLIED = "applying", "applied"
 COLLECTIONS: tuple[CollectionSpec, ...] = (USERS, HYBRID_USERS)
 MEDIA_COLLECTIONS: tuple[CollectionSpec, ...] = (MEDIA, HYBRID_MEDIA)
 SEARCH_SAMPLE = 200
-# AgentDB's search scans every embedding in JavaScript (~1.5 s a query at 162K users): a few users searched back,
-# every touched row's id compared through SQLite
-AGENTDB_SEARCH_SAMPLE = 3
+# AgentDB's search scans and parses every episode in JavaScript (3.3 s a query at 162K users on 2 cores): one user
+# searched back through AgentDB (its reader and ranking), every touched row's id and embedding compared through SQLite
+AGENTDB_SEARCH_SAMPLE = 1
 
 
 class DayReleaseError(RuntimeError):
@@ -206,35 +209,23 @@ def first_free_experience_id(database: Path) -> int:
         return int(conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM learning_experiences").fetchone()[0])
 
 
-def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
-    """The touched users' served rows in every store, and the day's own rows; complete once `state.json` is."""
+def _replace_file(frame: pl.DataFrame, target: Path) -> None:
+    """Write `target` whole or not at all (a killed run leaves no half file a restore would read)."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, target)
+
+
+def open_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
+    """The day's own rows and the touched ids, `applying`: no store has changed yet, and a store's own journal
+    (`journal_graph`, `journal_agentdb`, `journal_collection`) is written before that store is."""
     parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
-    users = inputs.users
-    users.to_frame("user_id").write_parquet(staged / "users.parquet")
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="journal") as pool:
-        graph = pool.submit(graph_day.journal, stores.graph, users)  # the server reads while we read the others
-        agentdb = pool.submit(agentdb_day.journal, stores.agentdb, users, staged / "agentdb.sqlite")  # SQLite, no GIL
-        for spec in COLLECTIONS:
-            name = served_collection(stores.milvus, spec)
-            day_upsert.read_rows(stores.milvus, name, users, spec).write_parquet(
-                staged / f"milvus-{spec.alias}.parquet")
-        movies = inputs.day_movies
-        if movies.ids.len():
-            for spec in MEDIA_COLLECTIONS:
-                day_upsert.read_rows(stores.milvus, served_collection(stores.milvus, spec), movies.ids, spec
-                                     ).write_parquet(staged / f"milvus-{spec.alias}.parquet")
-    agentdb.result()
-    graph_users, graph_counts = graph.result()
-    graph_users.write_parquet(staged / "graph-users.parquet")
-    graph_counts.write_parquet(staged / "graph-counts.parquet")
+    inputs.users.to_frame("user_id").write_parquet(staged / "users.parquet")
+    movies = inputs.day_movies
     if movies.ids.len():
         movies.ids.to_frame("movie_id").write_parquet(staged / "movies.parquet")
-        for name, frame in zip(("media", "genres", "available"), graph_day.journal_movies(stores.graph, movies.ids)):
-            frame.write_parquet(staged / f"graph-{name}.parquet")
-        (staged / "genre-names.json").write_text(json.dumps(
-            graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn).genre_names))
     movies.brought.select(list(MOVIES_SCHEMA)).write_parquet(staged / "day-movies.parquet")
     if inputs.people is not None:
         inputs.people.write_parquet(staged / "day-people.parquet")
@@ -248,29 +239,70 @@ def write_journal(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
     os.replace(staged, folder)
 
 
+def journal_graph(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
+    """The touched users' User nodes and RATED counts, and the day's movies' Media, genres and platforms, as the
+    graph serves them now (`graph/`, renamed into place whole)."""
+    staged = Path(tempfile.mkdtemp(prefix=".graph.", dir=folder))
+    graph_users, graph_counts = graph_day.journal(stores.graph, inputs.users)
+    graph_users.write_parquet(staged / "graph-users.parquet")
+    graph_counts.write_parquet(staged / "graph-counts.parquet")
+    movies = inputs.day_movies
+    if movies.ids.len():
+        for name, frame in zip(("media", "genres", "available"), graph_day.journal_movies(stores.graph, movies.ids)):
+            frame.write_parquet(staged / f"graph-{name}.parquet")
+        (staged / "genre-names.json").write_text(json.dumps(
+            graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn).genre_names))
+    os.replace(staged, folder / GRAPH_JOURNAL)
+
+
+def journal_agentdb(folder: Path, inputs: DayInputs, stores: DayStores) -> None:
+    """The touched users' AgentDB rows (a SQLite file, renamed into place whole)."""
+    agentdb_day.journal(stores.agentdb, inputs.users, folder / AGENTDB_JOURNAL)
+
+
+def journal_collection(folder: Path, stores: DayStores, spec: CollectionSpec, ids: pl.Series) -> str:
+    """The entities the collection serves for `ids` now; returns the served collection's name."""
+    name = served_collection(stores.milvus, spec)
+    _replace_file(day_upsert.read_rows(stores.milvus, name, ids, spec), folder / f"milvus-{spec.alias}.parquet")
+    return name
+
+
+def _graph_journal(folder: Path) -> Path | None:
+    """Where the graph's journal is (`graph/`; a journal written before per-store journals kept it at the top)."""
+    for place in (folder / GRAPH_JOURNAL, folder):
+        if (place / "graph-users.parquet").exists():
+            return place
+    return None
+
+
 def restore(folder: Path, stores: DayStores, log: Callable[[str], None]) -> None:
-    """Put every store back to the journalled rows (each step sets values: safe to repeat)."""
+    """Put every store the day reached back to the journalled rows (a store without its journal was not changed;
+    each step sets values: safe to repeat)."""
     users = pl.read_parquet(folder / "users.parquet")["user_id"]
-    changes = pl.read_parquet(folder / "changes.parquet")
-    back = graph_day.restoring(changes, pl.read_parquet(folder / "graph-users.parquet"),
-                               pl.read_parquet(folder / "graph-counts.parquet"))
     movie_ids = pl.read_parquet(folder / "movies.parquet")["movie_id"] if (folder / "movies.parquet").exists() \
         else None
-    if movie_ids is not None:
-        journalled = (pl.read_parquet(folder / f"graph-{part}.parquet") for part in ("media", "genres", "available"))
-        back = dataclasses.replace(back, movies=graph_day.restoring_movies(
-            movie_ids, *journalled, json.loads((folder / "genre-names.json").read_text())))
-    graph_day.apply(stores.graph, back)
-    for spec in COLLECTIONS:
-        day_upsert.restore(stores.milvus, served_collection(stores.milvus, spec),
-                           pl.read_parquet(folder / f"milvus-{spec.alias}.parquet"), users, spec)
-    for spec in MEDIA_COLLECTIONS if movie_ids is not None else ():
-        day_upsert.restore(stores.milvus, served_collection(stores.milvus, spec),
-                           pl.read_parquet(folder / f"milvus-{spec.alias}.parquet"), movie_ids, spec)
-    agentdb_day.restore(Path(_state(folder)["agentdb"]), users, folder / "agentdb.sqlite")
+    restored = []
+    if (graph := _graph_journal(folder)) is not None:
+        back = graph_day.restoring(pl.read_parquet(folder / "changes.parquet"),
+                                   pl.read_parquet(graph / "graph-users.parquet"),
+                                   pl.read_parquet(graph / "graph-counts.parquet"))
+        if movie_ids is not None:
+            journalled = (pl.read_parquet(graph / f"graph-{part}.parquet") for part in ("media", "genres", "available"))
+            back = dataclasses.replace(back, movies=graph_day.restoring_movies(
+                movie_ids, *journalled, json.loads((graph / "genre-names.json").read_text())))
+        graph_day.apply(stores.graph, back)
+        restored.append("the graph")
+    for spec, ids in [(spec, users) for spec in COLLECTIONS] + [(spec, movie_ids) for spec in MEDIA_COLLECTIONS]:
+        journalled = folder / f"milvus-{spec.alias}.parquet"
+        if ids is not None and journalled.exists():
+            day_upsert.restore(stores.milvus, served_collection(stores.milvus, spec), pl.read_parquet(journalled),
+                               ids, spec)
+            restored.append(spec.alias)
+    if (folder / AGENTDB_JOURNAL).exists():
+        agentdb_day.restore(Path(_state(folder)["agentdb"]), users, folder / AGENTDB_JOURNAL)
+        restored.append("AgentDB")
     log(f"day {folder.name}: {users.len()} touched users and {0 if movie_ids is None else movie_ids.len()} movies "
-        f"restored in the graph, {', '.join(s.alias for s in COLLECTIONS + MEDIA_COLLECTIONS)} and AgentDB from the "
-        "journal")
+        f"restored from the journal in {', '.join(restored) or 'no store (none had been reached)'}")
 
 
 def _publish_journalled(folder: Path, published: Path) -> None:
@@ -307,42 +339,55 @@ def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None])
     return outcomes
 
 
-def _apply_graph(inputs: DayInputs, stores: DayStores, log: Callable[[str], None]) -> tuple[dict[str, int], float]:
+def _apply_graph(folder: Path, inputs: DayInputs, stores: DayStores,
+                 log: Callable[[str], None]) -> tuple[dict[str, int], float]:
     started = time.perf_counter()
+    journal_graph(folder, inputs, stores)
+    journalled = time.perf_counter()
     day = graph_day.day_graph(inputs.changes, inputs.current, inputs.profiles)
     movies = inputs.day_movies
     if movies.ids.len():
         day = dataclasses.replace(day, movies=graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn))
     applied = graph_day.apply(stores.graph, day, log)
-    return applied, round(time.perf_counter() - started, 3)
+    return applied | {"journal_ms": round(1000 * (journalled - started))}, round(time.perf_counter() - started, 3)
 
 
-def _apply_agentdb(inputs: DayInputs, stores: DayStores) -> tuple[dict[str, int], list[str], float]:
+def _apply_agentdb(folder: Path, inputs: DayInputs, stores: DayStores) -> tuple[dict[str, int], list[str], float]:
     started = time.perf_counter()
+    journal_agentdb(folder, inputs, stores)
+    journalled = time.perf_counter()
     contents = agentdb_day.day_contents(inputs.episodes, inputs.policies, inputs.vectors, stores.recent_steps,
                                         first_free_experience_id(stores.agentdb))
+    built = time.perf_counter()
     counts = {f"agentdb_{k}": v for k, v in agentdb_day.apply(stores.agentdb, inputs.users, contents).items()}
+    applied = time.perf_counter()
     problems = [f"agentdb: {p}" for p in agentdb_day.read_back(
         stores.agentdb, inputs.users, contents, stores.node, sample=AGENTDB_SEARCH_SAMPLE)]
-    return counts, problems, round(time.perf_counter() - started, 3)
+    done = time.perf_counter()
+    counts |= {f"agentdb_{phase}_ms": round(1000 * (b - a)) for phase, a, b in (
+        ("journal", started, journalled), ("rows", journalled, built), ("write", built, applied),
+        ("read_back", applied, done))}
+    return counts, problems, round(done - started, 3)
 
 
-def _apply_all(inputs: DayInputs, stores: DayStores, counts: dict[str, int], seconds: dict[str, float],
-               log: Callable[[str], None], after_store: Callable[[str], None]) -> list[str]:
-    """Every store applied and audited, at once: the graph's transaction runs on the Neo4j server and AgentDB's in
-    SQLite and Node (each waited for by a thread) while this process writes the collections; a failure anywhere is
-    raised once every store is done."""
+def _apply_all(folder: Path, inputs: DayInputs, stores: DayStores, counts: dict[str, int],
+               seconds: dict[str, float], log: Callable[[str], None], after_store: Callable[[str], None]) -> list[str]:
+    """Every store journalled, applied and audited, at once: the graph's transaction runs on the Neo4j server and
+    AgentDB's in SQLite and Node (each waited for by a thread) while this process writes the collections; each store
+    is journalled just before it is written, so none waits for another's journal; a failure anywhere is raised once
+    every store is done."""
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="day-stores") as pool:
-        graph = pool.submit(_apply_graph, inputs, stores, log)
-        agentdb = pool.submit(_apply_agentdb, inputs, stores)
+        graph = pool.submit(_apply_graph, folder, inputs, stores, log)
+        agentdb = pool.submit(_apply_agentdb, folder, inputs, stores)
         movies = inputs.day_movies
         media = [(spec, movies.rows(spec)) for spec in MEDIA_COLLECTIONS] if movies.ids.len() else []
         users = [(spec, day_upsert.day_rows(vectors, inputs.profiles, spec))
                  for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors))]
         for spec, rows in media + users:  # a day's movies first: its users' vectors may be searched for them
             started = time.perf_counter()
-            name = served_collection(stores.milvus, spec)
+            name = journal_collection(folder, stores, spec, movies.ids if spec in MEDIA_COLLECTIONS else inputs.users)
+            counts[f"{spec.alias}_journal_ms"] = round(1000 * (time.perf_counter() - started))
             counts |= {f"{spec.alias}_{k}": v for k, v in day_upsert.apply(stores.milvus, name, rows, spec).items()}
             served = day_upsert.read_rows(stores.milvus, name, rows.ids, spec)
             problems += [f"{spec.alias}: {p}" for p in day_upsert.compare(served, rows.upserts.frame, rows.deletes)]
@@ -365,12 +410,16 @@ def publish(lake_dir: str | Path, inputs: DayInputs, stores: DayStores, log: Cal
             after_store: Callable[[str], None] = lambda _: None) -> Published:
     """Journal, apply and audit every store, publish the day (see the module docstring); `after_store(store)` runs
     after each store is applied (the tests kill the process there)."""
+    started = time.perf_counter()
     result = Published(inputs.day, recovered=recover(lake_dir, stores, log))
     inputs = with_kept_people(lake_dir, inputs)  # after a recovery, which may have published the day
     folder = journal_folder(lake_dir, inputs.day)
-    write_journal(folder, inputs, stores)
+    journalling = time.perf_counter()
+    open_journal(folder, inputs, stores)
+    result.seconds |= {"recover": round(journalling - started, 3),
+                       "journal": round(time.perf_counter() - journalling, 3)}
     try:
-        problems = _apply_all(inputs, stores, result.counts, result.seconds, log, after_store)
+        problems = _apply_all(folder, inputs, stores, result.counts, result.seconds, log, after_store)
     except graph_day.GraphDayError as error:
         problems = [str(error)]
     except Exception:

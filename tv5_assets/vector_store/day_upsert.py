@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 from pymilvus.client.call_context import CallContext
-from pymilvus.grpc_gen import milvus_pb2
+from pymilvus import MilvusClient
+from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from tv5_assets.vector_store.payload import insert_request, vector_matrix
 from tv5_assets.vector_store.resources import MilvusError, MilvusResource
@@ -59,6 +60,38 @@ def _id_filter(ids: list[int]) -> str:
     return f"{ID_FIELD} in [{','.join(str(int(i)) for i in ids)}]"
 
 
+def _column(field: schema_pb2.FieldData) -> list | np.ndarray:
+    """One returned field as a column, decoded whole (pymilvus decodes every cell of every row in Python)."""
+    if field.type == schema_pb2.FloatVector:
+        return np.asarray(field.vectors.float_vector.data, dtype=np.float32).reshape(-1, field.vectors.dim)
+    scalars = field.scalars
+    if field.type == schema_pb2.Array:
+        return [list(cell.string_data.data) for cell in scalars.array_data.data]
+    data = {schema_pb2.Int64: scalars.long_data, schema_pb2.Int32: scalars.int_data,
+            schema_pb2.VarChar: scalars.string_data}.get(field.type)
+    if data is None:
+        raise MilvusError(f"field {field.field_name}: no column decoder for Milvus type {field.type}")
+    return list(data.data)
+
+
+def _query_columns(milvus: MilvusResource, name: str, expr: str, fields: list[str]) -> dict[str, list | np.ndarray]:
+    """A strongly consistent query's fields as columns (one gRPC Query, the request pymilvus builds)."""
+    request = milvus_pb2.QueryRequest(collection_name=name, expr=expr, output_fields=fields, guarantee_timestamp=0,
+                                      consistency_level=common_pb2.ConsistencyLevel.Strong,
+                                      use_default_consistency=False)
+    metadata = CallContext(db_name=milvus.db_name).to_grpc_metadata()
+
+    def query(client: MilvusClient) -> milvus_pb2.QueryResults:
+        handler = client._get_connection()  # noqa: SLF001 - the prebuilt-request hook, as upsert uses
+        return handler._stub.Query(request, timeout=milvus.timeout_s, metadata=metadata)  # noqa: SLF001
+
+    response = milvus._call(f"read entities of {name}", query)  # noqa: SLF001
+    status = response.status
+    if status.code or status.error_code:
+        raise MilvusError(f"reading entities of {name} failed: {status.reason}")
+    return {field.field_name: _column(field) for field in response.fields_data if field.field_name in fields}
+
+
 def read_rows(milvus: MilvusResource, name: str, ids: pl.Series, spec: CollectionSpec) -> pl.DataFrame:
     """The entities `name` serves for `ids` (strongly consistent), in the spec's columns, sorted by id."""
     fields = list(spec.field_names)
@@ -66,13 +99,9 @@ def read_rows(milvus: MilvusResource, name: str, ids: pl.Series, spec: Collectio
               **{f.name: _dtype(f) for f in spec.scalars}}
     parts = []
     for chunk in _id_chunks(ids):
-        found = milvus._call(f"read {len(chunk)} entities of {name}", lambda c, chunk=chunk: c.query(  # noqa: SLF001
-            name, filter=_id_filter(chunk), output_fields=fields, consistency_level="Strong",
-            timeout=milvus.timeout_s))
-        if found:
-            parts.append(pl.DataFrame({f: [row[f] for row in found] for f in fields})
-                         .with_columns(pl.col(VECTOR_FIELD).list.eval(pl.element().cast(pl.Float32)))
-                         .select([pl.col(f).cast(schema[f]) for f in fields]))
+        columns = _query_columns(milvus, name, _id_filter(chunk), fields)
+        if columns and len(columns[ID_FIELD]):
+            parts.append(pl.DataFrame({f: pl.Series(f, columns[f], dtype=schema[f]) for f in fields}))
     if not parts:
         return pl.DataFrame(schema=schema)
     return pl.concat(parts).sort(ID_FIELD)
