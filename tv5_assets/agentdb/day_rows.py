@@ -18,19 +18,24 @@ id is the user's). Experience ids come from the caller (max(id) + 1 of the file)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from tv5_assets.agentdb import content, rows
-from tv5_assets.agentdb.node import AgentDBError, NodeRuntime
+from tv5_assets.agentdb.node import SERVICE_DIR, AgentDBError, NodeRuntime
 from tv5_assets.agentdb.writer import LOADED_TABLES, Contents, _embedding_rows, _insert
 from tv5_assets.rl.day_policies import as_episodes
 
+DAY_SCRIPT = SERVICE_DIR / "tv5-agentdb-day.mjs"  # a day's read-back through AgentDB, one process
+LOGIC_FILES = (DAY_SCRIPT,)  # its text is part of day_release's code version
 # table -> (its key column, the touched users' column it matches), and the short name counts are reported by
 KEYS = {
     "learning_sessions": ("id", "session_id", "sessions"),
@@ -217,13 +222,17 @@ def restore(database: Path, users: Users, journal_file: Path) -> dict[str, int]:
         conn.close()
 
 
-def _file_ids(database: Path, users: Users) -> tuple[dict[str, pl.Series], list[int]]:
-    """The touched users' row ids per table as the file holds them now (sorted), and the tables' totals."""
+def _file_ids(database: Path, users: Users) -> tuple[dict[str, pl.Series], list[int], int]:
+    """The touched users' row ids per table as the file holds them now (sorted), the tables' totals, and the
+    touched users' steps whose session is missing."""
     conn = _connect(database, users)
     try:
         ids = {KEYS[t][2]: pl.Series([r[0] for r in conn.execute(f"SELECT {ID[t]} FROM {t} WHERE {_where(t)}")]).sort()
                for t in LOADED_TABLES}
-        return ids, [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in LOADED_TABLES]
+        orphans = conn.execute("SELECT COUNT(*) FROM learning_experiences WHERE "
+                               f"{_where('learning_experiences')} AND session_id NOT IN "
+                               "(SELECT id FROM learning_sessions)").fetchone()[0]
+        return ids, [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in LOADED_TABLES], orphans
     finally:
         conn.close()
 
@@ -240,45 +249,59 @@ def _embeddings_differing(database: Path, users: Users, contents: Contents) -> i
     return sum(expected.get(episode) != bytes(blob) for episode, blob in found) + len(expected) - len(found)
 
 
+def _agentdb_audit(node: NodeRuntime, database: Path, session: str, queries: np.ndarray, k: int = 5) -> dict:
+    """AgentDB's own reading of the file in one Node process (`DAY_SCRIPT`): the session through LearningSystem,
+    the tables' totals, and ReflexionMemory's search for each query vector."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    with tempfile.TemporaryDirectory(prefix="tv5-agentdb-day-") as tmp:
+        query_file = Path(tmp, "queries.f32")
+        query_file.write_bytes(queries.tobytes())
+        args = [str(node.service_dir / DAY_SCRIPT.name), "audit", str(Path(database).resolve()), session,
+                str(query_file), str(max(queries.shape[1], 1)), str(k)]
+        done = node._run(args, "day audit")  # noqa: SLF001 - the runtime's one way to run a script
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def read_back(database: Path, users: Users, contents: Contents, node: NodeRuntime, sample: int = 20,
               seed: int = 0) -> list[str]:
     """Problems found (empty: passed) reading the touched users' rows back: SQLite's ids per table against
-    `contents` and every embedding byte for byte; AgentDB (one `stats` call) reads a sampled session with its step
-    count, the same totals as SQLite, no orphan step, integrity ok; AgentDB's search (one call) ranks sampled users
-    first by their vector."""
+    `contents`, every embedding byte for byte, no step of a touched user without its session; AgentDB (one Node
+    process, `_agentdb_audit`) reads a sampled session with its step count and the same totals as SQLite, and its
+    search ranks sampled users first by their vector. Scoped to the day: the whole-file scans (quick_check, orphans
+    of every session) are the release's agentdb checks."""
     from tv5_assets.agentdb import rules  # imports Dagster (through core.checking): only read_back needs it
 
     want = {"sessions": contents.sessions["id"], "experiences": contents.experiences["id"],
             "episodes": contents.episodes["id"], "embeddings": contents.episodes["id"]}
-    found, totals = _file_ids(database, users)
+    found, totals, orphans = _file_ids(database, users)
     problems = [f"{name}: the file holds {found[name].len()} rows of the touched users, the day {ids.len()}"
                 + ("" if found[name].len() != ids.len() else " with other ids")
                 for name, ids in want.items() if not found[name].equals(ids.sort(), check_dtypes=False)]
     if differing := _embeddings_differing(database, users, contents):
         problems.append(f"embeddings: {differing} of the day's {contents.episodes.height} embeddings are not in the "
                         "file as the day wrote them")
+    if orphans:
+        problems.append(f"experiences: {orphans} step(s) of the touched users have no session")
+    if not contents.sessions.height:
+        return problems
+    session = contents.sessions["id"][int(rules.sample_users(contents.sessions["id"].to_numpy(), 1, seed)[0])]
+    ids = contents.episodes["id"].to_numpy()
+    picked = rules.sample_users(ids, sample, seed) if ids.size else np.array([], dtype=np.int64)
     try:
-        if contents.sessions.height:
-            session = contents.sessions["id"][int(rules.sample_users(contents.sessions["id"].to_numpy(), 1, seed)[0])]
-            steps = contents.experiences.filter(pl.col("session_id") == session).height
-            stats = node.stats(database, session)
-            read = stats.get("session") or {}
-            read_steps = (read.get("metadata") or {}).get("steps_in_agentdb")
-            if read.get("id") != session or read_steps != steps:
-                problems.append(f"AgentDB's LearningSystem reads session {session} "
-                                f"{f'with {read_steps} steps' if read else 'nowhere'}; the day has {steps}")
-            agentdb = [stats["sessions"], stats["experiences"], stats["episodes"], stats["embeddings"]]
-            if agentdb != totals or stats["experiences_without_session"] or stats["integrity"] != "ok":
-                problems.append(f"AgentDB reads sessions/experiences/episodes/embeddings {agentdb}, SQLite "
-                                f"{totals}; {stats['experiences_without_session']} steps without a "
-                                f"session; integrity {stats['integrity']}")
-        if contents.episodes.height:
-            ids = contents.episodes["id"].to_numpy()
-            picked = rules.sample_users(ids, sample, seed)
-            found_first = rules.search_finds_user([int(u) for u in ids[picked]],
-                                                  node.search(database, contents.vectors[picked], k=5))
-            if not found_first.passed:
-                problems.append(found_first.description)
+        read = _agentdb_audit(node, database, session, np.asarray(contents.vectors)[picked].reshape(
+            picked.size, -1) if picked.size else np.zeros((0, 1), np.float32))
     except AgentDBError as error:
-        problems.append(f"AgentDB could not read the file: {error}")
+        return [*problems, f"AgentDB could not read the file: {error}"]
+    steps = contents.experiences.filter(pl.col("session_id") == session).height
+    read_steps = ((read.get("session") or {}).get("metadata") or {}).get("steps_in_agentdb")
+    if (read.get("session") or {}).get("id") != session or read_steps != steps:
+        problems.append(f"AgentDB's LearningSystem reads session {session} "
+                        f"{f'with {read_steps} steps' if read.get('session') else 'nowhere'}; the day has {steps}")
+    agentdb = [read["sessions"], read["experiences"], read["episodes"], read["embeddings"]]
+    if agentdb != totals:
+        problems.append(f"AgentDB reads sessions/experiences/episodes/embeddings {agentdb}, SQLite {totals}")
+    if picked.size:
+        found_first = rules.search_finds_user([int(u) for u in ids[picked]], read["queries"])
+        if not found_first.passed:
+            problems.append(found_first.description)
     return problems
