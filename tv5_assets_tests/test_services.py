@@ -41,7 +41,7 @@ def test_settings_come_from_the_environment_then_env_file_then_defaults(tmp_path
                         "SOMETHING_ELSE=x\nNEO4J_HOME_DIR=data/elsewhere\n")
     settings = ls.ServiceSettings(_env_file=env_file)
     assert (settings.neo4j_heap, settings.milvus_port) == ("3g", 19999)  # export prefix and quotes
-    assert (settings.neo4j_pagecache, settings.neo4j_tx_memory) == ("3g", "1g")  # empty / commented: default
+    assert (settings.neo4j_pagecache, settings.neo4j_tx_memory) == ("512m", "1g")  # empty / commented: default
     assert settings.neo4j_home == ls.ROOT / "data" / "elsewhere"  # relative: under the repo root
     assert settings.services_stop_timeout == 60 and settings.neo4j_bolt_port == 7687
 
