@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from pymilvus.client.call_context import CallContext
 from pymilvus import MilvusClient
+from pymilvus.client.call_context import CallContext
+from pymilvus.client.types import Status
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
 from tv5_assets.vector_store.payload import insert_request, vector_matrix
@@ -87,6 +88,8 @@ def _query_columns(milvus: MilvusResource, name: str, expr: str, fields: list[st
 
     response = milvus._call(f"read entities of {name}", query)  # noqa: SLF001
     status = response.status
+    if Status.EMPTY_COLLECTION in {status.code, status.error_code}:  # as pymilvus reads it: no entities
+        return {}
     if status.code or status.error_code:
         raise MilvusError(f"reading entities of {name} failed: {status.reason}")
     return {field.field_name: _column(field) for field in response.fields_data if field.field_name in fields}
