@@ -50,8 +50,8 @@ class ServiceSettings(BaseSettings):
     neo4j_bolt_port: int = Field(7687, description="Bolt port of the local Neo4j (127.0.0.1 only)")
     neo4j_home_dir: str = Field("data/neo4j", description="its home: store, logs, conf (relative: under the repo)")
     neo4j_heap: str = Field("2g", description="its JVM heap")
-    # the sample's store fits 512m; the ml-25m store is ~2 GB: set NEO4J_PAGECACHE=3g there (README)
-    neo4j_pagecache: str = Field("512m", description="its page cache")
+    neo4j_pagecache: str = Field("512m", description="its page cache (the sample's store fits; set 3g at ml-25m, "
+                                 "whose store is about 2 GB)")
     neo4j_tx_memory: str = Field("1g", description="its transaction memory cap (dbms.memory.transaction.total.max)")
     neo4j_java_opts: str = Field("", description="extra JVM options")
     neo4j_start_timeout: float = Field(180, description="seconds `start` waits for Bolt to answer")
