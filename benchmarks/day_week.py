@@ -438,8 +438,8 @@ def compare_recall(lake: str, store: str, refit: str | float | None = None, fold
                                                               lake_refit["served_vectors"]["recall"])
             figures["train_fold_in_vs_refit_lake"] = eq.recall_equal(served["train_fold_in"]["recall"],
                                                                      lake_refit["train_fold_in"]["recall"])
-    # the measure, on the evaluation's split: served vectors against the refit's, and (no leak on the refit's
-    # side) the users folded in on train against a refit that never saw the held-out pairs
+    # the served vectors against the refit's (the 2 %) and, stricter, the users folded in on train against a
+    # refit that never saw the held-out pairs
     figures["within"] = (figures["served_vs_full_refit"]["within"]
                          and figures["train_fold_in_vs_refit_without_held_out"]["within"])
     return {**figures, "seconds": round(time.perf_counter() - started, 1)}
