@@ -195,7 +195,8 @@ def test_read_back_passes_after_apply_and_names_what_is_wrong(served: Path, day:
     problems = day_rows.read_back(served, TOUCHED, day["contents"], node)
     assert any(p.startswith("experiences: the file holds") for p in problems), problems
     with sqlite3.connect(served) as conn:  # one float of one embedding changed: its id is still there
-        blob = conn.execute("SELECT embedding FROM episode_embeddings WHERE episode_id = ?", (TOUCHED[0],)).fetchone()[0]
+        blob = conn.execute("SELECT embedding FROM episode_embeddings WHERE episode_id = ?",
+                            (TOUCHED[0],)).fetchone()[0]
         conn.execute("UPDATE episode_embeddings SET embedding = ? WHERE episode_id = ?",
                      (bytes(4 * [0x7F]) + blob[4:], TOUCHED[0]))
     problems = day_rows.read_back(served, TOUCHED, day["contents"], node)
