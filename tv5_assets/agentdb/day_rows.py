@@ -222,30 +222,22 @@ def restore(database: Path, users: Users, journal_file: Path) -> dict[str, int]:
         conn.close()
 
 
-def _file_ids(database: Path, users: Users) -> tuple[dict[str, pl.Series], list[int], int]:
+def _file_ids(conn: sqlite3.Connection) -> tuple[dict[str, pl.Series], list[int], int]:
     """The touched users' row ids per table as the file holds them now (sorted), the tables' totals, and the
-    touched users' steps whose session is missing."""
-    conn = _connect(database, users)
-    try:
-        ids = {KEYS[t][2]: pl.Series([r[0] for r in conn.execute(f"SELECT {ID[t]} FROM {t} WHERE {_where(t)}")]).sort()
-               for t in LOADED_TABLES}
-        orphans = conn.execute("SELECT COUNT(*) FROM learning_experiences WHERE "
-                               f"{_where('learning_experiences')} AND session_id NOT IN "
-                               "(SELECT id FROM learning_sessions)").fetchone()[0]
-        return ids, [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in LOADED_TABLES], orphans
-    finally:
-        conn.close()
+    touched users' steps whose session is missing (`conn`: `_connect`'s, holding the touched users)."""
+    ids = {KEYS[t][2]: pl.Series([r[0] for r in conn.execute(f"SELECT {ID[t]} FROM {t} WHERE {_where(t)}")]).sort()
+           for t in LOADED_TABLES}
+    orphans = conn.execute("SELECT COUNT(*) FROM learning_experiences WHERE "
+                           f"{_where('learning_experiences')} AND session_id NOT IN "
+                           "(SELECT id FROM learning_sessions)").fetchone()[0]
+    return ids, [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in LOADED_TABLES], orphans
 
 
-def _embeddings_differing(database: Path, users: Users, contents: Contents) -> int:
+def _embeddings_differing(conn: sqlite3.Connection, contents: Contents) -> int:
     """How many of the day's embeddings the file does not hold byte for byte (missing ones included)."""
     expected = dict(_embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors))
-    conn = _connect(database, users)
-    try:
-        found = conn.execute("SELECT episode_id, embedding FROM episode_embeddings WHERE "
-                             f"{_where('episode_embeddings')}").fetchall()
-    finally:
-        conn.close()
+    found = conn.execute("SELECT episode_id, embedding FROM episode_embeddings WHERE "
+                         f"{_where('episode_embeddings')}").fetchall()
     return sum(expected.get(episode) != bytes(blob) for episode, blob in found) + len(expected) - len(found)
 
 
@@ -273,11 +265,16 @@ def read_back(database: Path, users: Users, contents: Contents, node: NodeRuntim
 
     want = {"sessions": contents.sessions["id"], "experiences": contents.experiences["id"],
             "episodes": contents.episodes["id"], "embeddings": contents.episodes["id"]}
-    found, totals, orphans = _file_ids(database, users)
+    conn = _connect(database, users)  # one read of the file through SQLite, the touched users in temp.touched
+    try:
+        found, totals, orphans = _file_ids(conn)
+        differing = _embeddings_differing(conn, contents)
+    finally:
+        conn.close()
     problems = [f"{name}: the file holds {found[name].len()} rows of the touched users, the day {ids.len()}"
                 + ("" if found[name].len() != ids.len() else " with other ids")
                 for name, ids in want.items() if not found[name].equals(ids.sort(), check_dtypes=False)]
-    if differing := _embeddings_differing(database, users, contents):
+    if differing:
         problems.append(f"embeddings: {differing} of the day's {contents.episodes.height} embeddings are not in the "
                         "file as the day wrote them")
     if orphans:
