@@ -244,9 +244,12 @@ def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
 
 
 def _phases(release: dict) -> dict:
-    """Where the graph's and AgentDB's time went inside `day_release` (milliseconds)."""
-    return {key: release[key] for key in ("graph_write_ms", "graph_audit_ms", "graph_commit_ms", "agentdb_rows_ms",
-                                          "agentdb_write_ms", "agentdb_read_back_ms") if key in release}
+    """Where the graph's, AgentDB's and the user collections' time went inside `day_release` (milliseconds)."""
+    keys = ("graph_journal_ms", "graph_write_ms", "graph_audit_ms", "graph_commit_ms", "agentdb_journal_ms",
+            "agentdb_rows_ms", "agentdb_write_ms", "agentdb_read_back_ms",
+            *(f"{alias}_{phase}_ms" for alias in ("user_vectors", "hybrid_user_vectors")
+              for phase in ("journal", "write", "read_back", "search_back")))
+    return {key: release[key] for key in keys if key in release}
 
 
 def fold_published_days(source: Path) -> int:

@@ -68,8 +68,11 @@ class GraphDay:
     movies: GraphMovies | None = None  # the day's movies (in the first transaction of a day cut in parts)
 
 
+# a User's RATED relationships all end at Media of its slot (slots.py), so its degree counts them: read from the
+# node's degree, not by visiting each relationship's end node (half the audit's counting time at 20,000 users)
 _COUNTS = ("UNWIND $ids AS id OPTIONAL MATCH (u:User {id: id}) "
-           "RETURN id, CASE WHEN u IS NULL THEN 0 ELSE COUNT { (u)-[:RATED]->(:Media) } END AS rated")
+           "RETURN id, CASE WHEN u IS NULL THEN 0 ELSE COUNT { (u)-[:RATED]->() } END AS rated")
+
 
 def _counted(records: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(records, schema={"id": pl.Int64, "rated": pl.Int64}).sort("id")
