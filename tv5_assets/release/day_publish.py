@@ -342,7 +342,9 @@ def recover(lake_dir: str | Path, stores: DayStores, log: Callable[[str], None])
 
 
 def _apply_graph(folder: Path, inputs: DayInputs, stores: DayStores,
-                 log: Callable[[str], None]) -> tuple[dict[str, int], float]:
+                 log: Callable[[str], None]) -> tuple[dict[str, int], list[str], float]:
+    """The graph journalled and its one audited transaction applied (an audit that fails rolls it back and raises
+    GraphDayError: no problems are returned)."""
     started = time.perf_counter()
     journal_graph(folder, inputs, stores)
     journalled = time.perf_counter()
@@ -350,8 +352,8 @@ def _apply_graph(folder: Path, inputs: DayInputs, stores: DayStores,
     movies = inputs.day_movies
     if movies.ids.len():
         day = dataclasses.replace(day, movies=graph_day.movies_graph(movies.set, movies.availability, movies.withdrawn))
-    applied = graph_day.apply(stores.graph, day, log)
-    return applied | {"journal_ms": round(1000 * (journalled - started))}, round(time.perf_counter() - started, 3)
+    applied = graph_day.apply(stores.graph, day, log) | {"journal_ms": round(1000 * (journalled - started))}
+    return {f"graph_{k}": v for k, v in applied.items()}, [], round(time.perf_counter() - started, 3)
 
 
 def _apply_agentdb(folder: Path, inputs: DayInputs, stores: DayStores) -> tuple[dict[str, int], list[str], float]:
@@ -406,29 +408,23 @@ def _apply_all(folder: Path, inputs: DayInputs, stores: DayStores, counts: dict[
     users = [(spec, day_upsert.day_rows(vectors, inputs.profiles, spec), inputs.users)
              for spec, vectors in ((USERS, inputs.vectors), (HYBRID_USERS, inputs.hybrid_vectors))]
 
-    def collection(spec: CollectionSpec, rows: day_upsert.DayRows, ids: pl.Series) -> tuple[dict, list[str], float]:
-        done = _apply_collection(folder, stores, spec, rows, ids)
-        after_store(spec.alias)
-        return done
-
-    def graph() -> tuple[dict[str, int], list[str], float]:
-        applied, spent = _apply_graph(folder, inputs, stores, log)  # its GraphDayError (an audit that rolled back)
-        after_store("graph")
-        return {f"graph_{k}": v for k, v in applied.items()}, [], spent
-
-    def agentdb() -> tuple[dict[str, int], list[str], float]:
-        done = _apply_agentdb(folder, inputs, stores)
-        after_store("agentdb")
+    def then_mark(store: str, apply: Callable[..., tuple[dict[str, int], list[str], float]], *args: object
+                  ) -> tuple[dict[str, int], list[str], float]:
+        done = apply(*args)
+        after_store(store)
         return done
 
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="day-stores") as pool:
-        stores_done = {"graph": pool.submit(graph), "agentdb": pool.submit(agentdb)}
+        stores_done = {"graph": pool.submit(then_mark, "graph", _apply_graph, folder, inputs, stores, log),
+                       "agentdb": pool.submit(then_mark, "agentdb", _apply_agentdb, folder, inputs, stores)}
         for spec, rows, ids in media:
-            stores_done[spec.alias] = written = pool.submit(collection, spec, rows, ids)
+            stores_done[spec.alias] = written = pool.submit(then_mark, spec.alias, _apply_collection, folder, stores,
+                                                            spec, rows, ids)
             if written.exception() is not None:  # waits for it; raised below, once every store started is done
                 break
         else:
-            stores_done |= {spec.alias: pool.submit(collection, spec, rows, ids) for spec, rows, ids in users}
+            stores_done |= {spec.alias: pool.submit(then_mark, spec.alias, _apply_collection, folder, stores, spec,
+                                                    rows, ids) for spec, rows, ids in users}
     problems: list[str] = []
     for store, future in stores_done.items():
         store_counts, store_problems, seconds[store] = future.result()  # the first failure, every store done
