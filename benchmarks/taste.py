@@ -33,6 +33,7 @@ from tv5_assets.core.storage import write_parquet_atomic
 from tv5_assets.definitions import defs
 from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.graph_store.resources import Neo4jResource
+from tv5_assets.release.warmup import day_warmup
 from tv5_assets.synthetic.availability import AvailabilityRules, build_availability, rating_counts
 from tv5_assets.synthetic.demographics import build_demographics
 from tv5_assets.vector_store.resources import MilvusResource
@@ -47,7 +48,8 @@ def _resources() -> dict[str, Any]:
     # every resource key the Definitions name; Neo4j is never opened (no graph asset is selected)
     return {"io_manager": PolarsParquetIOManager(base_dir=str(LAKE)), "lake": DataLake(base_dir=str(LAKE)),
             "encoder": EncoderResource(), "milvus": MilvusResource(uri=str(LAKE / "milvus.db")),
-            "neo4j": Neo4jResource(uri="bolt://127.0.0.1:1", user="neo4j", password="unused")}
+            "neo4j": Neo4jResource(uri="bolt://127.0.0.1:1", user="neo4j", password="unused"),
+            "day_warmup": day_warmup}
 
 
 def _keys(*names: str) -> list[dg.AssetKey]:

@@ -25,6 +25,7 @@ from tv5_assets.release.catalog import stage_assets, stage_checks
 from tv5_assets.release import day_assets as release_day_assets
 from tv5_assets.release import day_checks as release_day_checks
 from tv5_assets.release.refit import WHOLE_GRAPH, refit_on_recall_drift, weekly_refit
+from tv5_assets.release.warmup import day_warmup
 from tv5_assets.rl import day_assets as rl_day_assets
 from tv5_assets.rl import day_checks as rl_day_checks
 from tv5_assets.synthetic import day_assets as synthetic_day_assets
@@ -91,5 +92,6 @@ defs = dg.Definitions(
         "encoder": EncoderResource(),
         "milvus": milvus_from_env(SETTINGS),
         "neo4j": neo4j_from_env(SETTINGS),
+        "day_warmup": day_warmup,
     },
 )

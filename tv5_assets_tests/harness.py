@@ -13,6 +13,7 @@ from tv5_assets.definitions import defs, whole_graph_job
 from tv5_assets.embeddings.resources import EncoderResource
 from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.release.freshness import CHECK as FRESHNESS
+from tv5_assets.release.warmup import day_warmup
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.services import neo4j_settings
 
@@ -28,7 +29,7 @@ def lake_resources(base: Path, **extra: Any) -> dict[str, Any]:
     loads its model only in steps that use it."""
     return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)),
             "encoder": EncoderResource(), "milvus": MilvusResource(uri=str(base / "milvus.db")),
-            "neo4j": local_neo4j(), **extra}
+            "neo4j": local_neo4j(), "day_warmup": day_warmup, **extra}
 
 
 def local_neo4j(**overrides: Any) -> Neo4jResource:

@@ -244,3 +244,16 @@ def test_day_contents_equal_the_full_builds_rows_of_those_users(day: dict) -> No
 def test_the_module_needs_no_dagster() -> None:
     code = "import sys, tv5_assets.agentdb.day_rows; assert 'dagster' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_rows_are_inserted_many_to_a_statement_in_order_and_none_lost(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(day_rows, "VALUES_PER_STATEMENT", 6)  # 3 rows of 2 values a statement: 10 rows in 4
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.execute("CREATE TABLE t (a INTEGER, b BLOB)")
+    values = [(i, bytes([i]) if i % 3 else None) for i in range(10)]
+    statements = []
+    conn.set_trace_callback(statements.append)
+    day_rows._insert(conn, "t", iter(values), ("a", "b"))
+    conn.set_trace_callback(None)
+    assert conn.execute("SELECT a, b FROM t ORDER BY rowid").fetchall() == values
+    assert [s.count("(") - 1 for s in statements if s.startswith("INSERT")] == [3, 3, 3, 1]

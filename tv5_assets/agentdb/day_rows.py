@@ -23,7 +23,8 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ import polars as pl
 
 from tv5_assets.agentdb import content, rows
 from tv5_assets.agentdb.node import SERVICE_DIR, AgentDBError, NodeRuntime
-from tv5_assets.agentdb.writer import LOADED_TABLES, Contents, _embedding_rows, _insert
+from tv5_assets.agentdb.writer import LOADED_TABLES, Contents, _embedding_rows
 from tv5_assets.rl.day_policies import as_episodes
 
 DAY_SCRIPT = SERVICE_DIR / "tv5-agentdb-day.mjs"  # a day's read-back through AgentDB, one process
@@ -48,6 +49,8 @@ KEYS = {
 ID = {"learning_sessions": "id", "learning_experiences": "id", "episodes": "id", "episode_embeddings": "episode_id"}
 ROWID = "journaled_rowid"  # the row's rowid, so a restored row takes its old place (and scan order) back
 SEQUENCE = "sequence"  # the journal's copy of the tables' sqlite_sequence rows (AUTOINCREMENT high-water marks)
+# values bound by one INSERT (SQLite's default limit is 32,766): each statement is one GIL release, see `_insert`
+VALUES_PER_STATEMENT = 30_000
 Users = Sequence[int] | pl.Series
 
 
@@ -67,6 +70,19 @@ def day_contents(episodes: pl.DataFrame, policies: pl.DataFrame, user_vectors: p
     )
 
 
+def _insert(conn: sqlite3.Connection, table: str, values: Iterable[tuple], columns: Sequence[str]) -> None:
+    """`values` (rows) inserted thousands to a statement. Python's sqlite3 releases the GIL around each step of a
+    statement and then waits to take it back: at one row a statement, beside the day's other threads (Milvus,
+    Neo4j), a row could wait the 5 ms switch interval (200,000 rows: 0.5 s alone, 271 s beside a thread spinning in
+    Python; 3,333 rows a statement: 0.35 s and 3.0 s)."""
+    per = max(1, VALUES_PER_STATEMENT // len(columns))
+    one = f"({', '.join('?' * len(columns))})"
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    rest = iter(values)
+    while chunk := list(islice(rest, per)):
+        conn.execute(head + ", ".join([one] * len(chunk)), tuple(chain.from_iterable(chunk)))
+
+
 def _user_ids(users: Users) -> pl.Series:
     return pl.Series("user_id", users, dtype=pl.Int64).unique().sort()
 
@@ -80,8 +96,8 @@ def _connect(database: Path, users: Users) -> sqlite3.Connection:
     conn.execute("CREATE TEMP TABLE touched (user_id INTEGER PRIMARY KEY, session_id TEXT NOT NULL UNIQUE)")
     ids = _user_ids(users).to_frame()
     conn.execute("BEGIN")  # one transaction (of the temp database only) for all the users
-    conn.executemany("INSERT INTO temp.touched VALUES (?, ?)",
-                     ids.select("user_id", rows.session_id(pl.col("user_id"))).iter_rows())
+    _insert(conn, "temp.touched", ids.select("user_id", rows.session_id(pl.col("user_id"))).iter_rows(),
+            ("user_id", "session_id"))
     conn.execute("COMMIT")
     return conn
 
@@ -166,11 +182,12 @@ def apply(database: Path, users: Users, contents: Contents) -> dict[str, int]:
 
     def work() -> dict[str, int]:
         counts = _delete(conn)
-        _insert(conn, "learning_sessions", contents.sessions, rows.SESSION_COLUMNS)
-        _insert(conn, "learning_experiences", contents.experiences, rows.EXPERIENCE_COLUMNS)
-        _insert(conn, "episodes", contents.episodes, rows.EPISODE_COLUMNS)
-        conn.executemany("INSERT INTO episode_embeddings (episode_id, embedding) VALUES (?, ?)",
-                         _embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors))
+        for table, frame, columns in (("learning_sessions", contents.sessions, rows.SESSION_COLUMNS),
+                                      ("learning_experiences", contents.experiences, rows.EXPERIENCE_COLUMNS),
+                                      ("episodes", contents.episodes, rows.EPISODE_COLUMNS)):
+            _insert(conn, table, frame.select(columns).iter_rows(), columns)
+        _insert(conn, "episode_embeddings", _embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors),
+                ("episode_id", "embedding"))
         counts.update(inserted_sessions=contents.sessions.height, inserted_experiences=contents.experiences.height,
                       inserted_episodes=contents.episodes.height, inserted_embeddings=contents.episodes.height)
         counts["untouched_sessions"] = conn.execute("SELECT COUNT(*) FROM learning_sessions WHERE id NOT IN "
@@ -225,20 +242,34 @@ def restore(database: Path, users: Users, journal_file: Path) -> dict[str, int]:
 def _file_ids(conn: sqlite3.Connection) -> tuple[dict[str, pl.Series], list[int], int]:
     """The touched users' row ids per table as the file holds them now (sorted), the tables' totals, and the
     touched users' steps whose session is missing (`conn`: `_connect`'s, holding the touched users)."""
-    ids = {KEYS[t][2]: pl.Series([r[0] for r in conn.execute(f"SELECT {ID[t]} FROM {t} WHERE {_where(t)}")]).sort()
-           for t in LOADED_TABLES}
+    ids = {KEYS[t][2]: _one_column(conn, ID[t], t) for t in LOADED_TABLES}
     orphans = conn.execute("SELECT COUNT(*) FROM learning_experiences WHERE "
                            f"{_where('learning_experiences')} AND session_id NOT IN "
                            "(SELECT id FROM learning_sessions)").fetchone()[0]
     return ids, [conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in LOADED_TABLES], orphans
 
 
+def _one_column(conn: sqlite3.Connection, column: str, table: str) -> pl.Series:
+    """`column` of the touched users' rows of `table`, sorted, read as one JSON array: read a row at a time, each
+    row is a GIL release and retake (see `_insert`)."""
+    found = conn.execute(f"SELECT json_group_array({column}) FROM {table} WHERE {_where(table)}").fetchone()[0]
+    return pl.Series(json.loads(found)).sort()
+
+
 def _embeddings_differing(conn: sqlite3.Connection, contents: Contents) -> int:
-    """How many of the day's embeddings the file does not hold byte for byte (missing ones included)."""
-    expected = dict(_embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors))
-    found = conn.execute("SELECT episode_id, embedding FROM episode_embeddings WHERE "
-                         f"{_where('episode_embeddings')}").fetchall()
-    return sum(expected.get(episode) != bytes(blob) for episode, blob in found) + len(expected) - len(found)
+    """How many of the day's embeddings the file does not hold byte for byte (missing and extra ones included),
+    compared in SQLite against the day's, copied into a temp table (set at a time, see `_insert`)."""
+    conn.execute("CREATE TEMP TABLE expected (episode_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)")
+    try:
+        _insert(conn, "temp.expected", _embedding_rows(contents.episodes["id"].to_numpy(), contents.vectors),
+                ("episode_id", "embedding"))
+        return conn.execute(
+            "SELECT (SELECT COUNT(*) FROM temp.expected e LEFT JOIN main.episode_embeddings f "
+            "ON f.episode_id = e.episode_id WHERE f.embedding IS NOT e.embedding) + (SELECT COUNT(*) FROM "
+            f"main.episode_embeddings WHERE {_where('episode_embeddings')} AND episode_id NOT IN "
+            "(SELECT episode_id FROM temp.expected))").fetchone()[0]
+    finally:
+        conn.execute("DROP TABLE temp.expected")
 
 
 def _agentdb_audit(node: NodeRuntime, database: Path, session: str, queries: np.ndarray, k: int = 5) -> dict:

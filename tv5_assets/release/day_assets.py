@@ -20,6 +20,7 @@ from tv5_assets.ingestion import served_days
 from tv5_assets.ingestion.day_assets import day_asset
 from tv5_assets.release import day_publish
 from tv5_assets.release.publish import publisher_lock
+from tv5_assets.release.warmup import DayWarmup
 from tv5_assets.synthetic import day_people
 from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
 
@@ -44,12 +45,14 @@ from tv5_assets.vector_store.resources import MILVUS_STEP_TAGS, MilvusResource
     ),
 )
 def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: MilvusResource, neo4j: Neo4jResource,
+                day_warmup: dg.ResourceParam[DayWarmup],
                 day_rating_changes: pl.DataFrame, day_user_ratings: pl.DataFrame, day_user_vectors: pl.DataFrame,
                 day_hybrid_user_vectors: pl.DataFrame, day_demographics: pl.DataFrame, demographics: pl.LazyFrame,
                 day_episodes: pl.DataFrame, day_policies: pl.DataFrame, day_ratings: pl.DataFrame,
                 day_erasures: pl.DataFrame, day_movies: pl.DataFrame, day_content_vectors: pl.DataFrame,
                 day_hybrid_movie_vectors: pl.DataFrame, day_availability: pl.DataFrame) -> dg.MaterializeResult:
     started, day = time.perf_counter(), date.fromisoformat(context.partition_key)  # checked by day_delivery
+    warmed = day_warmup.report()  # what the warm-up had done by now (what it had not, the release does itself)
     hold_stores(context.instance, context.run, context.log.info)  # AgentDB's file has no resource that waits
     elsewhere = day_people.published_elsewhere(lake.base_dir, day, demographics)
     profiles = day_publish.touched_profiles(demographics, day_rating_changes, elsewhere, day_demographics)
@@ -80,6 +83,7 @@ def day_release(context: dg.AssetExecutionContext, lake: DataLake, milvus: Milvu
             "recovered": ", ".join(published.recovered) or "nothing",
             "published": dg.MetadataValue.path(str(folder)),
             "store_seconds": dg.MetadataValue.json(published.seconds),
+            "warmed_before": dg.MetadataValue.json(warmed),
             "wall_time_s": round(time.perf_counter() - started, 3),
         },
     )
