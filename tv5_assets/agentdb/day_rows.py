@@ -74,7 +74,7 @@ def _insert(conn: sqlite3.Connection, table: str, values: Iterable[tuple], colum
     """`values` (rows) inserted thousands to a statement. Python's sqlite3 releases the GIL around each step of a
     statement and then waits to take it back: at one row a statement, beside the day's other threads (Milvus,
     Neo4j), a row could wait the 5 ms switch interval (200,000 rows: 0.5 s alone, 271 s beside a thread spinning in
-    Python; 3,333 rows a statement: 0.35 s and 3.0 s)."""
+    Python; 3,000 rows a statement: 0.35 s and 3.0 s)."""
     per = max(1, VALUES_PER_STATEMENT // len(columns))
     one = f"({', '.join('?' * len(columns))})"
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
@@ -250,8 +250,8 @@ def _file_ids(conn: sqlite3.Connection) -> tuple[dict[str, pl.Series], list[int]
 
 
 def _one_column(conn: sqlite3.Connection, column: str, table: str) -> pl.Series:
-    """`column` of the touched users' rows of `table`, sorted, read as one JSON array: read a row at a time, each
-    row is a GIL release and retake (see `_insert`)."""
+    """`column` of the touched users' rows of `table`, sorted, read as one JSON array (read a row at a time, each
+    row cost a GIL release and retake, see `_insert`)."""
     found = conn.execute(f"SELECT json_group_array({column}) FROM {table} WHERE {_where(table)}").fetchone()[0]
     return pl.Series(json.loads(found)).sort()
 
