@@ -1,8 +1,8 @@
 """The served Milvus collections loaded while a day's run computes its changes, so `day_release` does not wait.
 
 Milvus Lite keeps load state per process: a day run opens the file anew, and `day_release` loaded each collection
-it writes on its critical path (3-4 s a user collection on 2 cores). A thread started with the run's resources
-loads them while the day's steps before `day_release` compute (about 19 s, mostly one core busy). A collection
+it writes on its critical path (3-6 s a user collection on 2 cores). A thread started with the run's resources
+loads them while the day's steps before `day_release` compute (17-25 s). A collection
 still loading when the day reaches it is waited for by `day_release`'s own `ensure_searchable` (a second
 `load_collection` waits for the first); a failure here is only logged: that same call raises it again, in place. A
 Milvus server keeps collections loaded: there each collection costs one load-state request. Loading changes what
