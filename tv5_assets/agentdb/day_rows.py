@@ -74,7 +74,8 @@ def _insert(conn: sqlite3.Connection, table: str, values: Iterable[tuple], colum
     """`values` (rows) inserted thousands to a statement. Python's sqlite3 releases the GIL around each step of a
     statement and then waits to take it back: at one row a statement, beside the day's other threads (Milvus,
     Neo4j), a row could wait the 5 ms switch interval (200,000 rows: 0.5 s alone, 271 s beside a thread spinning in
-    Python; 3,000 rows a statement: 0.35 s and 3.0 s)."""
+    Python; 3,000 rows a statement: 0.35 s and 3.0 s). The full build's `writer._insert` keeps `executemany`: it
+    writes alone, and changing it would move `agentdb`'s code version for the same file."""
     per = max(1, VALUES_PER_STATEMENT // len(columns))
     one = f"({', '.join('?' * len(columns))})"
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "

@@ -2,11 +2,11 @@
 
 Milvus Lite keeps load state per process: a day run opens the file anew, and `day_release` loaded each collection
 it writes on its critical path (3-6 s a user collection on 2 cores). A thread started with the run's resources
-loads them while the day's steps before `day_release` compute (17-25 s). A collection
-still loading when the day reaches it is waited for by `day_release`'s own `ensure_searchable` (a second
-`load_collection` waits for the first); a failure here is only logged: that same call raises it again, in place. A
-Milvus server keeps collections loaded: there each collection costs one load-state request. Loading changes what
-is in memory, never what a store holds or what the day writes (hence not part of any code version).
+loads them while the day's steps before `day_release` compute (17-25 s). A collection still loading when the day
+reaches it is waited for by `day_release`'s own `ensure_searchable` (a second `load_collection` waits for the
+first); a failure here is only logged: that same call raises it again, in place. A Milvus server keeps collections
+loaded: there each collection costs one load-state request. Loading changes what is in memory, never what a store
+holds or what the day writes (hence not part of any code version).
 
 Measured and not kept: reading the graph around the day's users (their RATED, its properties, the rated Media)
 once `day_delivery` had written them, so Neo4j's page cache would hold what the graph's journal and audit read:
@@ -33,9 +33,8 @@ JOIN_TIMEOUT_S = 600.0
 class DayWarmup:
     """A thread loading the served collections behind their aliases; `report()` says what it did so far."""
 
-    def __init__(self, milvus: MilvusResource, log: Callable[[str], None],
-                 specs: tuple[CollectionSpec, ...] = WARMED) -> None:
-        self._milvus, self._log, self._specs = milvus, log, specs
+    def __init__(self, milvus: MilvusResource, log: Callable[[str], None]) -> None:
+        self._milvus, self._log = milvus, log
         self._done: dict[str, str] = {}
         self._thread = threading.Thread(target=self._collections, name="warmup-collections", daemon=True)
 
@@ -44,7 +43,7 @@ class DayWarmup:
         return self
 
     def _collections(self) -> None:
-        for spec in self._specs:
+        for spec in WARMED:
             began = time.perf_counter()
             try:
                 name = self._milvus.alias_target(self._milvus.alias_name(spec.alias))
