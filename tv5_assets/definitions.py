@@ -32,9 +32,11 @@ from tv5_assets.synthetic import day_assets as synthetic_day_assets
 from tv5_assets.synthetic import day_checks as synthetic_day_checks
 from tv5_assets.taste import day_assets as taste_day_assets
 from tv5_assets.taste import day_checks as taste_day_checks
+from tv5_assets.vector_store import hosting
 from tv5_assets.vector_store.resources import milvus_from_env
 
 SETTINGS = Settings()  # every environment setting, read once here (tv5_assets/core/settings.py)
+hosting.install()  # Milvus Lite files open in a server process of their own, not in the run's threads
 DATA_DIR = SETTINGS.tv5_data_dir
 # Runs launched from the UI use the multiprocess executor (one process per step, steps in parallel);
 # TV5_EXECUTOR=in_process runs every step in the run's own process: on a small machine (2 cores) it

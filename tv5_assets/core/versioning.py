@@ -60,8 +60,9 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the package's parent: Log
 # pools and outages: which runs may touch a store at once and when a step is retried, never what a store holds;
 # releases and stages: where a staged version is kept and which process serves it for its audit, never its content
 # warm-ups: what a store holds in memory before a step reads it, never what it holds or what the step writes
+# hosting: which process runs a store's engine (Milvus Lite's server beside the run), never what it holds
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager",
-                       "pools", "outages", "releases", "stages", "warmup"})
+                       "pools", "outages", "releases", "stages", "warmup", "hosting"})
 WIRING = ("assets", "checks")
 # resources are `dg.Config`s too, but run logic: their whole module counts, not just their fields
 RESOURCES = (dg.ConfigurableResource, dg.ConfigurableIOManagerFactory)
