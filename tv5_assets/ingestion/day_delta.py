@@ -32,7 +32,9 @@ from tv5_assets.ingestion.days import (
     replace_day,
     delivery_scope,
     current_ratings,
+    CURRENT_ORDER,
     _in_scope,
+    _out_of_scope,
 )
 
 CHANGE = "change"
@@ -69,13 +71,8 @@ def _of_users(frame: pl.LazyFrame | pl.DataFrame, users: pl.DataFrame) -> pl.Dat
     return joined.collect()
 
 
-def _changes(before: pl.DataFrame, after: pl.DataFrame, through: pl.DataFrame, users: pl.DataFrame,
-             pairs: pl.DataFrame) -> pl.DataFrame:
-    """Per changed pair, how and its old and new values. Only the scope's rows are compared: any other pair keeps
-    its log rows and its user's erasures, so its winner is the same row before and after (the scope's users hold
-    ~3M current rows for a 100,000-rating day; their day's pairs and erased users, ~100K), as `apply_delivery`
-    compares them."""
-    before, after = _in_scope(before, users, pairs), _in_scope(after, users, pairs)
+def _changes(before: pl.DataFrame, after: pl.DataFrame, through: pl.DataFrame) -> pl.DataFrame:
+    """Per changed pair of the scope, how and its old and new values (`before`, `after`: the scope's rows only)."""
     old = before.select(*PAIR, pl.col(RATING).alias(OLD_RATING), pl.col(EPOCH).alias(OLD_EPOCH))
     return (compare_winners(before, after, through)
             .join(old, on=PAIR, how="left")
@@ -99,17 +96,22 @@ def day_delta(base: pl.LazyFrame, published_log: pl.DataFrame, published_ledger:
     scope_users, scope_pairs = delivery_scope(old_rows, new_rows, old_erased, new_erased)
     users = pl.concat([scope_users, scope_pairs.select(USER)]).unique().sort(USER)
 
+    # the scope's users' whole histories (their vectors and episodes need them); the scope itself, whose winners can
+    # change, is their day's pairs and erased users (~100K rows of ~3M for a 100,000-rating day): any other pair keeps
+    # its log rows and its user's erasures, so its winner is the same row before and after
     served = pl.concat([_of_users(base.select(list(LOG_SCHEMA)), users), _of_users(log, users)])
     served_ledger = _of_users(ledger, users)
     before = current_ratings(served.lazy(), served_ledger.lazy()).collect()
     applied = replace_day(served.sort(ARRIVAL, maintain_order=True), _of_users(new_rows, users), day)
     applied_ledger = replace_day(served_ledger.sort(ARRIVAL, maintain_order=True), new_erased, day)
-    after = current_ratings(applied.lazy(), applied_ledger.lazy()).collect()
+    # winners recomputed for the scope only, as `apply_delivery` does: any other pair's winner is unchanged
+    scoped = current_ratings(_in_scope(applied, scope_users, scope_pairs).lazy(), applied_ledger.lazy()).collect()
+    after = pl.concat([_out_of_scope(before, scope_users, scope_pairs), scoped]).sort(CURRENT_ORDER)
 
     through = erased_through(applied_ledger.lazy()).collect()
-    changes = _changes(before, after, through, scope_users, scope_pairs)
+    changes = _changes(_in_scope(before, scope_users, scope_pairs), scoped, through)
     counts = ({name: 0 for name in DELTA_COUNTS} | dict(changes.group_by(CHANGE).len().iter_rows())
-              | fate_of_delivered(new_rows.join(old_rows, on=[*PAIR, RATING, EPOCH], how="anti"), after, through,
+              | fate_of_delivered(new_rows.join(old_rows, on=[*PAIR, RATING, EPOCH], how="anti"), scoped, through,
                                    day))
     counts |= {"scope_users": users.height, "touched_users": changes[USER].n_unique(),
                "rows_before": before.height, "rows_after": after.height}
