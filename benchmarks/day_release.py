@@ -200,9 +200,11 @@ def daily_run(path: str, lake: str) -> dict:
     from tv5_assets.core.pools import apply_limits
     from tv5_assets.definitions import defs
     from tv5_assets.ingestion import days
+    from tv5_assets.vector_store import hosting
     from tv5_assets_tests.harness import lake_resources
 
     day = days.day_of(Path(path))[1].isoformat()
+    hosting.install()  # Milvus Lite beside the run, as the `daily` job's executor does (`materialize` has its own)
     instance = dg.DagsterInstance.from_config(str((WHOLE_GRAPH / "dagster_home").resolve()))
     apply_limits(instance)
     instance.add_dynamic_partitions("arrival_days", [day])

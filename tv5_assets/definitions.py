@@ -36,7 +36,6 @@ from tv5_assets.vector_store import hosting
 from tv5_assets.vector_store.resources import milvus_from_env
 
 SETTINGS = Settings()  # every environment setting, read once here (tv5_assets/core/settings.py)
-hosting.install()  # Milvus Lite files open in a server process of their own, not in the run's threads
 DATA_DIR = SETTINGS.tv5_data_dir
 # Runs launched from the UI use the multiprocess executor (one process per step, steps in parallel);
 # TV5_EXECUTOR=in_process runs every step in the run's own process: on a small machine (2 cores) it
@@ -58,9 +57,23 @@ whole_graph_job = dg.define_asset_job(
     "refit of the global models: weekly (`weekly_refit`) and when a day's served recall drifts "
     "(`refit_on_recall_drift`).",
 )
-# A day is small: its steps run in the run's own process rather than paying ~3 s of imports each.
+
+
+def _day_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
+    hosting.install()  # before any resource opens Milvus Lite: its server then runs beside the run, not in it
+    return dg.in_process_executor.executor_creation_fn(init_context)
+
+
+# A day is small: its steps run in the run's own process rather than paying ~3 s of imports each, and `day_release`
+# runs the stores side by side in threads of it; Milvus Lite (pure Python) is served from a child process there, so
+# its server does not hold the GIL those threads need (docs/days.md). A step process of a multiprocess run has no
+# such threads and keeps Lite in-process (a child costs ~1 s to start).
+DAY_EXECUTOR = dg.ExecutorDefinition(
+    name="in_process_lite_beside", config_schema=dg.in_process_executor.config_schema,
+    executor_creation_fn=_day_executor,
+    description="in-process execution, Milvus Lite's server in a child process (vector_store/hosting.py)")
 daily_job = dg.define_asset_job(
-    DAILY_JOB, selection=DAYS, executor_def=dg.in_process_executor,
+    DAILY_JOB, selection=DAYS, executor_def=DAY_EXECUTOR,
     description="Bring one arrival day's delivery in: read its day files strictly and compute, against what the "
     "stores serve, the current ratings of the users it changes and, for those users only, their vectors and "
     "episodes, policies, and a person for each new user, every step audited per partition; then `day_release` "

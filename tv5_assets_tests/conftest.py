@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tv5_assets.vector_store import hosting
-
-hosting.install()  # Milvus Lite served from a process of its own, as in every process that loads the definitions
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TV5_SHARED_DATA", REPO.parent / "shared" / "data"))
 ML_LATEST_SMALL = SHARED_DATA / "ml-latest-small"

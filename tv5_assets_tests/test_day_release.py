@@ -30,7 +30,7 @@ from tv5_assets.ingestion.day_assets import ARRIVAL_DAYS, LANDING_DAYS
 from tv5_assets.release import day_publish
 from tv5_assets.sample.days import write_days
 from tv5_assets.synthetic import day_people
-from tv5_assets.vector_store import day_upsert
+from tv5_assets.vector_store import day_upsert, hosting
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, local_neo4j, materialize, release_config
@@ -126,7 +126,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, neo4j_server) -> Stack:
         files = write_days(release, lake.joinpath(*LANDING_DAYS), 3, 60, 8, 2, seed=5, erase=2, new_movies=2)
         days = sorted({p.stem.split("-", 1)[1] for p in files})
         instance.add_dynamic_partitions(ARRIVAL_DAYS.name, days)
+        hosting.install()  # the days' runs serve Milvus Lite from a child process, as the `daily` job's executor does
         yield Stack(lake, home, instance, days)
+        hosting.uninstall()
 
 
 def _touched(stack: Stack, day: str) -> list[int]:
@@ -264,6 +266,7 @@ KILL_AFTER_GRAPH_AND_ONE_COLLECTION = textwrap.dedent("""
     import dagster as dg
     from tv5_assets.agentdb.node import NodeRuntime
     from tv5_assets.release import day_publish
+    from tv5_assets.vector_store import hosting
     from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets_tests.harness import local_neo4j
     from tv5_assets_tests.test_day_release import Stack, _inputs
@@ -275,6 +278,7 @@ KILL_AFTER_GRAPH_AND_ONE_COLLECTION = textwrap.dedent("""
         if store == "user_vectors":
             os.kill(os.getpid(), signal.SIGKILL)
 
+    hosting.install()  # as in a `daily` run: killed, its Lite server process must let the file go by itself
     milvus = MilvusResource(uri=str(lake / "milvus.db"))
     with milvus.connected(), dg.build_resources({"neo4j": local_neo4j()}) as resources:
         stores = day_publish.DayStores(milvus, resources.neo4j.client, (lake / "agentdb.db").resolve(),

@@ -4,9 +4,11 @@ Milvus Lite 3 is pure Python: opened from a `.db` path, pymilvus asks `milvus_li
 and gets gRPC threads in the calling process, and every request they serve (pk lookups, record (de)coding,
 validation, one row at a time) then holds that process's GIL beside the run's own threads: the graph's driver,
 AgentDB's writer, polars. A 100,000-rating day's two user collections cost ~20 s of it (docs/days.md, session
-22). `install()` (called by the definitions) puts a manager in its place whose servers are child processes
-(`python -m tv5_assets.vector_store.hosting <data dir>`), so the same server runs beside the run, not inside
-it; a Milvus server URI is untouched. It replaces the library's module-level manager, the one hook pymilvus
+22). `install()` (called by the `daily` job's executor, before any resource opens Lite) puts a manager in its
+place whose servers are child processes (`python -m tv5_assets.vector_store.hosting <data dir>`), so the same
+server runs beside the run, not inside it; a Milvus server URI is untouched. A child costs ~1 s to start (Python
+importing pymilvus and milvus_lite), so the step processes of multiprocess runs, which have no threads to share
+their GIL with, keep Lite in-process. It replaces the library's module-level manager, the one hook pymilvus
 offers for `.db` URIs (it looks the manager up on each connect), rather than copying pymilvus's connection code.
 
 The child opens the data directory (taking Lite's lock), prints `port <n>` once it listens on 127.0.0.1, and
@@ -94,6 +96,16 @@ def install() -> None:
     """Serve every Milvus Lite file this process opens from then on from a child process."""
     if not isinstance(server_manager.server_manager_instance, ProcessServerManager):
         server_manager.server_manager_instance = ProcessServerManager()
+
+
+def uninstall() -> None:
+    """Back to pymilvus's in-process servers (tests that run a day then other work in one process); refused while
+    a child serves a file (its resource would ask the wrong manager to stop it)."""
+    manager = server_manager.server_manager_instance
+    if isinstance(manager, ProcessServerManager):
+        if open_files := sorted(manager._servers):  # noqa: SLF001 - our own subclass's state
+            raise RuntimeError(f"Milvus Lite still served from child processes for {open_files}")
+        server_manager.server_manager_instance = server_manager.ServerManager()
 
 
 def serve(data_dir: str) -> int:
