@@ -9,9 +9,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
-
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
@@ -21,10 +20,10 @@ import pytest
 from milvus_lite import server_manager
 
 from tv5_assets.definitions import DAY_EXECUTOR, defs
-from tv5_assets.vector_store import hosting
-from tv5_assets.vector_store.resources import MilvusResource
-from tv5_assets.vector_store.connection import lite_locked_elsewhere
 from tv5_assets.evaluation.ann import SPEC
+from tv5_assets.vector_store import hosting
+from tv5_assets.vector_store.connection import lite_locked_elsewhere
+from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets_tests.milvus_support import make_resource
 
 REPO = Path(__file__).resolve().parents[1]
