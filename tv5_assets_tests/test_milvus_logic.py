@@ -9,11 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 from pymilvus.exceptions import ConnectionConfigException, MilvusException, ParamError
+from pymilvus.grpc_gen import schema_pb2
 
 from tv5_assets.core.retry import backoff_delays, with_retries
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
-from tv5_assets.vector_store.payload import insert_request
+from tv5_assets.vector_store.payload import insert_request, vectors_of
 from tv5_assets.vector_store.rebuild import content_of, is_version_of, stale_versions, versioned_name
 from tv5_assets.vector_store.resources import (
     MilvusConfigError,
@@ -166,6 +167,22 @@ def test_insert_request_carries_every_column_exactly(sources: dict[str, pl.DataF
     assert list(fields["title"].scalars.string_data.data) == rows["title"].to_list()
     platforms = [list(a.string_data.data) for a in fields["platforms"].scalars.array_data.data]
     assert platforms == rows["platforms"].to_list()
+
+
+def test_returned_vectors_decode_from_their_packed_bytes() -> None:
+    """What a query returns (a FieldData parsed off the wire) decodes to the same float32 matrix, bit for bit, as
+    the repeated field read float by float; an empty column is (0, dim)."""
+    vectors = np.random.default_rng(3).standard_normal((300, 384)).astype(np.float32)  # 460,800 bytes: 3-byte varint
+    built = schema_pb2.FieldData(type=schema_pb2.DataType.FloatVector, field_name="vector")  # as a server builds it
+    built.vectors.dim = 384
+    built.vectors.float_vector.data.extend(vectors.ravel().tolist())
+    field = schema_pb2.FieldData.FromString(built.SerializeToString())
+    decoded = vectors_of(field)
+    assert decoded.dtype == np.float32 and decoded.shape == (300, 384) and np.array_equal(decoded, vectors)
+    assert np.array_equal(decoded, np.asarray(field.vectors.float_vector.data, dtype=np.float32).reshape(300, 384))
+    empty = schema_pb2.FieldData(type=schema_pb2.DataType.FloatVector, field_name="vector")
+    empty.vectors.dim = 384
+    assert vectors_of(empty).shape == (0, 384)
 
 
 # ----------------------------------------------------------------------------- versions

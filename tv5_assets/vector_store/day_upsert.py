@@ -20,7 +20,7 @@ from pymilvus.client.call_context import CallContext
 from pymilvus.client.types import Status
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from tv5_assets.vector_store.payload import insert_request, vector_matrix
+from tv5_assets.vector_store.payload import insert_request, vector_matrix, vectors_of
 from tv5_assets.vector_store.resources import MilvusError, MilvusResource
 from tv5_assets.vector_store.rows import Rows, user_rows
 from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec, FieldKind, ScalarField
@@ -64,7 +64,7 @@ def _id_filter(ids: list[int]) -> str:
 def _column(field: schema_pb2.FieldData) -> list | np.ndarray:
     """One returned field as a column, decoded whole (pymilvus decodes every cell of every row in Python)."""
     if field.type == schema_pb2.FloatVector:
-        return np.asarray(field.vectors.float_vector.data, dtype=np.float32).reshape(-1, field.vectors.dim)
+        return vectors_of(field)
     scalars = field.scalars
     if field.type == schema_pb2.Array:
         return [list(cell.string_data.data) for cell in scalars.array_data.data]
