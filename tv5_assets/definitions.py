@@ -12,7 +12,7 @@ from tv5_assets.core.lake import DataLake
 from tv5_assets.core.settings import Settings
 from tv5_assets.embeddings import day_assets as embeddings_day_assets
 from tv5_assets.embeddings import day_checks as embeddings_day_checks
-from tv5_assets.embeddings.resources import EncoderResource
+from tv5_assets.embeddings.preloading import PreloadingEncoderResource
 from tv5_assets.graph_store.resources import neo4j_from_env
 from tv5_assets.ingestion import assets as ingestion_assets
 from tv5_assets.ingestion import day_assets, day_checks
@@ -104,7 +104,7 @@ defs = dg.Definitions(
     resources={
         "io_manager": PolarsParquetIOManager(base_dir=DATA_DIR),
         "lake": DataLake(base_dir=DATA_DIR),
-        "encoder": EncoderResource(),
+        "encoder": PreloadingEncoderResource(),
         "milvus": milvus_from_env(SETTINGS),
         "neo4j": neo4j_from_env(SETTINGS),
         "day_warmup": day_warmup,

@@ -10,7 +10,7 @@ import dagster as dg
 from tv5_assets.core.io_manager import PolarsParquetIOManager
 from tv5_assets.core.lake import DataLake
 from tv5_assets.definitions import defs, whole_graph_job
-from tv5_assets.embeddings.resources import EncoderResource
+from tv5_assets.embeddings.preloading import PreloadingEncoderResource
 from tv5_assets.graph_store.resources import Neo4jResource
 from tv5_assets.release.freshness import CHECK as FRESHNESS
 from tv5_assets.release.warmup import day_warmup
@@ -28,7 +28,7 @@ def lake_resources(base: Path, **extra: Any) -> dict[str, Any]:
     """Every resource key the graph requires (Dagster validates all assets, selected or not); the encoder
     loads its model only in steps that use it."""
     return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)),
-            "encoder": EncoderResource(), "milvus": MilvusResource(uri=str(base / "milvus.db")),
+            "encoder": PreloadingEncoderResource(), "milvus": MilvusResource(uri=str(base / "milvus.db")),
             "neo4j": local_neo4j(), "day_warmup": day_warmup, **extra}
 
 

@@ -28,6 +28,7 @@ from tv5_assets.embeddings.model_source import (
     requested_model,
     resolve_model,
 )
+from tv5_assets.embeddings.preloading import PreloadingEncoderResource
 from tv5_assets.embeddings.resources import EncoderResource
 
 NONE, CUDA, MPS, BOTH = Accelerators(False, False), Accelerators(True, False), Accelerators(False, True), \
@@ -156,6 +157,25 @@ def test_resource_refuses_a_missing_device_and_use_before_setup() -> None:
         _ = EncoderResource().dimension
     if detect_accelerators().cuda:
         pytest.skip("this machine has a CUDA GPU: forcing cuda is legitimate here")
-    with dg.build_resources({"encoder": EncoderResource(device="cuda")}) as resources:  # the load runs in a thread
+    with pytest.raises(dg.DagsterResourceFunctionError) as error:
+        with dg.build_resources({"encoder": EncoderResource(device="cuda")}):
+            pass
+    assert isinstance(error.value.user_exception, DeviceUnavailableError)
+    assert "torch sees no CUDA GPU" in str(error.value.user_exception)
+
+
+def test_preloading_resource_encodes_as_the_base_and_raises_a_failed_load_at_first_use() -> None:
+    """The runs' resource (`PreloadingEncoderResource`) loads in a thread from setup on: the same model, the same
+    vectors as `EncoderResource`; a load that fails fails the first use, with the load's own error."""
+    texts = ["Heat (1995). Genres: Action, Crime, Thriller.", "Toy Story (1995). Genres: Animation."]
+    with dg.build_resources({"base": EncoderResource(device="cpu"),
+                             "preloaded": PreloadingEncoderResource(device="cpu")}) as resources:
+        assert resources.preloaded.encoder.describe() == resources.base.encoder.describe()
+        assert np.array_equal(resources.preloaded.encoder.encode(texts), resources.base.encoder.encode(texts))
+    with pytest.raises(RuntimeError, match="not set up"):
+        _ = PreloadingEncoderResource().dimension
+    if detect_accelerators().cuda:
+        return  # forcing cuda is legitimate on this machine
+    with dg.build_resources({"encoder": PreloadingEncoderResource(device="cuda")}) as resources:  # setup returns
         with pytest.raises(DeviceUnavailableError, match="torch sees no CUDA GPU"):
-            _ = resources.encoder.dimension  # the first use raises what the load raised
+            _ = resources.encoder.dimension

@@ -14,7 +14,8 @@ from pymilvus.grpc_gen import schema_pb2
 from tv5_assets.core.retry import backoff_delays, with_retries
 from tv5_assets.vector_store import quality, rules
 from tv5_assets.vector_store.batching import byte_batches, row_bytes
-from tv5_assets.vector_store.payload import insert_request, vectors_of
+from tv5_assets.vector_store.day_upsert import vectors_of
+from tv5_assets.vector_store.payload import insert_request
 from tv5_assets.vector_store.rebuild import content_of, is_version_of, stale_versions, versioned_name
 from tv5_assets.vector_store.resources import (
     MilvusConfigError,

@@ -61,8 +61,9 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]  # the package's parent: Log
 # releases and stages: where a staged version is kept and which process serves it for its audit, never its content
 # warm-ups: what a store holds in memory before a step reads it, never what it holds or what the step writes
 # hosting: which process runs a store's engine (Milvus Lite's server beside the run), never what it holds
+# preloading: when the encoder's model loads (in a thread from the resource's setup on), never what it encodes
 NOT_LOGIC = frozenset({"versioning", "metadata", "charts", "report", "definitions", "automation", "io_manager",
-                       "pools", "outages", "releases", "stages", "warmup", "hosting"})
+                       "pools", "outages", "releases", "stages", "warmup", "hosting", "preloading"})
 WIRING = ("assets", "checks")
 # resources are `dg.Config`s too, but run logic: their whole module counts, not just their fields
 RESOURCES = (dg.ConfigurableResource, dg.ConfigurableIOManagerFactory)

