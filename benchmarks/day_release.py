@@ -4,9 +4,10 @@ Generates one day per size (N ratings from N/5 users, N/100 of them new, and 50 
 N = 100,000) against the ml-25m-shaped release, its new users' and movies' ids above everything the served stores
 hold, and reads the stores of `benchmarks.whole_graph` (`data/bench/whole_graph/lake`: Milvus Lite's collections
 and the AgentDB file the release serves, used in place) with the local Neo4j serving that release's
-25M-relationship graph (this script loads and publishes it first when the server holds another graph). Each day is
-published, then withdrawn again by a corrected re-delivery of the same day with no rows (a second `daily` run,
-measured too), so every size starts from the same stores. Figures are times from the run's start and the run's peak
+25M-relationship graph (this script loads and publishes it first when the server holds another graph); with
+`TV5_MILVUS_URI` set (as the team stack runs), the collections of the Milvus server whole_graph was built on. Each
+day is published, then withdrawn again by a corrected re-delivery of the same day with no rows (a second `daily`
+run, measured too), so every size starts from the same stores. Figures are times from the run's start and the run's peak
 RSS (the process tree's; Neo4j's own memory apart), with `day_release`'s per-store seconds.
 
 With `--baseline`, today's way of bringing the 100,000-rating day in is measured after the days, back to back:
@@ -37,6 +38,9 @@ READ_BY_A_DAY = ("ratings", "movies", "genome", "availability", "demographics", 
                  "hybrid_movie_vectors", "hybrid_user_vectors", "episodes", "policies", "recommendation_quality")
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ARRIVAL = "2019-12-01"
+# the Milvus server the whole_graph benchmark's stores were built on (`TV5_MILVUS_URI`, as the team stack serves
+# them); empty: Milvus Lite in the whole_graph lake, the embedded default
+SERVER = os.environ.get("TV5_MILVUS_URI", "")
 
 
 def served_graph_rated() -> int:
@@ -188,7 +192,8 @@ def _lake(work: Path) -> Path:
     source = (WHOLE_GRAPH / "lake").resolve()
     for name in READ_BY_A_DAY:
         os.symlink(source / f"{name}.parquet", lake / f"{name}.parquet")
-    os.symlink(source / "milvus.db", lake / "milvus.db")
+    if not SERVER:  # a Milvus server holds its collections itself
+        os.symlink(source / "milvus.db", lake / "milvus.db")
     os.symlink((source / "agentdb.db").resolve(), lake / "agentdb.db")
     return lake
 
@@ -202,6 +207,7 @@ def daily_run(path: str, lake: str) -> dict:
     from tv5_assets.definitions import defs
     from tv5_assets.ingestion import days
     from tv5_assets.vector_store import hosting
+    from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets_tests.harness import lake_resources
 
     day = days.day_of(Path(path))[1].isoformat()
@@ -213,7 +219,9 @@ def daily_run(path: str, lake: str) -> dict:
     started, wall = time.perf_counter(), time.time()
     result = dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])],
                             selection=dg.AssetSelection.groups("days"), partition_key=day, instance=instance,
-                            resources=lake_resources(Path(lake)), run_config=config, raise_on_error=False)
+                            resources=lake_resources(Path(lake), **({"milvus": MilvusResource(uri=SERVER)} if SERVER
+                                                                    else {})),
+                            run_config=config, raise_on_error=False)
     seconds = time.perf_counter() - started
     # published: day_release done (the non-blocking drift check runs after it)
     published = [r.timestamp - wall for r in instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)
@@ -306,6 +314,8 @@ def main() -> None:
         rows.append(("graph re-imported and published first (not part of a day)", f"{seconds:.1f} s"))
         rated = served_graph_rated()
     rows.append(("served graph before the days", f"{rated:,} RATED"))
+    rows.append(("Milvus", f"the server at {SERVER}" if SERVER else "Milvus Lite (embedded), its server in a child "
+                 "process of the run"))
     day_files = {size: generate_day(size, args.new_movies, args.arrival, args.work_dir / "days") for size in args.sizes}
     lake = _lake(args.work_dir)
     for size, day_file in day_files.items():
