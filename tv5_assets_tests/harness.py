@@ -25,8 +25,8 @@ SMALL_SAMPLE = {
 
 
 def lake_resources(base: Path, **extra: Any) -> dict[str, Any]:
-    """Every resource key the graph requires (Dagster validates all assets, selected or not); the encoder
-    loads its model only in steps that use it."""
+    """Every resource key the graph requires (Dagster validates all assets, selected or not); the encoder is set
+    up (and starts loading its model, in a thread) only for steps that use it."""
     return {"io_manager": PolarsParquetIOManager(base_dir=str(base)), "lake": DataLake(base_dir=str(base)),
             "encoder": PreloadingEncoderResource(), "milvus": MilvusResource(uri=str(base / "milvus.db")),
             "neo4j": local_neo4j(), "day_warmup": day_warmup, **extra}

@@ -1,4 +1,4 @@
-"""The encoder resource the project's runs use: its model loads in a thread from setup on (no Dagster logic here).
+"""The encoder resource the project's runs use: its model loads in a thread from setup on.
 
 Loading the model takes ~3 s on 2 cores (importing torch and transformers, compiling the OpenVINO model), and a
 run's in-process executor sets every resource up before its first step: a day run's delivery and delta (~8 s)
