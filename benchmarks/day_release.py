@@ -39,7 +39,8 @@ READ_BY_A_DAY = ("ratings", "movies", "genome", "availability", "demographics", 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_ARRIVAL = "2019-12-01"
 # the Milvus server the whole_graph benchmark's stores were built on (`TV5_MILVUS_URI`, as the team stack serves
-# them); empty: Milvus Lite in the whole_graph lake, the embedded default
+# them; the day's resource is the definitions' own, with its token and database); empty: Milvus Lite in the
+# whole_graph lake, the embedded default
 SERVER = os.environ.get("TV5_MILVUS_URI", "")
 
 
@@ -207,7 +208,8 @@ def daily_run(path: str, lake: str) -> dict:
     from tv5_assets.definitions import defs
     from tv5_assets.ingestion import days
     from tv5_assets.vector_store import hosting
-    from tv5_assets.vector_store.resources import MilvusResource
+    from tv5_assets.core.settings import Settings
+    from tv5_assets.vector_store.resources import milvus_from_env
     from tv5_assets_tests.harness import lake_resources
 
     day = days.day_of(Path(path))[1].isoformat()
@@ -219,7 +221,7 @@ def daily_run(path: str, lake: str) -> dict:
     started, wall = time.perf_counter(), time.time()
     result = dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])],
                             selection=dg.AssetSelection.groups("days"), partition_key=day, instance=instance,
-                            resources=lake_resources(Path(lake), **({"milvus": MilvusResource(uri=SERVER)} if SERVER
+                            resources=lake_resources(Path(lake), **({"milvus": milvus_from_env(Settings())} if SERVER
                                                                     else {})),
                             run_config=config, raise_on_error=False)
     seconds = time.perf_counter() - started

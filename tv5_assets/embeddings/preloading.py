@@ -14,36 +14,28 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import dagster as dg
 from pydantic import PrivateAttr
 
-from tv5_assets.embeddings.encoding import TextEncoder, load_encoder
+from tv5_assets.embeddings.encoding import TextEncoder
 from tv5_assets.embeddings.resources import EncoderResource
 
 
 class PreloadingEncoderResource(EncoderResource):
-    """`EncoderResource` whose model loads in a thread started by `setup_for_execution`."""
+    """`EncoderResource` whose own `setup_for_execution` (the load) runs in a thread started by this one."""
 
-    _loading: Future[TextEncoder] | None = PrivateAttr(default=None)
+    _loading: Future[None] | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        log = context.log
-
-        def load() -> TextEncoder:
-            encoder = load_encoder(self.model, self.device, self.precision, self.batch_size, self.backend,
-                                   self.allow_download)
-            if log is not None:
-                log.info(f"encoder loaded: {encoder.describe()}")
-            return encoder
-
         loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder-load")
-        self._loading = loader.submit(load)
+        self._loading = loader.submit(super().setup_for_execution, context)
         loader.shutdown(wait=False)  # the one load runs on; no other work is taken
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         loading, self._loading = self._loading, None
-        if loading is not None and loading.exception() is None:  # waits for a load still running
-            loading.result().close()
+        if loading is not None:
+            loading.exception()  # waits for a load still running; a failed one left nothing to free
+        super().teardown_after_execution(context)
 
     @property
     def encoder(self) -> TextEncoder:
-        if self._loading is None:
-            return super().encoder  # not set up: the base class says so
-        return self._loading.result()
+        if self._loading is not None:
+            self._loading.result()  # waits for the load, raises what it raised
+        return super().encoder  # not set up: the base class says so

@@ -20,7 +20,7 @@ from pymilvus.client.call_context import CallContext
 from pymilvus.client.types import Status
 from pymilvus.grpc_gen import common_pb2, milvus_pb2, schema_pb2
 
-from tv5_assets.vector_store.payload import insert_request, vector_matrix
+from tv5_assets.vector_store.payload import _PACKED_DATA_TAG, insert_request, vector_matrix
 from tv5_assets.vector_store.resources import MilvusError, MilvusResource
 from tv5_assets.vector_store.rows import Rows, user_rows
 from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpec, FieldKind, ScalarField
@@ -28,7 +28,6 @@ from tv5_assets.vector_store.schema import ID_FIELD, VECTOR_FIELD, CollectionSpe
 IDS_PER_FILTER = 4_096  # ids per `id in [...]` query: keeps each expression small for a server
 ROWS_PER_UPSERT = 10_000
 VECTOR_TOLERANCE = 1e-6
-PACKED_FLOATS_TAG = b"\x0a"  # FloatArray's field 1 (`data`), wire type 2: one length-delimited run of floats
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def vectors_of(field: schema_pb2.FieldData) -> np.ndarray:
     iterating the repeated field converts float by float (0.64 s for 20,000 384-d vectors here, 0.04 s this way)."""
     dim = field.vectors.dim
     raw = field.vectors.float_vector.SerializeToString()
-    if raw[:1] == PACKED_FLOATS_TAG:  # the packed field: its tag, its byte length as a varint, then the floats
+    if raw[:1] == _PACKED_DATA_TAG:  # the packed field: its tag, its byte length as a varint, then the floats
         position, length, shift = 1, 0, 0
         while position < len(raw):
             byte, position = raw[position], position + 1
