@@ -42,6 +42,8 @@ DEFAULT_ARRIVAL = "2019-12-01"
 # them; the day's resource is the definitions' own, with its token and database); empty: Milvus Lite in the
 # whole_graph lake, the embedded default
 SERVER = os.environ.get("TV5_MILVUS_URI", "")
+# the run's child processes: AgentDB's Node, and on Lite the Lite server (the Milvus server is no child of the run)
+CHILDREN = "Node" if SERVER else "the Milvus Lite server, Node"
 
 
 def served_graph_rated() -> int:
@@ -199,6 +201,15 @@ def _lake(work: Path) -> Path:
     return lake
 
 
+def served_milvus(lake: str | Path):
+    """The resource on the served collections: the Milvus server's of `TV5_MILVUS_URI` (the definitions' own, with
+    its token and database), or Milvus Lite's file in the day's lake."""
+    from tv5_assets.core.settings import Settings
+    from tv5_assets.vector_store.resources import MilvusResource, milvus_from_env
+
+    return milvus_from_env(Settings()) if SERVER else MilvusResource(uri=str(Path(lake) / "milvus.db"))
+
+
 def daily_run(path: str, lake: str) -> dict:
     """The `daily` job, `day_release` included, for the day file at `path`, in-process on the whole_graph
     benchmark's instance (whose latest materializations say how the served stores were built)."""
@@ -208,8 +219,6 @@ def daily_run(path: str, lake: str) -> dict:
     from tv5_assets.definitions import defs
     from tv5_assets.ingestion import days
     from tv5_assets.vector_store import hosting
-    from tv5_assets.core.settings import Settings
-    from tv5_assets.vector_store.resources import milvus_from_env
     from tv5_assets_tests.harness import lake_resources
 
     day = days.day_of(Path(path))[1].isoformat()
@@ -221,8 +230,7 @@ def daily_run(path: str, lake: str) -> dict:
     started, wall = time.perf_counter(), time.time()
     result = dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])],
                             selection=dg.AssetSelection.groups("days"), partition_key=day, instance=instance,
-                            resources=lake_resources(Path(lake), **({"milvus": milvus_from_env(Settings())} if SERVER
-                                                                    else {})),
+                            resources=lake_resources(Path(lake), milvus=served_milvus(lake)),
                             run_config=config, raise_on_error=False)
     seconds = time.perf_counter() - started
     # published: day_release done (the non-blocking drift check runs after it)
@@ -260,7 +268,7 @@ def _line(label: str, run: dict, mib: float) -> tuple[str, str]:
     release = run["release"]
     return label, (f"{run['seconds']:.2f} s from the run's start (published, day_release done, at "
                    f"{run['published_s']} s), peak RSS {mib:,.0f} MiB (its largest child process "
-                   f"{run.get('children_peak_mib', 0):,} MiB: the Milvus Lite server, Node), checks "
+                   f"{run.get('children_peak_mib', 0):,} MiB: {CHILDREN}), checks "
                    f"{run['checks_passed']}/{run['checks']} passed; day_release {run['steps'].get('day_release')} s "
                    f"(per store {release.get('store_seconds')}); touched users {release.get('touched_users'):,}, "
                    f"changes {release.get('changes'):,}, graph {release.get('graph_rated_set'):,} RATED set / "

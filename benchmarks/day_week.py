@@ -39,7 +39,7 @@ import numpy as np
 
 from benchmarks import day_equality as eq
 from benchmarks.common import BENCH_DIR, measure, report
-from benchmarks.day_release import WHOLE_GRAPH, _lake, daily_run, generate_days, served_graph_rated
+from benchmarks.day_release import WHOLE_GRAPH, _lake, daily_run, generate_days, served_graph_rated, served_milvus
 from benchmarks.days_merge import CORRECTED, ORDER, _corrected, _deliveries
 
 WEEK = BENCH_DIR / "days_merge" / "week"
@@ -66,10 +66,9 @@ def served_search(lake: str, queries: int = 500, timed: int = 200, seed: int = 0
     """Recall@10 of the served user_vectors against exact search over its own vectors, and single-query latency."""
     import polars as pl
 
-    from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets.vector_store.schema import USERS
 
-    milvus = MilvusResource(uri=str(Path(lake) / "milvus.db"))
+    milvus = served_milvus(lake)
     with milvus.connected():
         name = milvus.alias_target(milvus.alias_name(USERS.alias))
         milvus.ensure_searchable(name)
@@ -101,7 +100,6 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
     import polars as pl
 
     from tv5_assets.embeddings.user_vectors import user_vectors
-    from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets.vector_store.schema import USERS
     from tv5_assets_tests.harness import local_neo4j
 
@@ -114,7 +112,7 @@ def compare_full(lake: str, touched: list[int], graph_sample: int = 5_000, seed:
     vectors = user_vectors(as_ratings, content).frame
     full_s = time.perf_counter() - started
     ids = pl.Series(touched, dtype=pl.Int64)
-    milvus = MilvusResource(uri=str(base / "milvus.db"))
+    milvus = served_milvus(base)
     with milvus.connected():
         name = milvus.alias_target(milvus.alias_name(USERS.alias))
         milvus.ensure_searchable(name)
@@ -229,7 +227,6 @@ def compare_milvus(lake: str, store: str, fold: bool = True) -> dict:
     import polars as pl
 
     from tv5_assets.embeddings.user_vectors import user_vectors
-    from tv5_assets.vector_store.resources import MilvusResource
     from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 
     started = time.perf_counter()
@@ -244,7 +241,7 @@ def compare_milvus(lake: str, store: str, fold: bool = True) -> dict:
     del current
     built = time.perf_counter()
     figures: dict = {}
-    milvus = MilvusResource(uri=str(Path(lake) / "milvus.db"))
+    milvus = served_milvus(lake)
     with milvus.connected():
         for spec, want in expected.items():
             name = milvus.alias_target(milvus.alias_name(spec.alias))

@@ -1,8 +1,8 @@
 """An arrival day reaches the served stores, on the sample, with the real engines (Milvus Lite, the local Neo4j,
-AgentDB): `day_release` journals, applies and audits the touched users' rows and the day's new movies in every store
-and publishes the day; a repeat changes nothing; a corrected re-delivery withdraws a movie it no longer brings; a
-failed store restores every store; a run killed mid-day leaves a journal that the next run restores before it
-completes the day; a refit folds the days' ratings and movies in.
+AgentDB; the Milvus server too, with `-m matrix`): `day_release` journals, applies and audits the touched users'
+rows and the day's new movies in every store and publishes the day; a repeat changes nothing; a corrected
+re-delivery withdraws a movie it no longer brings; a failed store restores every store; a run killed mid-day leaves
+a journal that the next run restores before it completes the day; a refit folds the days' ratings and movies in.
 
 The tests of this module run in order on one lake and one persistent instance (a subprocess publishes too).
 """
@@ -34,6 +34,7 @@ from tv5_assets.vector_store import day_upsert, hosting
 from tv5_assets.vector_store.resources import MilvusResource
 from tv5_assets.vector_store.schema import HYBRID_MEDIA, HYBRID_USERS, MEDIA, USERS
 from tv5_assets_tests.harness import SMALL_SAMPLE, lake_resources, local_neo4j, materialize, release_config
+from tv5_assets_tests.milvus_support import drop_everything, make_resource
 
 pytestmark = pytest.mark.neo4j
 REPO = Path(__file__).resolve().parents[1]
@@ -45,20 +46,23 @@ STEP = "session_id, timestamp, action, state, reward, next_state, success"
 
 
 class Stack:
-    def __init__(self, lake: Path, home: Path, instance: dg.DagsterInstance, days: list[str]) -> None:
+    def __init__(self, lake: Path, home: Path, instance: dg.DagsterInstance, days: list[str],
+                 milvus: MilvusResource | None = None) -> None:
         self.lake, self.home, self.instance, self.days = lake, home, instance, days
+        self.served = milvus or MilvusResource(uri=str(lake / "milvus.db"))
 
     def run(self, day: str, selection: dg.AssetSelection = DAYS, raise_on_error: bool = True
             ) -> dg.ExecuteInProcessResult:
         return dg.materialize([*(defs.assets or []), *(defs.asset_checks or [])], selection=selection,
-                              partition_key=day, instance=self.instance, resources=lake_resources(self.lake),
+                              partition_key=day, instance=self.instance,
+                              resources=lake_resources(self.lake, milvus=self.served),
                               raise_on_error=raise_on_error)
 
     def stored(self, asset: str, day: str) -> pl.DataFrame:
         return pl.read_parquet(self.lake / asset / f"{day}.parquet")
 
     def milvus(self) -> MilvusResource:
-        return MilvusResource(uri=str(self.lake / "milvus.db"))
+        return self.served
 
     def movies(self, day: str) -> list[int]:
         return sorted(self.stored("day_movies", day)["movie_id"].to_list())
@@ -114,12 +118,14 @@ def _same(a: dict[str, object], b: dict[str, object]) -> None:
             assert a[key] == b[key], key
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, neo4j_server) -> Stack:
+# Milvus Lite, the embedded default, in CI; the Milvus server (collections of a prefix of their own) with -m matrix
+@pytest.fixture(scope="module", params=["lite", pytest.param("server", marks=pytest.mark.matrix)])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, neo4j_server) -> Stack:
     lake, home = tmp_path_factory.mktemp("day_release_lake"), tmp_path_factory.mktemp("day_release_home")
+    milvus = MilvusResource(uri=str(lake / "milvus.db")) if request.param == "lite" else make_resource("server", lake)
     with dg.DagsterInstance.local_temp(str(home)) as instance:
         apply_limits(instance)
-        result = materialize("*", lake, release_config(**SMALL_SAMPLE), instance=instance)
+        result = materialize("*", lake, release_config(**SMALL_SAMPLE), instance=instance, milvus=milvus)
         assert result.success
         [release] = [Path(str(e.materialization.metadata["directory"].value))
                      for e in result.get_asset_materialization_events() if e.asset_key.path == ["movielens_release"]]
@@ -127,8 +133,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory, neo4j_server) -> Stack:
         days = sorted({p.stem.split("-", 1)[1] for p in files})
         instance.add_dynamic_partitions(ARRIVAL_DAYS.name, days)
         hosting.install()  # the days' runs serve Milvus Lite from a child process, as the `daily` job's executor does
-        yield Stack(lake, home, instance, days)
+        yield Stack(lake, home, instance, days, milvus)
         hosting.uninstall()
+    if request.param == "server":
+        drop_everything(milvus)
 
 
 def _touched(stack: Stack, day: str) -> list[int]:
@@ -271,15 +279,15 @@ KILL_AFTER_GRAPH_AND_ONE_COLLECTION = textwrap.dedent("""
     from tv5_assets_tests.harness import local_neo4j
     from tv5_assets_tests.test_day_release import Stack, _inputs
 
-    lake, day = Path(sys.argv[1]), sys.argv[2]
-    stack = Stack(lake, lake, None, [day])
+    lake, day, uri, prefix = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    milvus = MilvusResource(uri=uri, collection_prefix=prefix)
+    stack = Stack(lake, lake, None, [day], milvus)
 
     def kill(store):
         if store == "user_vectors":
             os.kill(os.getpid(), signal.SIGKILL)
 
     hosting.install()  # as in a `daily` run: killed, its Lite server process must let the file go by itself
-    milvus = MilvusResource(uri=str(lake / "milvus.db"))
     with milvus.connected(), dg.build_resources({"neo4j": local_neo4j()}) as resources:
         stores = day_publish.DayStores(milvus, resources.neo4j.client, (lake / "agentdb.db").resolve(),
                                        NodeRuntime.locate(), 10)
@@ -292,7 +300,9 @@ def test_a_run_killed_mid_day_is_restored_then_completed_by_the_next_run(stack: 
     assert stack.run(day, BEFORE_STORES).success
     users, movies = _touched(stack, day), stack.movies(day)
     before = stack.snapshot(users, movies)
-    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_GRAPH_AND_ONE_COLLECTION, str(stack.lake), day],
+    milvus = stack.milvus()
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_GRAPH_AND_ONE_COLLECTION, str(stack.lake), day,
+                             milvus.uri, milvus.collection_prefix],
                             cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                             timeout=600)
     assert killed.returncode == -9, killed.stderr[-2000:]
@@ -330,13 +340,15 @@ def test_a_refit_folds_the_published_days_in_and_a_release_without_them_is_refus
     users = sorted(set(_touched(stack, stack.days[0])) | set(_touched(stack, stack.days[1])))
     movies = stack.movies(stack.days[0]) + stack.movies(stack.days[1])
     served_before = stack.snapshot(users, movies)
-    refused = materialize("release", stack.lake, instance=stack.instance, raise_on_error=False)
+    refused = materialize("release", stack.lake, instance=stack.instance, raise_on_error=False,
+                          milvus=stack.milvus())
     assert not refused.success
     message = " ".join(str(e.event_specific_data.error.message) for e in refused.get_step_failure_events())
     assert "not folded into the `ratings`" in message and stack.days[0] in message and stack.days[1] in message
     _same(stack.snapshot(users, movies), served_before)  # nothing published
 
-    refit = materialize("*", stack.lake, release_config(**SMALL_SAMPLE), instance=stack.instance)
+    refit = materialize("*", stack.lake, release_config(**SMALL_SAMPLE), instance=stack.instance,
+                        milvus=stack.milvus())
     assert refit.success
     meta = refit.asset_materializations_for_node("ratings")[0].metadata
     assert meta["folded_days"].value == stack.days[:2]

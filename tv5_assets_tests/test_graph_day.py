@@ -47,3 +47,16 @@ def test_a_large_day_is_cut_into_parts_of_whole_users() -> None:
         assert set(piece.rated["user_id"]) | set(piece.unrated["user_id"]) <= ids
     assert sum(p.rated.height + p.unrated.height for p in pieces) == day.rated.height + day.unrated.height
     assert sum(p.removed_users.len() for p in pieces) == 1
+
+
+def test_pairs_new_to_the_served_state_are_created_and_the_others_merged() -> None:
+    day = day_delta.day_graph(CHANGES, CURRENT, PROFILES)
+    assert day.rated.select("user_id", "movie_id", day_delta.CREATED).rows() == [(1, 10, True), (2, 10, False)]
+    writes = [(query, params) for query, params in day_delta.statements(day, None) if ":RATED]->(m)" in query]
+    assert [(" CREATE " in q, " MERGE " in q, p["user_id"]) for q, p in writes] == [
+        (True, False, [1]), (False, True, [2])]
+    assert all(day_delta.CREATED not in params for _, params in writes)
+    back = day_delta.restoring(CHANGES, pl.DataFrame({"id": [1], "archetype": ["a"], "age_band": ["x"],
+                                                      "country": ["FR"]}), day.counts)
+    restores = [q for q, _ in day_delta.statements(back, None) if ":RATED]->(m)" in q]
+    assert restores and all(" MERGE " in q and " CREATE " not in q for q in restores)  # a restore can run again

@@ -1,16 +1,18 @@
 """A day's changes to the served graph: one audited transaction, and its inverse from a journal.
 
 A day does not reload the graph: it sets the RATED relationships of the (user, movie) pairs whose current rating
-changed to their new value (MERGE and SET, or DELETE for an erased or withdrawn rating), creates the User nodes of
+changed to their new value (CREATE for a pair the served state has no rating of, MERGE and SET for one it has, or
+DELETE for an erased or withdrawn rating), creates the User nodes of
 new users (public label and the served slot's, so the slot stays whole for a later publish or rollback) and
 deletes the nodes of users left with no rating, as a full load would not create them. The movies a day brings in
 come first: their Media nodes with HAS_GENRE and AVAILABLE_ON (a Genre node MERGEd when new), and the Media of movies
 a re-delivery withdrew go last, with any Genre left without a movie. All of it is one
 transaction (a day past `CHANGES_PER_TRANSACTION` changed pairs: one per part of whole users), audited before it
 commits: every touched user's RATED count equals the day's current rows and every
-changed pair holds its new value, else it rolls back and readers never saw it. Each statement sets values, so a
-repeat changes nothing. `restore` applies the journal (the pairs' old values and the touched users' nodes as they
-were) the same way, for a day that failed in another store after this one committed.
+changed pair holds its new value, else it rolls back and readers never saw it (a CREATE beside a relationship the
+graph had after all would change a count). A repeat of a day is an empty delta; `restore` applies the journal (the
+pairs' old values and the touched users' nodes as they were) with MERGE only, so it can run again, for a day that
+failed in another store after this one committed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from tv5_assets.graph_store.resources import Neo4jClient
 from tv5_assets.ingestion.movielens import time_of_day
 
 ROWS_PER_STATEMENT = 50_000
+# the pairs the served state has no rating of: CREATE skips MERGE's look for an existing relationship between the
+# two nodes (100,000 new pairs in the ml-25m-shaped graph: 17-25 s with MERGE, 3-4 s with CREATE)
+CREATED = "created"
 # changed pairs per transaction: a 1,000,000-rating day's one transaction passed the server's 1 GiB of transaction
 # memory (measured: benchmarks/results/day_release-session15.md); 300,000 stays well inside it
 CHANGES_PER_TRANSACTION = 300_000
@@ -60,7 +65,8 @@ class GraphMovies:
 class GraphDay:
     """What a day sets in the graph, or what a restore sets back."""
 
-    rated: pl.DataFrame  # user_id, movie_id, rating, timestamp (epoch s), time_of_day: pairs set to this value
+    rated: pl.DataFrame  # user_id, movie_id, rating, timestamp (epoch s), time_of_day: pairs set to this value;
+    # `created` (a day's only): True where the served state has no rating of the pair
     unrated: pl.DataFrame  # user_id, movie_id: pairs with no RATED afterwards
     users: pl.DataFrame  # id + USER_PROPERTIES: User nodes that exist afterwards with these properties
     removed_users: pl.Series  # ids of User nodes that do not exist afterwards
@@ -78,13 +84,15 @@ def _counted(records: list[dict[str, Any]]) -> pl.DataFrame:
     return pl.DataFrame(records, schema={"id": pl.Int64, "rated": pl.Int64}).sort("id")
 
 
-def _rated(changes: pl.DataFrame, rating: str, epoch: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _rated(changes: pl.DataFrame, rating: str, epoch: str, created: pl.Expr | None = None
+           ) -> tuple[pl.DataFrame, pl.DataFrame]:
     present = pl.col(epoch).is_not_null()
     rated = changes.filter(present).select(
         pl.col("user_id").cast(pl.Int64), pl.col("movie_id").cast(pl.Int64),
         pl.col(rating).cast(pl.Float64).alias("rating"),
         pl.col(epoch).cast(pl.Int64).alias("timestamp"),
         time_of_day(pl.col(epoch)).replace_strict(model.TIME_OF_DAY_HOURS, return_dtype=pl.String).alias("time_of_day"),
+        *([created.alias(CREATED)] if created is not None else []),
     )
     unrated = changes.filter(~present).select(pl.col(c).cast(pl.Int64) for c in PAIR)
     return rated.sort(PAIR), unrated.sort(PAIR)
@@ -97,7 +105,7 @@ def _profiles(frame: pl.DataFrame) -> pl.DataFrame:
 def day_graph(changes: pl.DataFrame, current: pl.DataFrame, profiles: pl.DataFrame) -> GraphDay:
     """The day's graph writes from `day_rating_changes`, `day_user_ratings` (the scope's current rows) and the
     touched users' demographics (served and the day's new people)."""
-    rated, unrated = _rated(changes, "rating", "epoch")
+    rated, unrated = _rated(changes, "rating", "epoch", created=pl.col("old_epoch").is_null())
     touched = changes.select(pl.col("user_id").cast(pl.Int64).alias("id")).unique().sort("id")
     counts = touched.join(current.group_by(pl.col("user_id").cast(pl.Int64).alias("id")).agg(pl.len().alias("rated")),
                           on="id", how="left").with_columns(pl.col("rated").fill_null(0).cast(pl.Int64))
@@ -165,7 +173,10 @@ def restoring(changes: pl.DataFrame, before_users: pl.DataFrame, before_counts: 
 
 
 def _columns(frame: pl.DataFrame) -> dict[str, list[Any]]:
-    return {c: frame[c].to_list() for c in frame.columns}
+    return {c: frame[c].to_list() for c in frame.columns if c != CREATED}
+
+
+_SET_RATED = " SET r.rating = $rating[i], r.timestamp = $timestamp[i], r.time_of_day = $time_of_day[i]"
 
 
 def _chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
@@ -173,19 +184,20 @@ def _chunks(frame: pl.DataFrame) -> list[pl.DataFrame]:
 
 
 def statements(day: GraphDay, slot: str | None) -> list[tuple[str, dict[str, Any]]]:
-    """The transaction's statements, in order: movies set, users, then pairs set, pairs removed, users removed,
-    movies removed."""
+    """The transaction's statements, in order: movies set, users, then pairs set (new ones created, the others
+    merged), pairs removed, users removed, movies removed."""
     slot_label = f", u:{slots.label(model.USER.label, slot)}" if slot else ""
     props = ", ".join(f"u.{p} = ${p}[i]" for p in USER_PROPERTIES)
     out: list[tuple[str, dict[str, Any]]] = _movie_statements(day.movies, slot) if day.movies else []
     for part in _chunks(day.users):
         out.append((f"UNWIND range(0, size($id) - 1) AS i MERGE (u:User {{id: $id[i]}}) SET {props}{slot_label}",
                     _columns(part)))
-    for part in _chunks(day.rated):
-        out.append(("UNWIND range(0, size($user_id) - 1) AS i "
-                    "MATCH (u:User {id: $user_id[i]}), (m:Media {id: $movie_id[i]}) MERGE (u)-[r:RATED]->(m) "
-                    "SET r.rating = $rating[i], r.timestamp = $timestamp[i], r.time_of_day = $time_of_day[i]",
-                    _columns(part)))
+    new = day.rated[CREATED] if CREATED in day.rated.columns else pl.repeat(False, day.rated.height, eager=True)
+    for verb, pairs in (("CREATE", day.rated.filter(new)), ("MERGE", day.rated.filter(~new))):
+        for part in _chunks(pairs):
+            out.append(("UNWIND range(0, size($user_id) - 1) AS i "
+                        f"MATCH (u:User {{id: $user_id[i]}}), (m:Media {{id: $movie_id[i]}}) {verb} (u)-[r:RATED]->(m)"
+                        + _SET_RATED, _columns(part)))
     for part in _chunks(day.unrated):
         out.append(("UNWIND range(0, size($user_id) - 1) AS i "
                     "MATCH (:User {id: $user_id[i]})-[r:RATED]->(:Media {id: $movie_id[i]}) DELETE r",
