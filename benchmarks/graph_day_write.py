@@ -3,7 +3,7 @@ session 24), on the served graph of `benchmarks.whole_graph`, each in one transa
 
 100,000 pairs of 20,000 users and movies they have not rated, alternating MERGE and CREATE: the day's own
 `day_delta.statements` for the pairs marked new or not, then the day's own `day_delta.audit` in the same
-transaction (every user's RATED count, every pair's values read back).
+transaction (the writes' own counts, every user's RATED count, a sample's values read back).
 
     set -a; source .env; set +a; python -m benchmarks.graph_day_write [SEED] [merge|create ...]
 """
@@ -57,10 +57,10 @@ def main() -> None:
         with driver.session() as session:
             tx = session.begin_transaction()
             started = time.perf_counter()
-            for query, parameters in day_delta.statements(day, None):
-                tx.run(query, parameters).consume()
+            written = sum(record.get(day_delta.WRITTEN, 0) for query, parameters in day_delta.statements(day, None)
+                          for record in tx.run(query, parameters).data())
             wrote = time.perf_counter() - started
-            problems = day_delta.audit(lambda q, p: [r.data() for r in tx.run(q, p)], day)
+            problems = day_delta.audit(lambda q, p: [r.data() for r in tx.run(q, p)], day, written)
             audited = time.perf_counter() - started - wrote
             tx.rollback()
         writes.setdefault(name, []).append(wrote)

@@ -60,3 +60,11 @@ def test_pairs_new_to_the_served_state_are_created_and_the_others_merged() -> No
                                                       "country": ["FR"]}), day.counts)
     restores = [q for q, _ in day_delta.statements(back, None) if ":RATED]->(m)" in q]
     assert restores and all(" MERGE " in q and " CREATE " not in q for q in restores)  # a restore can run again
+
+
+def test_the_values_sample_is_evenly_spaced_and_whole_when_small() -> None:
+    rated = pl.DataFrame({"user_id": list(range(10)), "movie_id": [1] * 10})
+    assert day_delta.values_sample(rated, 20).equals(rated)
+    assert day_delta.values_sample(rated, 3)["user_id"].to_list() == [0, 4, 8]
+    assert day_delta.values_sample(rated, 5)["user_id"].to_list() == [0, 2, 4, 6, 8]
+    assert day_delta.values_sample(rated.clear(), 5).height == 0

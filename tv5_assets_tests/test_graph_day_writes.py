@@ -48,3 +48,12 @@ def test_a_pair_called_new_that_the_graph_holds_rolls_the_day_back(graph: Neo4jC
     with pytest.raises(day_delta.GraphDayError, match="another RATED count"):
         day_delta.apply(graph, day)
     assert graph.read(RATED) == [{"movie_id": 10, "rating": 3.0}]  # nothing of the day was committed
+
+
+def test_a_pair_the_writes_cannot_set_rolls_the_day_back(graph: Neo4jClient) -> None:
+    # movie 99 has no Media node: its write matches nothing, so the writes set one relationship for two pairs
+    changes = _changes([(11, None, None, 4.0, 1_600_000_000), (99, None, None, 2.0, 1_600_000_100)])
+    day = day_delta.day_graph(changes, pl.DataFrame({"user_id": [1, 1, 1], "movie_id": [10, 11, 99]}), PROFILES)
+    with pytest.raises(day_delta.GraphDayError, match="the pair writes set 1 RATED relationship"):
+        day_delta.apply(graph, day)
+    assert graph.read(RATED) == [{"movie_id": 10, "rating": 3.0}]
