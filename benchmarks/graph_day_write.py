@@ -54,14 +54,12 @@ def main() -> None:
         day = day_delta.GraphDay(rated=pairs.with_columns(pl.lit(name == "create").alias(day_delta.CREATED)),
                                  unrated=pairs.select("user_id", "movie_id").clear(), users=no_users,
                                  removed_users=pl.Series("id", [], pl.Int64), counts=counts)
+        work = day_delta.statements(day, None)
         with driver.session() as session:
             tx = session.begin_transaction()
             started = time.perf_counter()
-            written = sum(record.get(day_delta.WRITTEN, 0) for query, parameters in day_delta.statements(day, None)
-                          for record in tx.run(query, parameters).data())
-            wrote = time.perf_counter() - started
-            problems = day_delta.audit(lambda q, p: [r.data() for r in tx.run(q, p)], day, written)
-            audited = time.perf_counter() - started - wrote
+            problems, wrote_at, audited_at = day_delta.write_and_audit(tx, work, day)
+            wrote, audited = wrote_at - started, audited_at - wrote_at
             tx.rollback()
         writes.setdefault(name, []).append(wrote)
         print(f"{name}: write {wrote:.2f} s, audit {audited:.2f} s ({problems or 'passed'})", flush=True)

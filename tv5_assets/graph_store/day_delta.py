@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+from neo4j import Transaction
 
 from tv5_assets.graph_store import model, slots
 from tv5_assets.graph_store.rows import available_on_rows, has_genre_rows, media_nodes
@@ -249,7 +250,7 @@ _VALUES = ("UNWIND range(0, size($user_id) - 1) AS i "
 
 def values_sample(rated: pl.DataFrame, size: int = VALUES_SAMPLE) -> pl.DataFrame:
     """The changed pairs whose values the audit reads back: evenly spaced over the sorted pairs (all when fewer)."""
-    return rated.gather_every(max(1, -(-rated.height // size))) if rated.height else rated
+    return rated.gather_every(max(1, -(-rated.height // size)))
 
 
 def audit(run: Callable[[str, dict[str, Any]], list[dict[str, Any]]], day: GraphDay, written: int) -> list[str]:
@@ -342,6 +343,16 @@ def apply(client: Neo4jClient, day: GraphDay, log: Callable[[str], None] = lambd
             "transactions": len(pieces), **spent}
 
 
+def write_and_audit(tx: Transaction, work: list[tuple[str, dict[str, Any]]], day: GraphDay
+                    ) -> tuple[list[str], float, float]:
+    """`work` (the day's `statements`) run in `tx` and audited there, nothing committed: the audit's problems and
+    the `perf_counter` marks after the writes and after the audit."""
+    written = sum(record.get(WRITTEN, 0) for query, parameters in work for record in tx.run(query, parameters).data())
+    wrote = time.perf_counter()
+    problems = audit(lambda q, p: [r.data() for r in tx.run(q, p)], day, written)
+    return problems, wrote, time.perf_counter()
+
+
 def _apply_one(client: Neo4jClient, day: GraphDay, slot: str | None, label: str) -> dict[str, int]:
     """One audited transaction; the milliseconds its writes, audit and commit took (of the attempt that ran)."""
     work = statements(day, slot)
@@ -350,11 +361,8 @@ def _apply_one(client: Neo4jClient, day: GraphDay, slot: str | None, label: str)
         marks = [time.perf_counter()]
         with client._driver.session(database=client.database) as session:  # noqa: SLF001 - one audited transaction
             with session.begin_transaction() as tx:
-                written = sum(record.get(WRITTEN, 0) for query, parameters in work
-                              for record in tx.run(query, parameters).data())
-                marks.append(time.perf_counter())
-                problems = audit(lambda q, p: [r.data() for r in tx.run(q, p)], day, written)
-                marks.append(time.perf_counter())
+                problems, *audit_marks = write_and_audit(tx, work, day)
+                marks += audit_marks
                 if problems:
                     tx.rollback()
                     return problems, {}
